@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BACKENDS ?= tensorflow jax
+
+.PHONY: demo test lint install install-test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax]"
+
+install-test: $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax,test]"
+
+demo: install
+	$(PY) -m keras_embedlab demo
+
+# Each backend runs in its own process (KERAS_BACKEND is read once); every
+# backend runs even if an earlier one fails, and the target fails if any did.
+test: install-test
+	$(PY) -m ruff check .
+	@failed=""; for b in $(BACKENDS); do \
+	  echo "=== pytest with KERAS_BACKEND=$$b ==="; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED backends:$$failed"; exit 1; fi; \
+	echo "all backends passed: $(BACKENDS)"
+
+lint: install-test
+	$(PY) -m ruff check .

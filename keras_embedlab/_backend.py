@@ -106,3 +106,43 @@ def dense_gradient(table):
         return tf.identity(x), tf.convert_to_tensor
 
     return identity(tf.convert_to_tensor(table))
+
+
+def layer_gradients(layer, ids, cotangent):
+    """Gradients of `sum(layer(ids) * cotangent)` for `layer.trainable_weights`.
+
+    Keras has no backend-agnostic gradient function; the demo, the examples
+    and the tests use this one. Returns NumPy arrays.
+    """
+    backend = keras.backend.backend()
+    ids = keras.ops.convert_to_tensor(ids)
+    cotangent = keras.ops.convert_to_tensor(cotangent, layer.compute_dtype)
+    if not layer.built:
+        layer.build(tuple(ids.shape))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(ids) * cotangent)
+        grads = tape.gradient(loss, layer.trainable_weights)
+        return [np.asarray(tf.convert_to_tensor(g)) for g in grads]
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in layer.trainable_weights]
+        frozen = [v.value for v in layer.non_trainable_weights]
+
+        def loss(trainable):
+            outputs, _ = layer.stateless_call(trainable, frozen, ids)
+            return jax.numpy.sum(outputs * cotangent)
+
+        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+    if backend == "torch":
+        import torch
+
+        for v in layer.trainable_weights:
+            v.value.grad = None
+        torch.sum(layer(ids) * cotangent).backward()
+        return [v.value.grad.detach().cpu().numpy() for v in
+                layer.trainable_weights]
+    raise NotImplementedError(f"No gradient helper for backend {backend!r}.")

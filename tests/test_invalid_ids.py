@@ -1,0 +1,202 @@
+"""Invalid ids: one behaviour on every backend and in every execution mode."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from helpers import (
+    BACKEND,
+    WORKED_WEIGHTS,
+    assert_equal,
+    invalid_id_error,
+    to_numpy,
+)
+
+import keras_embedlab as kel
+from keras_embedlab._backend import layer_gradients
+
+LAYERS = [
+    pytest.param(kel.LookupEmbedding, id="LookupEmbedding"),
+    pytest.param(kel.OneHotDense, id="OneHotDense"),
+]
+BAD_IDS = [
+    pytest.param(-1, id="minus-one"),
+    pytest.param(3, id="input_dim"),
+    pytest.param(1000, id="far-above"),
+]
+
+
+def message_pattern(bad_id):
+    # The message names the offending id and the valid range.
+    return rf"(?s)invalid id.*{bad_id}.*\[0, 3\)"
+
+
+def model_of(layer, seq_len=4):
+    inputs = keras.Input((seq_len,), dtype="int32")
+    x = layer(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    model.compile("sgd", "mse")
+    return model
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_error_eager(layer_cls, bad_id):
+    layer = layer_cls(3, 4, weights=WORKED_WEIGHTS)
+    with pytest.raises(ValueError, match=message_pattern(bad_id)):
+        layer(np.array([[0, 1], [2, bad_id]]))
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+@pytest.mark.parametrize("method", ["predict", "fit", "evaluate", "call"])
+def test_error_in_compiled_model(layer_cls, bad_id, method):
+    # A fresh model per method: after any exception inside `predict` or
+    # `fit`, Keras's JAX trainer leaves the model's variables detached (its
+    # state is only synced back at the end of the loop), whatever the cause.
+    model = model_of(layer_cls(3, 4, weights=WORKED_WEIGHTS))
+    ids = np.array([[0, 1, 2, 1], [2, bad_id, 0, 0]], "int32")
+    good = np.array([[0, 1, 2, 1], [2, 2, 0, 0]], "int32")
+    targets = np.zeros((2, 1), "float32")
+    if method == "call":
+        model(good)
+        with pytest.raises(ValueError, match=message_pattern(bad_id)):
+            model(ids)
+        return
+    run = {
+        "predict": lambda x: model.predict(x, verbose=0),
+        "fit": lambda x: model.fit(x, targets, verbose=0),
+        "evaluate": lambda x: model.evaluate(x, targets, verbose=0),
+    }[method]
+    run(good)
+    with pytest.raises(invalid_id_error(), match=message_pattern(bad_id)):
+        run(ids)
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_error_in_run_eagerly_model(layer_cls):
+    model = model_of(layer_cls(3, 4, weights=WORKED_WEIGHTS))
+    model.compile("sgd", "mse", run_eagerly=True)
+    with pytest.raises(ValueError, match=message_pattern(-1)):
+        model.fit(np.array([[0, -1, 0, 0]]), np.zeros((1, 1)), verbose=0)
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_zeros_lookup(bad_id):
+    layer = kel.LookupEmbedding(3, 4, weights=WORKED_WEIGHTS,
+                                invalid_ids="zeros")
+    ids = np.array([[0, bad_id], [bad_id, 2]])
+    expected = np.stack([
+        [WORKED_WEIGHTS[0], np.zeros(4)], [np.zeros(4), WORKED_WEIGHTS[2]]
+    ])
+    assert_equal(layer(ids), expected)
+    # Never a wrap: -1 does not give the last row.
+    assert not np.array_equal(to_numpy(layer(ids))[0, 1], WORKED_WEIGHTS[-1])
+    model = model_of(layer, seq_len=2)
+    inner = keras.Model(model.inputs, model.layers[1].output)
+    assert_equal(inner.predict(ids.astype("int32"), verbose=0), expected)
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_zeros_one_hot_dense_gives_bias_and_activation(bad_id):
+    bias = np.array([0.5, -0.5, 1.0, -2.0], "float32")
+    layer = kel.OneHotDense(3, 4, use_bias=True, activation="relu",
+                            weights=[WORKED_WEIGHTS, bias],
+                            invalid_ids="zeros")
+    ids = np.array([1, bad_id])
+    expected = np.maximum(
+        np.stack([WORKED_WEIGHTS[1] + bias, bias]), 0
+    )
+    assert_equal(layer(ids), expected)
+    model = keras.Sequential([keras.Input((2,), dtype="int32"), layer])
+    assert_equal(model.predict(ids[None].astype("int32"), verbose=0),
+                 expected[None])
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_zeros_invalid_ids_get_no_gradient_and_train(layer_cls):
+    layer = layer_cls(3, 4, weights=WORKED_WEIGHTS, invalid_ids="zeros")
+    ids = np.array([-1, 1, 3, 1])
+    (grad,) = layer_gradients(layer, ids, np.ones((4, 4), "float32"))
+    expected = np.zeros((3, 4), "float32")
+    expected[1] = 2.0
+    np.testing.assert_allclose(grad, expected, atol=1e-6)
+    model = model_of(layer, seq_len=4)
+    history = model.fit(ids[None].astype("int32"), np.ones((1, 1)), epochs=3,
+                        verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    trained = to_numpy(layer.weights[0])
+    assert np.all(np.isfinite(trained))
+    np.testing.assert_array_equal(trained[[0, 2]], WORKED_WEIGHTS[[0, 2]])
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+@pytest.mark.parametrize("invalid_ids", ["error", "zeros"])
+def test_backend_jit_compiled_function(layer_cls, invalid_ids):
+    """Compiled by the backend directly, outside Keras's trainer."""
+    layer = layer_cls(3, 4, weights=WORKED_WEIGHTS, invalid_ids=invalid_ids)
+    ids = np.array([1, -1, 7], "int32")
+    zero_rows = np.stack([WORKED_WEIGHTS[1], np.zeros(4), np.zeros(4)])
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        # XLA drops assertions, so even in "error" mode the documented result
+        # is zero rows: never another row's vector.
+        compiled = tf.function(layer, jit_compile=True)
+        assert_equal(compiled(tf.constant(ids)), zero_rows)
+        graph = tf.function(layer, jit_compile=False)
+        if invalid_ids == "error":
+            with pytest.raises(tf.errors.InvalidArgumentError,
+                               match=message_pattern(-1)):
+                graph(tf.constant(ids))
+        else:
+            assert_equal(graph(tf.constant(ids)), zero_rows)
+    elif BACKEND == "jax":
+        import jax
+
+        variables = [v.value for v in layer.weights]
+
+        @jax.jit
+        def compiled(ids):
+            return layer.stateless_call(variables, [], ids)[0]
+
+        if invalid_ids == "error":
+            with pytest.raises(jax.errors.JaxRuntimeError,
+                               match=message_pattern(-1)):
+                to_numpy(compiled(ids))
+        else:
+            assert_equal(compiled(ids), zero_rows)
+    else:
+        pytest.fail(f"no compiled-mode expectation for backend {BACKEND}")
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_keras_jit_compile_true(layer_cls):
+    """`compile(jit_compile=True)`: "zeros" runs compiled; "error" raises."""
+    zeros_model = model_of(layer_cls(3, 4, weights=WORKED_WEIGHTS,
+                                     invalid_ids="zeros"))
+    zeros_model.compile("sgd", "mse", jit_compile=True)
+    assert zeros_model.jit_compile is True
+    ids = np.array([[0, -1, 9, 2]], "int32")
+    zeros_model.predict(ids, verbose=0)
+
+    error_model = model_of(layer_cls(3, 4, weights=WORKED_WEIGHTS))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        error_model.compile("sgd", "mse", jit_compile=True)
+    if BACKEND == "tensorflow":
+        # XLA cannot raise, so the layer opts out of XLA and Keras says so.
+        assert error_model.jit_compile is False
+        assert any("jit_compile" in str(w.message) for w in caught)
+    else:
+        assert error_model.jit_compile is True
+    with pytest.raises(invalid_id_error(), match=message_pattern(-1)):
+        error_model.predict(ids, verbose=0)
+
+
+def test_keras_embedding_behaviour_we_replace():
+    """Documents why: keras.layers.Embedding silently wraps -1."""
+    keras_layer = keras.layers.Embedding(3, 4, weights=WORKED_WEIGHTS)
+    assert_equal(keras_layer(np.array([-1])), WORKED_WEIGHTS[[-1]])

@@ -1,0 +1,113 @@
+"""`.keras` files, and the same model across backends."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from helpers import BACKEND, WORKED_WEIGHTS, assert_equal
+
+import cross_backend
+import keras_embedlab as kel
+
+TESTED_BACKENDS = ["tensorflow", "jax"]
+OTHER_BACKENDS = [b for b in TESTED_BACKENDS if b != BACKEND]
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        pytest.param(
+            lambda: kel.LookupEmbedding(3, 4, weights=WORKED_WEIGHTS,
+                                        mask_zero=True, trainable=False),
+            id="LookupEmbedding",
+        ),
+        pytest.param(
+            lambda: kel.OneHotDense(3, 4, use_bias=True, activation="relu",
+                                    weights=[WORKED_WEIGHTS, np.ones(4)],
+                                    invalid_ids="zeros"),
+            id="OneHotDense",
+        ),
+    ],
+)
+def test_keras_file_round_trip(tmp_path, layer):
+    layer = layer()
+    model = keras.Sequential([keras.Input((5,), dtype="int32"), layer])
+    ids = np.array([[0, 2, 1, 2, 0]], "int32")
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    loaded_layer = loaded.layers[0]
+    assert type(loaded_layer) is type(layer)
+    assert loaded_layer.get_config() == layer.get_config()
+    assert_equal(loaded.predict(ids, verbose=0), model.predict(ids, verbose=0))
+    if layer.mask_zero:
+        assert_equal(loaded_layer.compute_mask(ids), ids != 0)
+    else:
+        assert loaded_layer.compute_mask(ids) is None
+    assert loaded_layer.count_params() == layer.count_params()
+    assert len(loaded.trainable_weights) == len(model.trainable_weights)
+
+
+@pytest.fixture(scope="module")
+def cross_backend_runs(tmp_path_factory):
+    """This backend's results, and each other backend's from a subprocess."""
+    workdir = str(tmp_path_factory.mktemp("cross_backend"))
+    cross_backend.main(workdir)
+    ours = os.path.join(workdir, f"model-{BACKEND}.keras")
+    for other in OTHER_BACKENDS:
+        env = {**os.environ, "KERAS_BACKEND": other,
+               "PYTHONPATH": REPO_ROOT}
+        script = os.path.join(REPO_ROOT, "tests", "cross_backend.py")
+        result = subprocess.run(
+            [sys.executable, script, workdir, ours],
+            env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.parametrize("other", OTHER_BACKENDS)
+def test_training_gives_the_same_weights_on_every_backend(
+    cross_backend_runs, other
+):
+    ours = np.load(os.path.join(cross_backend_runs, f"train-{BACKEND}.npz"))
+    theirs = np.load(os.path.join(cross_backend_runs, f"train-{other}.npz"))
+    assert sorted(ours.files) == sorted(theirs.files)
+    initial = cross_backend.initial_weights(
+        cross_backend.training_model(kel.LookupEmbedding(20, 4))
+    )
+    for key in ours.files:
+        np.testing.assert_allclose(ours[key], theirs[key], atol=1e-5,
+                                   err_msg=key)
+    for i in range(len(initial)):
+        # Training moved the weights, and both layers trained identically.
+        assert not np.allclose(ours[f"lookup/{i}"], initial[i], atol=1e-3)
+        np.testing.assert_allclose(ours[f"lookup/{i}"], ours[f"one_hot/{i}"],
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("other", OTHER_BACKENDS)
+def test_model_saved_here_loads_there(cross_backend_runs, other):
+    expected = np.load(os.path.join(cross_backend_runs,
+                                    f"predict-{BACKEND}.npy"))
+    loaded = np.load(os.path.join(
+        cross_backend_runs, f"loaded-model-{BACKEND}-by-{other}.npy"
+    ))
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(loaded, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("other", OTHER_BACKENDS)
+def test_model_saved_there_loads_here(cross_backend_runs, other):
+    path = os.path.join(cross_backend_runs, f"model-{other}.keras")
+    model = cross_backend.load(cross_backend_runs, path)
+    assert isinstance(model.get_layer("lookup"), kel.LookupEmbedding)
+    assert isinstance(model.get_layer("one_hot"), kel.OneHotDense)
+    expected = np.load(os.path.join(cross_backend_runs,
+                                    f"predict-{other}.npy"))
+    np.testing.assert_allclose(cross_backend.predict(model), expected,
+                               atol=1e-6)

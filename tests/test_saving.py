@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 
+import cross_backend
 import keras
 import numpy as np
 import pytest
 from helpers import BACKEND, WORKED_WEIGHTS, assert_equal
 
-import cross_backend
 import keras_embedlab as kel
 
 TESTED_BACKENDS = ["tensorflow", "jax"]

@@ -8,6 +8,7 @@
    `tf.IndexedSlices` gradient, which Keras optimizers such as Adam apply to
    only part of their state, so training would differ from JAX (and from
    one-hot matmul). Densifying it gives the same update on every backend.
+3. A gather with a zero fill value on JAX, which `keras.ops.take` lacks.
 
 Backends are imported lazily, only when the active backend needs them.
 """
@@ -93,6 +94,30 @@ def check_ids(ids, input_dim, layer_name):
         return _check_jax(ids, input_dim, layer_name)
     _check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
     return ids
+
+
+def has_fill_take():
+    return keras.backend.backend() == "jax"
+
+
+def fill_take(table, ids):
+    """JAX only: one gather that returns zeros for invalid ids.
+
+    `keras.ops.take` has no fill mode (on JAX it wraps negative ids and fills
+    out-of-range ones with NaN). `jnp.take(mode="fill")` handles invalid ids
+    inside the gather itself at no extra cost; casting to unsigned first turns
+    negative ids into out-of-range ones instead of letting them wrap.
+    """
+    import jax.numpy as jnp
+
+    unsigned = jnp.uint64 if ids.dtype == jnp.int64 else jnp.uint32
+    return jnp.take(
+        keras.ops.convert_to_tensor(table),
+        ids.astype(unsigned),
+        axis=0,
+        mode="fill",
+        fill_value=0,
+    )
 
 
 def dense_gradient(table):

@@ -105,13 +105,11 @@ class LookupEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        ids, valid = _ids.prepare_ids(
+        ids = _ids.prepare_ids(
             inputs, self.input_dim, self.invalid_ids, self.name
         )
         table = _backend.dense_gradient(self.embeddings)
-        # `take` gathers rows directly: no one-hot matrix, and the gradient
-        # only has non-zero rows for ids in the batch.
-        outputs = _ids.zero_invalid(ops.take(table, ids, axis=0), valid)
+        outputs = _ids.take_rows(table, ids, self.input_dim)
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):

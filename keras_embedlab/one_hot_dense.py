@@ -124,11 +124,10 @@ class OneHotDense(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        ids, valid = _ids.prepare_ids(
+        ids = _ids.prepare_ids(
             inputs, self.input_dim, self.invalid_ids, self.name
         )
-        one_hot = ops.one_hot(ids, self.input_dim, dtype=self.compute_dtype)
-        one_hot = _ids.zero_invalid(one_hot, valid)
+        one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype)
         outputs = ops.matmul(one_hot, self.kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

@@ -1,4 +1,4 @@
-"""Command line: `python -m keras_embedlab demo`."""
+"""Command line: `python -m keras_embedlab demo` and `... bench`."""
 
 import argparse
 import sys
@@ -6,7 +6,7 @@ import sys
 import keras
 import numpy as np
 
-from keras_embedlab import LookupEmbedding, OneHotDense, _backend
+from keras_embedlab import LookupEmbedding, OneHotDense, _backend, bench
 
 WORKED_WEIGHTS = np.array(
     [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], [0.9, 0.0, 0.1, 0.2]],
@@ -58,10 +58,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m keras_embedlab")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="show the embedding/Dense equivalence")
+    bench_parser = commands.add_parser(
+        "bench", help="time lookup against one-hot matmul on this backend"
+    )
+    bench.add_arguments(bench_parser)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo()
-    return 2
+    if args.command == "bench":
+        return bench.main(args)
+    return demo()
 
 
 if __name__ == "__main__":

@@ -63,26 +63,38 @@ def _check_tensorflow(ids, input_dim, layer_name):
 
 def _check_jax(ids, input_dim, layer_name):
     import jax
+    import jax.numpy as jnp
 
     if not isinstance(ids, jax.core.Tracer):
         _check_on_host(ids, input_dim, layer_name)
         return ids
 
-    def raise_error(lo, hi):
-        offending = int(lo) if lo < 0 else int(hi)
-        raise ValueError(invalid_ids_message(layer_name, input_dim, offending))
+    # As unsigned integers, negative ids are huge, so one max finds any id
+    # outside [0, input_dim).
+    unsigned = jnp.uint64 if ids.dtype == jnp.int64 else jnp.uint32
+    largest = jnp.max(ids.astype(unsigned), initial=0)
 
-    lo = jax.numpy.min(ids)
-    hi = jax.numpy.max(ids)
-    bad = (lo < 0) | (hi >= input_dim)
-    # The callback runs only when an id is invalid, so valid batches pay for
-    # two reductions and a branch, not for a round trip to the host.
-    jax.lax.cond(
-        bad,
-        lambda: jax.debug.callback(raise_error, lo, hi),
-        lambda: None,
+    def check(largest):
+        # Re-checked here: XLA may run a pure callback speculatively.
+        if largest >= input_dim:
+            offending = int(np.asarray(largest).astype(ids.dtype))
+            raise ValueError(
+                invalid_ids_message(layer_name, input_dim, offending)
+            )
+        return np.zeros((), ids.dtype)
+
+    zero = jax.lax.cond(
+        largest >= input_dim,
+        lambda: jax.pure_callback(
+            check, jax.ShapeDtypeStruct((), ids.dtype), largest
+        ),
+        lambda: jnp.zeros((), ids.dtype),
     )
-    return ids
+    # Valid batches pay for one reduction and a branch, never for a trip to
+    # the host. The callback is a `pure_callback` whose (zero) result the ids
+    # depend on, so it is not dropped; an effectful `jax.debug.callback` would
+    # make every call of the compiled program about 2x slower.
+    return ids + zero
 
 
 def check_ids(ids, input_dim, layer_name):
@@ -171,3 +183,131 @@ def layer_gradients(layer, ids, cotangent):
         return [v.value.grad.detach().cpu().numpy() for v in
                 layer.trainable_weights]
     raise NotImplementedError(f"No gradient helper for backend {backend!r}.")
+
+
+# Benchmark plumbing (`python -m keras_embedlab bench`): compiling a function
+# and waiting for its result are backend-specific by nature.
+
+
+def raw_gather(table, ids):
+    """The backend's own gather, the anchor of the benchmark."""
+    if keras.backend.backend() == "jax":
+        import jax.numpy as jnp
+
+        return jnp.take(table, ids, axis=0)
+    import tensorflow as tf
+
+    return tf.gather(table, ids)
+
+
+def block(result):
+    """Waits until `result` is computed (JAX dispatches asynchronously)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready(result)
+
+
+def device_name():
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"{device.platform.upper()} ({device.device_kind})"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU ({gpus[0].name})" if gpus else "CPU"
+
+
+def _optimizer(mode):
+    if mode == "sgd":
+        return keras.optimizers.SGD(0.01)
+    return keras.optimizers.Adam(0.001)
+
+
+def compile_benchmark(mode, fn, table, ids, cotangent):
+    """A zero-argument callable running one compiled call of `mode`.
+
+    `fn(table, ids)` returns rows. Modes: "forward"; "backward" (gradient of
+    `sum(fn(table, ids) * cotangent)` with respect to the table); "sgd" and
+    "adam" (that gradient applied by a Keras optimizer, as `model.fit` does).
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return _compile_jax(mode, fn, table, ids, cotangent)
+    if backend == "tensorflow":
+        return _compile_tensorflow(mode, fn, table, ids, cotangent)
+    raise NotImplementedError(f"bench does not support backend {backend!r}")
+
+
+def _compile_jax(mode, fn, table, ids, cotangent):
+    import jax
+    import jax.numpy as jnp
+
+    t, i, c = jnp.asarray(table), jnp.asarray(ids), jnp.asarray(cotangent)
+    if mode == "forward":
+        forward = jax.jit(fn)
+        return lambda: forward(t, i)
+
+    def loss(t, i, c):
+        return jnp.sum(fn(t, i) * c)
+
+    if mode == "backward":
+        backward = jax.jit(jax.grad(loss))
+        return lambda: backward(t, i, c)
+    optimizer = _optimizer(mode)
+    optimizer.build([keras.Variable(table)])
+
+    # Donated state, as Keras's JAX trainer does.
+    @jax.jit
+    def step(t, optimizer_state, i, c):
+        grads = [jax.grad(loss)(t, i, c)]
+        (t,), optimizer_state = optimizer.stateless_apply(
+            optimizer_state, grads, [t]
+        )
+        return t, optimizer_state
+
+    step = jax.jit(step, donate_argnums=(0, 1))
+    state = [t, [v.value for v in optimizer.variables]]
+
+    def run():
+        state[0], state[1] = step(state[0], state[1], i, c)
+        return state[0]
+
+    return run
+
+
+def _compile_tensorflow(mode, fn, table, ids, cotangent):
+    import tensorflow as tf
+
+    i, c = tf.constant(ids), tf.constant(cotangent)
+    if mode == "forward":
+        t = tf.constant(table)
+        forward = tf.function(fn)
+        return lambda: forward(t, i)
+    if mode == "backward":
+        t = tf.constant(table)
+
+        @tf.function
+        def backward(t, i, c):
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                loss = tf.reduce_sum(fn(t, i) * c)
+            return tape.gradient(loss, t)
+
+        return lambda: backward(t, i, c)
+    variable = keras.Variable(table)
+    optimizer = _optimizer(mode)
+    optimizer.build([variable])
+
+    @tf.function
+    def step(i, c):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(fn(variable.value, i) * c)
+        grads = tape.gradient(loss, [variable.value])
+        optimizer.apply(grads, [variable])
+        return loss
+
+    return lambda: step(i, c)

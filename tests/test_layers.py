@@ -246,3 +246,15 @@ def test_model_summary_counts(make_layer, expected, trainable):
     assert summary_count(text, "Non-trainable") == (
         0 if trainable else expected
     )
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+@pytest.mark.parametrize("invalid_ids", ["error", "zeros"])
+@pytest.mark.parametrize("shape", [(0,), (2, 0)], ids=["empty", "empty-2d"])
+def test_empty_ids(layer_cls, invalid_ids, shape):
+    layer = layer_cls(3, 4, weights=WORKED_WEIGHTS, invalid_ids=invalid_ids)
+    assert tuple(layer(np.zeros(shape, "int32")).shape) == shape + (4,)
+    model = keras.Sequential([keras.Input((0,), dtype="int32"), layer])
+    assert model.predict(np.zeros((2, 0), "int32"), verbose=0).shape == (
+        2, 0, 4
+    )

@@ -1,0 +1,264 @@
+"""`python -m keras_embedlab bench`: lookup against one-hot matmul.
+
+Times, on the active backend and compiled the way Keras compiles (`jax.jit`;
+`tf.function`), the raw backend gather, `keras.layers.Embedding`,
+`LookupEmbedding` (both `invalid_ids` modes) and `OneHotDense` on the same ids
+and the same matrix, for the forward pass, forward + backward (gradient with
+respect to the matrix) and one optimizer step (SGD, Adam). Contenders run
+interleaved within each repeat, so ratios between them are robust to the
+drift of a shared machine; reported ratios are medians of per-repeat ratios.
+"""
+
+import csv
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_embedlab import _backend
+from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.one_hot_dense import OneHotDense
+
+MODES = ("forward", "backward", "sgd", "adam")
+GATHER = "gather"
+KERAS = "keras.layers.Embedding"
+CONTENDERS = (GATHER, KERAS, "LookupEmbedding", "LookupEmbedding[zeros]",
+              "OneHotDense")
+CSV_FIELDS = ("backend", "device", "mode", "contender", "vocabulary", "ids",
+              "dim", "median_ms", "ratio_to_gather", "ratio_to_keras",
+              "repeats", "skipped")
+
+
+def _layer_for(name, vocabulary, dim):
+    if name == KERAS:
+        return keras.layers.Embedding(vocabulary, dim)
+    if name == "LookupEmbedding":
+        return LookupEmbedding(vocabulary, dim)
+    if name == "LookupEmbedding[zeros]":
+        return LookupEmbedding(vocabulary, dim, invalid_ids="zeros")
+    return OneHotDense(vocabulary, dim)
+
+
+def contender_fn(name, vocabulary, dim):
+    """A pure function `(table, ids) -> rows` for the contender."""
+    if name == GATHER:
+        return _backend.raw_gather
+    layer = _layer_for(name, vocabulary, dim)
+    layer.build()
+
+    def rows(table, ids):
+        return layer.stateless_call([table], [], ids)[0]
+
+    return rows
+
+
+def one_hot_bytes(name, vocabulary, n_ids):
+    return 4 * vocabulary * n_ids if name == "OneHotDense" else 0
+
+
+def _time_calls(run, inner):
+    start = time.perf_counter()
+    for _ in range(inner):
+        out = run()
+    _backend.block(out)
+    return (time.perf_counter() - start) / inner
+
+
+def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
+            log=print):
+    """Rows of results for one mode and one vocabulary size."""
+    rng = np.random.default_rng(0)
+    table = rng.uniform(-0.05, 0.05, (vocabulary, dim)).astype("float32")
+    ids = rng.integers(0, vocabulary, n_ids).astype("int32")
+    cotangent = rng.normal(size=(n_ids, dim)).astype("float32")
+    runners, skipped = {}, {}
+    for name in contenders:
+        need = one_hot_bytes(name, vocabulary, n_ids)
+        if need > budget:
+            skipped[name] = (f"one-hot tensor needs {need / 2**30:.1f} GiB "
+                             f"> --memory-budget {budget / 2**30:.1f} GiB")
+            continue
+        fn = contender_fn(name, vocabulary, dim)
+        runners[name] = _backend.compile_benchmark(
+            mode, fn, table, ids, cotangent
+        )
+    inner = {}
+    for name, run in runners.items():
+        _time_calls(run, 1)  # compile
+        first = _time_calls(run, 1)
+        inner[name] = int(min(50, max(1, 0.02 // max(first, 1e-6))))
+    times = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            times[name].append(_time_calls(runners[name], inner[name]))
+    rows = []
+    for name in contenders:
+        row = {"mode": mode, "contender": name, "vocabulary": vocabulary,
+               "ids": n_ids, "dim": dim, "repeats": repeats}
+        if name in skipped:
+            rows.append({**row, "skipped": skipped[name]})
+            log(f"  skipped {name}: {skipped[name]}")
+            continue
+        t = np.array(times[name])
+        row["median_ms"] = float(np.median(t) * 1e3)
+        for key, anchor in (("ratio_to_gather", GATHER),
+                            ("ratio_to_keras", KERAS)):
+            if anchor in times:
+                row[key] = float(np.median(t / np.array(times[anchor])))
+        rows.append(row)
+    return rows
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+
+
+def write_chart(rows, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.2 * len(modes), 4),
+                             squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        for name in CONTENDERS:
+            points = [(r["vocabulary"], r["median_ms"]) for r in rows
+                      if r["mode"] == mode and r["contender"] == name
+                      and "median_ms" in r]
+            if points:
+                x, y = zip(*points)
+                ax.plot(x, y, marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(mode)
+        ax.set_xlabel("vocabulary size (rows)")
+        ax.set_ylabel("median time per call (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def format_table(rows):
+    lines = []
+    for mode in MODES:
+        mode_rows = [r for r in rows if r["mode"] == mode]
+        if not mode_rows:
+            continue
+        sizes = sorted({r["vocabulary"] for r in mode_rows})
+        lines.append(f"\n{mode}: time as a ratio to the raw gather "
+                     "(median ms of the gather in brackets)")
+        lines.append(f"{'contender':26s}" + "".join(
+            f"{s:>14,d}" for s in sizes))
+        for name in CONTENDERS:
+            cells = []
+            for s in sizes:
+                row = next((r for r in mode_rows if r["contender"] == name
+                            and r["vocabulary"] == s), None)
+                if row is None:
+                    cells.append(f"{'':>14s}")
+                elif "median_ms" not in row:
+                    cells.append(f"{'skipped':>14s}")
+                elif name == GATHER:
+                    ms = f"[{row['median_ms']:.3g}]"
+                    cells.append(f"{ms:>14s}")
+                else:
+                    ratio = row.get("ratio_to_gather", np.nan)
+                    cells.append(f"{ratio:>13.2f}x")
+            if any(c.strip() for c in cells):
+                lines.append(f"{name:26s}" + "".join(cells))
+    keras_rows = [r for r in rows if r["mode"] == "forward"
+                  and r["contender"].startswith("LookupEmbedding")
+                  and "ratio_to_keras" in r]
+    if keras_rows:
+        lines.append("\nforward, LookupEmbedding / keras.layers.Embedding "
+                     "(median of per-repeat ratios):")
+        for r in keras_rows:
+            lines.append(f"  {r['contender']:24s} vocabulary "
+                         f"{r['vocabulary']:>9,d}: {r['ratio_to_keras']:.3f}x")
+    return "\n".join(lines)
+
+
+def run(sizes, n_ids, dim, modes, contenders, repeats, budget, out_dir):
+    device = _backend.device_name()
+    backend = keras.backend.backend()
+    print(f"bench: backend {backend} on {device}; {n_ids:,} ids x {dim} "
+          f"dims; vocabularies {', '.join(f'{s:,d}' for s in sizes)}; "
+          f"{repeats} repeats", flush=True)
+    rows, start = [], time.perf_counter()
+    for mode in modes:
+        for vocabulary in sizes:
+            print(f"[{time.perf_counter() - start:6.1f}s] {mode:8s} "
+                  f"vocabulary {vocabulary:>9,d}", flush=True)
+            for row in measure(mode, vocabulary, n_ids, dim, contenders,
+                               repeats, budget):
+                rows.append({"backend": backend, "device": device, **row})
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.join(out_dir, f"bench-{backend}")
+    write_csv(rows, stem + ".csv")
+    write_chart(rows, stem + ".png",
+                f"keras_embedlab bench: {backend} on {device}, "
+                f"{n_ids:,} ids x {dim} dims")
+    print(format_table(rows))
+    print(f"\nwrote {stem}.csv and {stem}.png "
+          f"({time.perf_counter() - start:.0f}s)")
+    return rows
+
+
+def add_arguments(parser):
+    parser.add_argument("--sizes", default="100,1000,10000,100000,1000000",
+                        help="comma-separated vocabulary sizes")
+    parser.add_argument("--ids", type=int, default=4096,
+                        help="ids per batch (default 4096)")
+    parser.add_argument("--dim", type=int, default=64,
+                        help="embedding dimension (default 64)")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"comma-separated subset of {', '.join(MODES)}")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help="comma-separated subset of the contenders")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--memory-budget", type=float, default=2.0,
+                        help="GiB a contender's one-hot tensor may use; "
+                        "larger ones are skipped (default 2)")
+    parser.add_argument("--out", default=".", help="folder for CSV and PNG")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, for a smoke test (under a minute)")
+
+
+def _choices(text, allowed, flag):
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        sys.exit(f"{flag}: unknown {bad or text!r}; choose from "
+                 f"{', '.join(allowed)}")
+    return items
+
+
+def main(args):
+    if args.quick:
+        args.sizes, args.ids, args.dim, args.repeats = "100,1000,10000", \
+            512, 16, 3
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        sys.exit(f"--sizes: expected comma-separated integers, got "
+                 f"{args.sizes!r}")
+    if min(sizes) < 1 or args.ids < 1 or args.dim < 1 or args.repeats < 1:
+        sys.exit("--sizes, --ids, --dim and --repeats must be positive")
+    modes = _choices(args.modes, MODES, "--modes")
+    contenders = _choices(args.contenders, CONTENDERS, "--contenders")
+    run(sizes, args.ids, args.dim, modes, contenders, args.repeats,
+        args.memory_budget * 2**30, args.out)
+    return 0

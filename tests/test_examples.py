@@ -28,3 +28,40 @@ def test_embedding_is_dense_on_one_hot(argv):
     assert status == 0, text
     assert text.count("bit for bit: True") == 3
     assert "evidence agrees" in text
+
+
+def test_lookup_vs_matmul_speed():
+    status, text = run_example("lookup_vs_matmul_speed", "--sizes",
+                               "100,3000", "--ids", "1024", "--dim", "16",
+                               "--repeats", "3")
+    assert status == 0, text
+    assert "lookup wins and the gap grows" in text
+    assert text.count("x\n") == 2
+
+
+def test_sparse_gradient_rows():
+    status, text = run_example("sparse_gradient_rows", "--vocabulary", "600")
+    assert status == 0, text
+    assert "SGD, one step on A: rows changed [3, 17, 256]" in text
+    assert "[3, 5, 17, 99, 256, 500]" in text
+
+
+def test_parameter_count():
+    status, text = run_example("parameter_count", "--length", "10")
+    assert status == 0, text
+    assert "LookupEmbedding(use_bias=False): 39 parameters" in text
+    assert "OneHotDense(use_bias=True): 42 parameters" in text
+
+
+def test_bias_and_activation():
+    status, text = run_example("bias_and_activation")
+    assert status == 0, text
+    assert "OneHotDense      outputs that moved: ids [0, 1, 2, 3, 4, 5]" in text
+    assert "LookupEmbedding  outputs that moved: ids [0]" in text
+
+
+def test_initialization_is_not_word2vec():
+    status, text = run_example("initialization_is_not_word2vec",
+                               "--vocabulary", "2000", "--dim", "20")
+    assert status == 0, text
+    assert "evidence agrees" in text

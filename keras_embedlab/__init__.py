@@ -2,7 +2,16 @@
 
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.one_hot_dense import OneHotDense
+from keras_embedlab.pretrained_embedding import PretrainedEmbedding
+from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
 
 __version__ = "0.1.0"
 
-__all__ = ["LookupEmbedding", "OneHotDense"]
+__all__ = [
+    "LookupEmbedding",
+    "OneHotDense",
+    "PretrainedEmbedding",
+    "VectorFileError",
+    "Vectors",
+    "load_vectors",
+]

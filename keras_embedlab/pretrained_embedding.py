@@ -1,0 +1,275 @@
+"""`PretrainedEmbedding`: a `LookupEmbedding` initialised from word vectors."""
+
+import collections
+import json
+import os
+
+import keras
+import numpy as np
+
+from keras_embedlab import _ids
+from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.vectors import Vectors, load_vectors
+
+OOV_MODES = ("random", "zeros", "mean")
+MASK_TOKEN = ""
+OOV_TOKEN = "[UNK]"
+
+Coverage = collections.namedtuple(
+    "Coverage", ["found", "total", "lowercase", "missing"]
+)
+Coverage.__doc__ = """How much of a vocabulary the vectors file covered.
+
+`total` counts the vocabulary's tokens other than the mask token `""` and
+the OOV token `"[UNK]"`; `found` of them have a vector in the file,
+`lowercase` of those only through their lowercased form, and `missing` lists
+the rest (initialised according to `oov`).
+"""
+
+
+def _resolve_vocabulary(vocabulary):
+    """A list of tokens from a list, a file path, or a Keras lookup layer."""
+    if hasattr(vocabulary, "get_vocabulary"):
+        return list(vocabulary.get_vocabulary())
+    if isinstance(vocabulary, (str, os.PathLike)):
+        with open(vocabulary, encoding="utf-8") as f:
+            return [line.rstrip("\r\n") for line in f]
+    if isinstance(vocabulary, bytes) or not hasattr(vocabulary, "__iter__"):
+        raise ValueError(
+            "`vocabulary` must be a list of tokens, a path to a file with one "
+            "token per line, or a StringLookup/TextVectorization layer. "
+            f"Received: vocabulary={vocabulary!r}."
+        )
+    tokens = list(vocabulary)
+    bad = [t for t in tokens if not isinstance(t, str)]
+    if bad:
+        raise ValueError(
+            "`vocabulary` must contain only strings. Received: "
+            f"{bad[0]!r} (of type {type(bad[0]).__name__})."
+        )
+    return tokens
+
+
+def _check_vocabulary(tokens):
+    seen = set()
+    for i, token in enumerate(tokens):
+        if token in seen:
+            raise ValueError(
+                f"`vocabulary` has the token {token!r} twice (again at "
+                f"row {i}); each row must be a different token."
+            )
+        seen.add(token)
+    if not tokens:
+        raise ValueError("`vocabulary` is empty: it needs at least a token.")
+
+
+def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
+          seed=1337):
+    """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`."""
+    if oov not in OOV_MODES:
+        raise ValueError(
+            f"`oov` must be one of {', '.join(map(repr, OOV_MODES))}. "
+            f"Received: oov={oov!r}."
+        )
+    matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")
+    found, missing, lowercase, oov_rows = [], [], 0, []
+    for i, token in enumerate(vocabulary):
+        if token == MASK_TOKEN:
+            continue
+        if token == OOV_TOKEN:
+            oov_rows.append(i)
+        elif token in vectors:
+            matrix[i] = vectors[token]
+            found.append(i)
+        elif lowercase_fallback and token.lower() in vectors:
+            matrix[i] = vectors[token.lower()]
+            found.append(i)
+            lowercase += 1
+        else:
+            missing.append(token)
+            oov_rows.append(i)
+    if not found:
+        raise ValueError(
+            f"None of the {len(vocabulary)} vocabulary tokens has a vector "
+            "in the file: check that the vocabulary and the vectors use the "
+            "same tokens (case, tokenisation)."
+        )
+    values = matrix[found]
+    if oov == "mean":
+        matrix[oov_rows] = values.mean(axis=0)
+    elif oov == "random":
+        rng = np.random.default_rng(seed)
+        matrix[oov_rows] = rng.normal(
+            values.mean(), values.std(), (len(oov_rows), vectors.dim)
+        )
+    total = len(found) + len(missing)
+    return matrix, Coverage(len(found), total, lowercase, missing)
+
+
+@keras.saving.register_keras_serializable(package="keras_embedlab")
+class PretrainedEmbedding(LookupEmbedding):
+    """A `LookupEmbedding` whose rows are pretrained word vectors.
+
+    Build one with `from_file` (GloVe, word2vec or fastText files) or
+    `from_vectors`. Row `i` is the vector of `vocabulary[i]`, so ids from a
+    `StringLookup` or `TextVectorization` with the same vocabulary index it
+    directly. Following Keras, `""` is the mask token (a zero row;
+    `mask_zero` defaults to True when the vocabulary starts with it) and
+    `"[UNK]"` the OOV token (initialised like a missing word). The layer is
+    frozen by default. Saving to `.keras` stores the vocabulary (and
+    coverage) as an asset, so a saved model loads without the vectors file.
+
+    Args:
+        input_dim: Number of tokens in `vocabulary`.
+        output_dim: Dimension of the vectors.
+        vocabulary: List of `input_dim` tokens; row `i` is token `i`.
+        coverage: Optional `Coverage` of the vocabulary by the file.
+        trainable: Whether the vectors are fine-tuned. Default False.
+        **kwargs: `LookupEmbedding` arguments (`weights`, `mask_zero`,
+            `invalid_ids`, ...).
+
+    Example:
+
+    >>> layer = PretrainedEmbedding.from_file(
+    ...     "glove.6B.100d.txt", vocabulary=text_vectorization)
+    found 18,234 of 20,000 tokens (91.2%), 312 via lowercase
+    >>> layer.most_similar("king", k=3)
+    """
+
+    def __init__(self, input_dim, output_dim, vocabulary=None, coverage=None,
+                 trainable=False, **kwargs):
+        super().__init__(input_dim, output_dim, trainable=trainable, **kwargs)
+        self._vocabulary = None
+        self._index = {}
+        if vocabulary is not None:
+            self._set_vocabulary(_resolve_vocabulary(vocabulary))
+        self.coverage = coverage
+
+    def _set_vocabulary(self, tokens):
+        _check_vocabulary(tokens)
+        if len(tokens) != self.input_dim:
+            raise ValueError(
+                f"`vocabulary` has {len(tokens)} tokens but input_dim="
+                f"{self.input_dim}: they must be equal (row i is token i)."
+            )
+        self._vocabulary = list(tokens)
+        self._index = {token: i for i, token in enumerate(tokens)}
+
+    @property
+    def vocabulary(self):
+        """`list[str]`: row `i` of the table is the vector of token `i`."""
+        return list(self._vocabulary) if self._vocabulary is not None else []
+
+    @classmethod
+    def from_vectors(cls, vectors, vocabulary=None, oov="random",
+                     lowercase_fallback=True, trainable=False, seed=1337,
+                     verbose=1, **layer_kwargs):
+        """Builds the layer from a `Vectors`, aligned to `vocabulary`.
+
+        `vocabulary`: a list of tokens, a path to a one-token-per-line file,
+        or a `StringLookup`/`TextVectorization` layer; `None` takes every
+        word of `vectors`. Missing words get `oov="random"` (normal with the
+        mean and standard deviation of the found vectors' values, seeded by
+        `seed`), `"zeros"` or `"mean"` (the mean found vector); with
+        `lowercase_fallback`, `"Paris"` takes `"paris"`'s vector. Prints one
+        coverage line unless `verbose=0`.
+        """
+        if not isinstance(vectors, Vectors):
+            raise ValueError(
+                "`vectors` must be a keras_embedlab.Vectors (from "
+                f"load_vectors or Vectors(words, matrix)). Received: "
+                f"{type(vectors).__name__}."
+            )
+        tokens = (vectors.words if vocabulary is None
+                  else _resolve_vocabulary(vocabulary))
+        _check_vocabulary(tokens)
+        matrix, coverage = align(vectors, tokens, oov, lowercase_fallback,
+                                 seed)
+        if verbose:
+            print(cls._coverage_line(coverage))
+        layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
+        return cls(len(tokens), vectors.dim, vocabulary=tokens,
+                   coverage=coverage, trainable=trainable, weights=matrix,
+                   **layer_kwargs)
+
+    @classmethod
+    def from_file(cls, path, vocabulary=None, format="auto", oov="random",
+                  lowercase_fallback=True, trainable=False, limit=None,
+                  encoding="utf-8", unicode_errors="strict", verbose="auto",
+                  seed=1337, **layer_kwargs):
+        """Loads a vectors file (see `load_vectors`) aligned to `vocabulary`.
+
+        With a vocabulary, only the rows it needs are parsed (plus lowercased
+        forms when `lowercase_fallback`), so memory follows the vocabulary,
+        not the file.
+        """
+        tokens = None
+        wanted = None
+        if vocabulary is not None:
+            tokens = _resolve_vocabulary(vocabulary)
+            wanted = set(tokens)
+            if lowercase_fallback:
+                wanted.update(t.lower() for t in tokens)
+        vectors = load_vectors(path, format=format, vocabulary=wanted,
+                               limit=limit, encoding=encoding,
+                               unicode_errors=unicode_errors, verbose=verbose)
+        return cls.from_vectors(vectors, tokens, oov=oov,
+                                lowercase_fallback=lowercase_fallback,
+                                trainable=trainable, seed=seed,
+                                verbose=verbose, **layer_kwargs)
+
+    @staticmethod
+    def _coverage_line(coverage):
+        share = coverage.found / coverage.total if coverage.total else 1.0
+        return (f"found {coverage.found:,} of {coverage.total:,} tokens "
+                f"({share:.1%}), {coverage.lowercase:,} via lowercase")
+
+    def most_similar(self, query, k=10):
+        """The `k` tokens whose vectors have the highest cosine with `query`.
+
+        `query` is a token of the vocabulary (excluded from the answer) or a
+        vector of length `output_dim`. Uses the current (possibly fine-tuned)
+        table; the mask and OOV tokens and all-zero rows are never returned.
+        """
+        _ids.check_positive_int("k", k)
+        table = keras.ops.convert_to_numpy(self.embeddings)
+        exclude = set()
+        if isinstance(query, str):
+            if query not in self._index:
+                raise KeyError(
+                    f"{query!r} is not in this layer's vocabulary of "
+                    f"{self.input_dim} tokens."
+                )
+            exclude.add(self._index[query])
+            query = table[self._index[query]]
+        query = np.asarray(query, dtype="float32")
+        if query.shape != (self.output_dim,):
+            raise ValueError(
+                f"`query` must be a token or a vector of shape "
+                f"({self.output_dim},). Received shape {query.shape}."
+            )
+        norms = np.linalg.norm(table, axis=1) * np.linalg.norm(query)
+        scores = np.divide(table @ query, norms, out=np.full(len(table),
+                           -np.inf, dtype="float32"), where=norms > 0)
+        exclude.update(i for i, t in enumerate(self.vocabulary)
+                       if t in (MASK_TOKEN, OOV_TOKEN))
+        scores[list(exclude)] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(self._vocabulary[i], float(scores[i])) for i in top
+                if np.isfinite(scores[i])]
+
+    def save_assets(self, dir_path):
+        coverage = self.coverage._asdict() if self.coverage else None
+        with open(os.path.join(dir_path, "vocabulary.json"), "w",
+                  encoding="utf-8") as f:
+            json.dump({"vocabulary": self._vocabulary, "coverage": coverage},
+                      f, ensure_ascii=False)
+
+    def load_assets(self, dir_path):
+        with open(os.path.join(dir_path, "vocabulary.json"),
+                  encoding="utf-8") as f:
+            assets = json.load(f)
+        if assets["vocabulary"] is not None:
+            self._set_vocabulary(assets["vocabulary"])
+        if assets["coverage"] is not None:
+            self.coverage = Coverage(**assets["coverage"])

@@ -1,0 +1,225 @@
+"""PretrainedEmbedding: vectors aligned to a Keras vocabulary."""
+
+import io
+import os
+import re
+from contextlib import redirect_stdout
+
+import keras
+import numpy as np
+import pytest
+from helpers import assert_equal, to_numpy
+
+import keras_embedlab as kel
+
+WORDS = ["paris", "london", "king", "queen", "the", "a"]
+MATRIX = np.array(
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.9, 0.1, 0.0], [0.8, 0.2, 0.1],
+     [0.1, 0.1, 0.9], [0.2, -0.1, 0.7]],
+    dtype="float32",
+)
+VOCABULARY = ["", "[UNK]", "Paris", "london", "king", "queen", "nowhere",
+              "THE"]
+
+
+@pytest.fixture
+def glove_file(tmp_path):
+    path = tmp_path / "vectors.txt"
+    kel.Vectors(WORDS, MATRIX).save(str(path), format="glove")
+    return str(path)
+
+
+def row_of(word):
+    return MATRIX[WORDS.index(word)]
+
+
+def quiet(fn, *args, **kwargs):
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        result = fn(*args, **kwargs)
+    return result, buffer.getvalue()
+
+
+def test_from_file_aligns_to_the_vocabulary(glove_file):
+    layer, printed = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                           vocabulary=VOCABULARY)
+    assert isinstance(layer, kel.LookupEmbedding)
+    assert layer.vocabulary == VOCABULARY
+    table = to_numpy(layer.embeddings)
+    assert table.shape == (8, 3)
+    np.testing.assert_array_equal(table[0], np.zeros(3))  # "" is padding
+    np.testing.assert_array_equal(table[2], row_of("paris"))  # lowercase
+    np.testing.assert_array_equal(table[3], row_of("london"))
+    np.testing.assert_array_equal(table[4], row_of("king"))
+    np.testing.assert_array_equal(table[7], row_of("the"))
+    assert np.isfinite(table).all()
+    assert table[[1, 6]].any(axis=1).all()  # [UNK], missing: random rows
+    assert layer.coverage == (5, 6, 2, ["nowhere"])
+    assert layer.coverage.found == 5 and layer.coverage.lowercase == 2
+    assert printed.strip() == "found 5 of 6 tokens (83.3%), 2 via lowercase"
+    assert layer.mask_zero is True
+    assert layer.trainable is False
+    ids = np.array([[4, 2, 0]])
+    assert_equal(layer(ids), table[ids])
+    assert_equal(layer.compute_mask(ids), ids != 0)
+
+
+def test_without_lowercase_fallback(glove_file):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=VOCABULARY, lowercase_fallback=False,
+                     oov="zeros")
+    assert layer.coverage.found == 3
+    assert layer.coverage.missing == ["Paris", "nowhere", "THE"]
+    np.testing.assert_array_equal(to_numpy(layer.embeddings)[2], np.zeros(3))
+
+
+@pytest.mark.parametrize("oov", ["random", "zeros", "mean"])
+def test_oov_initialisation(glove_file, oov):
+    vocabulary = ["king", "queen", "[UNK]", "zzz", "yyy"]
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=vocabulary, oov=oov)
+    table = to_numpy(layer.embeddings)
+    found = MATRIX[[2, 3]]
+    assert np.isfinite(table).all()
+    oov_rows = table[2:]
+    if oov == "zeros":
+        np.testing.assert_array_equal(oov_rows, 0)
+    elif oov == "mean":
+        np.testing.assert_allclose(oov_rows, np.tile(found.mean(0), (3, 1)),
+                                   atol=1e-7)
+    else:
+        assert len({tuple(r) for r in oov_rows}) == 3
+        again, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                         vocabulary=vocabulary, oov=oov)
+        np.testing.assert_array_equal(to_numpy(again.embeddings), table)
+        other, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                         vocabulary=vocabulary, oov=oov, seed=7)
+        assert not np.array_equal(to_numpy(other.embeddings)[2:], oov_rows)
+    assert layer.mask_zero is False  # the vocabulary does not start with ""
+
+
+def test_random_oov_follows_the_found_statistics():
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(0.5, 2.0, size=(400, 50)).astype("float32")
+    words = [f"w{i}" for i in range(400)]
+    vocabulary = words + [f"missing{i}" for i in range(400)]
+    layer, _ = quiet(kel.PretrainedEmbedding.from_vectors,
+                     kel.Vectors(words, matrix), vocabulary=vocabulary)
+    oov_rows = to_numpy(layer.embeddings)[400:]
+    assert abs(oov_rows.mean() - matrix.mean()) < 0.05
+    assert abs(oov_rows.std() - matrix.std()) < 0.05
+
+
+def test_vocabulary_sources(glove_file, tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("king\nqueen\nParis\n", encoding="utf-8")
+    from_path, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                         vocabulary=str(path))
+    assert from_path.vocabulary == ["king", "queen", "Paris"]
+
+    lookup = keras.layers.StringLookup(vocabulary=["king", "queen"])
+    from_lookup, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                           vocabulary=lookup)
+    assert from_lookup.vocabulary == ["[UNK]", "king", "queen"]
+    ids = lookup(np.array(["queen", "king", "nobody"]))
+    assert_equal(from_lookup(ids)[:2], MATRIX[[3, 2]])
+
+    vectorizer = keras.layers.TextVectorization()
+    vectorizer.adapt(["the king and the queen", "paris"])
+    from_text, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                         vocabulary=vectorizer)
+    assert from_text.vocabulary == vectorizer.get_vocabulary()
+    assert from_text.vocabulary[:2] == ["", "[UNK]"]
+    assert from_text.mask_zero is True
+    tokens = to_numpy(vectorizer(["the queen"]))[0]
+    assert_equal(from_text(tokens), MATRIX[[4, 3]])
+
+    everything, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file)
+    assert everything.vocabulary == WORDS
+    assert_equal(everything.embeddings, MATRIX)
+    limited, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file, limit=2)
+    assert limited.vocabulary == WORDS[:2]
+
+
+def test_from_vectors_and_layer_kwargs():
+    layer, _ = quiet(kel.PretrainedEmbedding.from_vectors,
+                     kel.Vectors(WORDS, MATRIX), vocabulary=["", "king"],
+                     trainable=True, mask_zero=False, invalid_ids="zeros",
+                     name="glove")
+    assert layer.trainable and not layer.mask_zero
+    assert layer.name == "glove" and layer.invalid_ids == "zeros"
+    assert_equal(layer(np.array([1, 9])), np.stack([row_of("king"),
+                                                     np.zeros(3)]))
+
+
+def test_frozen_in_model_summary(glove_file):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=VOCABULARY)
+    model = keras.Sequential([keras.Input((4,), dtype="int32"), layer])
+    text, _ = quiet(lambda: quiet(model.summary)[1])
+    assert re.search(r"Non-trainable params: 24\b", text)
+    assert re.search(r"Trainable params: 0\b", text)
+
+
+def test_most_similar(glove_file):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=["", "[UNK]"] + WORDS, oov="zeros")
+    result = layer.most_similar("king", k=2)
+    assert [w for w, _ in result] == ["paris", "queen"]
+    king, queen = row_of("king"), row_of("queen")
+    expected = king @ queen / np.linalg.norm(king) / np.linalg.norm(queen)
+    assert result[1][1] == pytest.approx(expected, rel=1e-6)
+    by_vector = layer.most_similar(np.array([0.0, 0.0, 1.0]), k=1)
+    assert by_vector[0][0] == "the"
+    with pytest.raises(KeyError, match="'berlin' is not in"):
+        layer.most_similar("berlin")
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        layer.most_similar(np.ones(4))
+
+
+def test_saved_model_loads_without_the_file(glove_file, tmp_path):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=VOCABULARY)
+    inputs = keras.Input((3,), dtype="int32")
+    model = keras.Model(inputs, layer(inputs))
+    ids = np.array([[2, 4, 7]], "int32")
+    expected = model.predict(ids, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    os.remove(glove_file)
+    loaded = keras.saving.load_model(path)
+    restored = loaded.layers[1]
+    assert isinstance(restored, kel.PretrainedEmbedding)
+    assert restored.vocabulary == VOCABULARY
+    assert restored.coverage == layer.coverage
+    assert restored.trainable is False
+    assert "vocabulary" not in restored.get_config()
+    assert_equal(loaded.predict(ids, verbose=0), expected)
+    assert restored.most_similar("king", k=1)[0][0] == "Paris"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"oov": "nan"}, "`oov` must be one of 'random', 'zeros', 'mean'"),
+        ({"vocabulary": ["king", "king"]}, "token 'king' twice"),
+        ({"vocabulary": []}, "`vocabulary` is empty"),
+        ({"vocabulary": ["x", "y"]}, "None of the 2 vocabulary tokens"),
+        ({"vocabulary": [1, 2]}, "only strings"),
+    ],
+)
+def test_bad_arguments(glove_file, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        quiet(kel.PretrainedEmbedding.from_file, glove_file, **kwargs)
+
+
+def test_vocabulary_length_must_match_input_dim():
+    with pytest.raises(ValueError, match="2 tokens but input_dim=3"):
+        kel.PretrainedEmbedding(3, 2, vocabulary=["a", "b"])
+
+
+def test_invalid_ids_behave_like_lookup_embedding(glove_file):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=VOCABULARY)
+    with pytest.raises(ValueError, match=r"invalid id.*8.*\[0, 8\)"):
+        layer(np.array([8]))

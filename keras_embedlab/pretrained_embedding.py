@@ -30,7 +30,7 @@ the rest (initialised according to `oov`).
 def _resolve_vocabulary(vocabulary):
     """A list of tokens from a list, a file path, or a Keras lookup layer."""
     if hasattr(vocabulary, "get_vocabulary"):
-        return list(vocabulary.get_vocabulary())
+        return [str(token) for token in vocabulary.get_vocabulary()]
     if isinstance(vocabulary, (str, os.PathLike)):
         with open(vocabulary, encoding="utf-8") as f:
             return [line.rstrip("\r\n") for line in f]

@@ -1,5 +1,6 @@
 """Every example runs (with small sizes) and finds what the README says."""
 
+import ast
 import importlib.util
 import io
 import os
@@ -64,4 +65,15 @@ def test_initialization_is_not_word2vec():
     status, text = run_example("initialization_is_not_word2vec",
                                "--vocabulary", "2000", "--dim", "20")
     assert status == 0, text
+    assert "nearest to 'king' is 'queen'" in text
     assert "evidence agrees" in text
+
+
+def test_pretrained_vectors():
+    status, text = run_example("pretrained_vectors", "--samples", "600",
+                               "--epochs", "4")
+    assert status == 0, text
+    assert "found 100 of 103 tokens (97.1%), 0 via lowercase" in text
+    missing = text.split("missing from the file: ")[1].split("\n")[0]
+    assert sorted(ast.literal_eval(missing)) == ["blick", "quux", "zorp"]
+    assert text.count("validation accuracy") == 2

@@ -23,15 +23,15 @@ from collections import Counter
 
 import numpy as np
 
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = 1 << 19
 MAX_TOKEN_BYTES = 10_000
 _BOM = b"\xef\xbb\xbf"
 # Bytes that never occur in a text vectors file (tab, LF, CR are allowed).
 _CONTROL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32))
 _COMPRESSIONS = (
-    (b"\x1f\x8b", "gzip", gzip.GzipFile),
-    (b"BZh", "bzip2", bz2.BZ2File),
-    (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
+    (b"\x1f\x8b", "gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    (b"BZh", "bzip2", lambda f: bz2.BZ2File(f, "rb")),
+    (b"\xfd7zXZ\x00", "xz", lambda f: lzma.LZMAFile(f, "rb")),
 )
 _DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 
@@ -94,7 +94,11 @@ class Source:
         for magic, kind, opener in _COMPRESSIONS:
             if head.startswith(magic):
                 self.compression = kind
-                self.stream = opener(fileobj=self.raw, mode="rb")
+                try:
+                    self.stream = opener(self.raw)
+                except BaseException:
+                    self.raw.close()
+                    raise
         self.offset = 0
         self.progress = None
 
@@ -102,6 +106,8 @@ class Source:
         try:
             data = self.stream.read(size)
         except _DECOMPRESSION_ERRORS as error:
+            if self.compression is None:
+                raise
             raise VectorFileError(
                 f"{self.name}: the {self.compression} data is corrupt or "
                 f"truncated after byte offset {self.offset} of the "
@@ -151,6 +157,18 @@ def _has_control_bytes(data):
     return len(data.translate(None, _CONTROL)) != len(data)
 
 
+def _looks_binary(data, count, dim):
+    """Whether the first records of `data` parse as word2vec binary."""
+    pos, records = 0, min(count, 3)
+    for _ in range(records):
+        space = data.find(b" ", pos, pos + MAX_TOKEN_BYTES)
+        token = data[pos:space].strip()
+        if space < 0 or not token or _has_control_bytes(token):
+            return False
+        pos = space + 1 + 4 * dim
+    return records > 0 and pos <= len(data)
+
+
 def read_head(source):
     """Reads until the first line is complete; strips a UTF-8 BOM."""
     head = source.read()
@@ -186,18 +204,24 @@ def detect(head, fmt, name):
     if fmt == "auto":
         fmt = "glove"
         if header is not None:
+            count, dim = header
             rest = head[end + 1 :] if end >= 0 else b""
             row_end = rest.find(b"\n")
             row = rest if row_end < 0 else rest[:row_end]
-            text = not rest or _is_text_row(row, max(header[1], 1))
-            if text or not _has_control_bytes(rest[:4096]):
+            if not rest or _is_text_row(row, max(dim, 1)):
                 fmt = "word2vec-text"
-            else:
+            elif _looks_binary(rest, count, dim):
                 fmt = "word2vec-binary"
+            elif _has_control_bytes(rest[:4096]):
+                fmt = "word2vec-binary"
+            else:
+                fmt = "word2vec-text"
     if fmt == "glove":
         sample = [line.split() for line in head.split(b"\n", 1000)[:1000]]
         counts = Counter(len(fields) for fields in sample if fields)
-        dim = counts.most_common(1)[0][0] - 1 if counts else 0
+        # The most common number of fields; on a tie, the largest.
+        fields = max(counts.items(), key=lambda kv: kv[::-1], default=(1, 0))
+        dim = fields[0] - 1
         if dim < 1:
             raise VectorFileError(
                 f"{name}: line 1 has no values after its token; this is not "
@@ -237,50 +261,78 @@ _DOT, _MINUS = 46, 45
 
 
 def _digits8(x, k):
-    """Values and validity of the `k` ASCII digits in the low bytes of x."""
+    """Values and validity of the `k` ASCII digits in the low bytes of x.
+
+    `x` (uint64, the first character in the lowest byte) is overwritten.
+    """
     if k < 8:  # Move the digits to the high bytes, pad with '0' characters.
-        x = ((x & _LOW[k]) << _SHIFT[8 - k]) | _FILL[k]
-    ok = (x & _HI_NIBBLES) == _ZEROS
-    ok &= ((x + _SIXES) & _HI_NIBBLES) == _ZEROS
-    v = x & _LO_NIBBLES  # The first character is the lowest byte.
-    v = (v * _TEN + (v >> _SHIFT[1])) & _PAIRS
-    v = (v * _HUNDRED + (v >> _SHIFT[2])) & _QUADS
-    v = (v * _TEN_THOUSAND + (v >> _SHIFT[4])) & _OCTS
-    return v, ok
+        x &= _LOW[k]
+        x <<= _SHIFT[8 - k]
+        x |= _FILL[k]
+    t = x + _SIXES  # Digits are the bytes 0x30-0x39, 0x36-0x3f after + 6.
+    t &= _HI_NIBBLES
+    ok = t == _ZEROS
+    np.bitwise_and(x, _HI_NIBBLES, out=t)
+    ok &= t == _ZEROS
+    x &= _LO_NIBBLES
+    for shift, scale, mask in _STAGES:  # pairs, then quads, then octets
+        np.right_shift(x, shift, out=t)
+        x *= scale
+        x += t
+        x &= mask
+    return x, ok
 
 
-def _parse_layout(words, s, length, dot, out, rows):
-    """Parses unsigned numbers of one layout into `out[rows]`; returns ok.
+_STAGES = (
+    (_SHIFT[1], _TEN, _PAIRS),
+    (_SHIFT[2], _HUNDRED, _QUADS),
+    (_SHIFT[4], _TEN_THOUSAND, _OCTS),
+)
+
+
+def _parse_layout(words, s, w0, length, dot):
+    """Parses unsigned numbers of one layout; returns `(values, ok)`.
 
     All numbers start at `s`, have `length` bytes and a '.' at index `dot`
-    (or none when `dot` is None), which the caller has checked.
+    (or none when `dot` is None), which the caller has checked. `w0` holds
+    their first 8 bytes and is overwritten.
     """
     ndigits = length - (dot is not None)
     if not 1 <= ndigits <= 15:  # 15 digits are exact in a float64.
-        return np.zeros(s.size, bool)
-    w0 = words[s]
+        return np.zeros(s.size), np.zeros(s.size, bool)
     w1 = words[s + 8] if length > 8 else None
     if dot is not None and dot < 8:  # Cut the dot out of the 16 bytes.
-        high = (w0 >> _SHIFT[dot + 1]) << _SHIFT[dot] if dot < 7 else 0
-        w0 = (w0 & _LOW[dot]) | high
+        if dot < 7:
+            high = (w0 >> _SHIFT[dot + 1]) << _SHIFT[dot]
+            w0 &= _LOW[dot]
+            w0 |= high
+        else:
+            w0 &= _LOW[dot]
         if w1 is not None:
             w0 |= w1 << _SHIFT[7]
-            w1 = w1 >> _SHIFT[1]
+            w1 >>= _SHIFT[1]
     elif dot is not None:
         q = dot - 8
         high = (w1 >> _SHIFT[q + 1]) << _SHIFT[q] if q < 7 else 0
-        w1 = (w1 & _LOW[q]) | high
-    k0 = min(ndigits, 8)
-    value, ok = _digits8(w0, k0)
+        w1 &= _LOW[q]
+        w1 |= high
+    value, ok = _digits8(w0, min(ndigits, 8))
     if ndigits > 8:
         low, ok1 = _digits8(w1, ndigits - 8)
-        value = value * _U64(10 ** (ndigits - 8)) + low
+        value *= _U64(10 ** (ndigits - 8))
+        value += low
         ok &= ok1
     value = value.astype(np.float64)
     if dot is not None and dot < length - 1:
         value /= 10.0 ** (length - 1 - dot)  # One correctly rounded step.
-    out[rows] = value
-    return ok
+    return value, ok
+
+
+def _dot_positions(length):
+    """Where to look for the dot, most common first, then None (no dot)."""
+    return (
+        [d for d in (1, 2, 0) if d < length] + list(range(3, length)) + [None]
+    )
 
 
 def parse_numbers(a, starts, ends):
@@ -290,38 +342,54 @@ def parse_numbers(a, starts, ends):
     Returns `(values, bad)`: float64 values and the indices of ranges the
     fast path could not parse; `fallback` handles those.
     """
-    values = np.empty(starts.size, np.float64)
-    if not starts.size:
+    n = starts.size
+    values = np.empty(n, np.float64)
+    bad = []
+    if not n:
         return values, np.empty(0, np.intp)
     words = np.ndarray((a.size - 7,), "<u8", buffer=a, strides=(1,))
     neg = a[starts] == _MINUS
     s = starts + neg
     lengths = ends - s
-    groups = np.flatnonzero(np.bincount(lengths))
-    bad = []
-    for length in groups.tolist():
-        if len(groups) == 1:
-            todo = np.arange(s.size)
-        else:
-            todo = np.flatnonzero(lengths == length)
+    groups = np.flatnonzero(np.bincount(lengths)).tolist()
+    for length in groups:
+        # `rows` (None: all) indexes `values`; `s_`, `w0` are for those rows.
+        rows = None if len(groups) == 1 else np.flatnonzero(lengths == length)
+        s_ = s if rows is None else s[rows]
         if not 1 <= length <= 16:
-            bad.append(todo)
+            bad.append(np.arange(n) if rows is None else rows)
             continue
-        # Try each position of the dot, most common first, then no dot.
-        dots = [1, 2, 0] + list(range(3, length))
-        for dot in [d for d in dots if d < length] + [None]:
+        w0 = words[s_]
+        for dot in _dot_positions(length):
             if dot is None:
-                rows = todo
+                hit = None
+            elif dot < 8:
+                hit = ((w0 >> _SHIFT[dot]) & _U64(0xFF)) == _U64(_DOT)
             else:
-                hit = a[s[todo] + dot] == _DOT
-                rows, todo = todo[hit], todo[~hit]
-            if rows.size:
-                ok = _parse_layout(words, s[rows], length, dot, values, rows)
-                if not ok.all():
-                    bad.append(rows[~ok])
-            if not todo.size:
+                hit = a[s_ + dot] == _DOT
+            if hit is not None and not hit.all():
+                if not hit.any():
+                    continue
+                miss = ~hit
+                rows = np.arange(s_.size) if rows is None else rows
+                part = (rows[hit], s_[hit], w0[hit])
+                rows, s_, w0 = rows[miss], s_[miss], w0[miss]
+            else:
+                part, s_ = (rows, s_, w0), None
+            value, ok = _parse_layout(words, part[1], part[2], length, dot)
+            if part[0] is None:
+                values[:] = value
+            else:
+                values[part[0]] = value
+            if not ok.all():
+                where = np.flatnonzero(~ok)
+                bad.append(where if part[0] is None else part[0][where])
+            if s_ is None:
                 break
-    np.negative(values, out=values, where=neg)
+    # Set the sign bit of negative numbers (also gives -0.0 for "-0").
+    sign = neg.view(np.uint8).astype(np.uint64)
+    sign <<= _U64(63)
+    values.view(np.uint64)[...] |= sign
     bad = np.concatenate(bad) if bad else np.empty(0, np.intp)
     return values, bad
 
@@ -387,7 +455,7 @@ class TextRows(Rows):
     def where(self, i):
         return f"line {self.line_numbers[i]}"
 
-    def values(self, select):
+    def values(self, select, out=None):
         a, starts, ends = self.fields(select)
         values, bad = parse_numbers(a, starts, ends)
         if bad.size:
@@ -399,8 +467,12 @@ class TextRows(Rows):
                     f"{self.name}: {self.where(select[row])}: value "
                     f"{col + 1} of {self.dim}, {field!r}, is not a number."
                 )
+        values = values.reshape(-1, self.dim)
+        if out is None:
+            out = np.empty(values.shape, np.float32)
         with np.errstate(over="ignore"):
-            return values.astype(np.float32).reshape(-1, self.dim)
+            out[...] = values
+        return out
 
 
 def _wrong_count(name, line_no, fields, dim, last, glove_line1):
@@ -432,46 +504,74 @@ def _pad(data):
     return np.frombuffer(data + bytes(16), np.uint8)
 
 
-def text_rows(chunk, first_line, dim, name, last, glove):
-    """Splits complete lines (`chunk` ends with b"\\n") into `TextRows`.
+def _split_simple(buf, size, dim):
+    """Field boundaries of `buf[:size]` if all separators are single spaces.
 
-    A row is the last `dim` fields of a line; everything before them is the
-    token, which may contain spaces and any non-ASCII character. Fields are
-    separated by ASCII spaces and tabs only. The fast path handles chunks
-    whose separators are single spaces; others go through `_slow_rows`.
+    Returns None when a line has fewer than `dim` spaces, or a separator is
+    not a single space (tabs, runs of spaces, blank lines, CR, control
+    bytes), or else `(a, bounds, newline, ends, spaces)`: the bytes as uint8
+    (with at least 16 more after `size`), the offsets of all spaces and
+    newlines, which of those are newlines, the index in `bounds` of each
+    line's newline, and the number of spaces of each line.
     """
-    if b"\r" in chunk:
-        chunk = chunk.replace(b"\r\n", b"\n")
-    while b" \n" in chunk:  # fastText ends every row with a space.
-        chunk = chunk.replace(b" \n", b"\n")
-    a = _pad(chunk)
-    bounds = np.flatnonzero(a[: len(chunk)] <= 32)
+    if len(buf) - size >= 16:
+        a = np.frombuffer(buf, np.uint8)
+    else:
+        a = _pad(buf[:size])
+    bounds = np.flatnonzero(a[:size] <= 32)
     kinds = a[bounds]
     newline = kinds == 10
-    simple = (
-        bool(bounds.size)
-        and bounds[0] != 0
-        and (newline | (kinds == 32)).all()
-        and not (np.diff(bounds) == 1).any()
-    )
-    if simple:
-        ends = np.flatnonzero(newline)  # index in `bounds` of each "\n"
-        spaces = np.diff(ends, prepend=-1) - 1
-        simple = bool((spaces >= dim).all())
-    if not simple:
-        return _slow_rows(chunk, first_line, dim, name, last, glove)
+    if (
+        not bounds.size
+        or bounds[0] == 0
+        or not (newline | (kinds == 32)).all()
+        or (np.diff(bounds) == 1).any()
+    ):
+        return None
+    ends = np.flatnonzero(newline)
+    spaces = np.diff(ends, prepend=-1) - 1
+    if not (spaces >= dim).all():
+        return None
+    return a, bounds, newline, ends, spaces
+
+
+def text_rows(buf, size, first_line, dim, name, last, glove):
+    """Splits the complete lines `buf[:size]` into `TextRows`.
+
+    `buf[:size]` ends with b"\n". A row is the last `dim` fields of a line;
+    everything before them is the token, which may contain spaces and any
+    non-ASCII character. Fields are separated by ASCII spaces and tabs
+    only. The vectorized path handles lines separated by single spaces
+    (after dropping CRs before newlines and trailing spaces, as fastText
+    writes); others go line by line through `_slow_rows`.
+    """
+    split = _split_simple(buf, size, dim)
+    if split is None and (
+        buf.find(b"\r", 0, size) >= 0 or buf.find(b" \n", 0, size) >= 0
+    ):
+        buf = buf[:size].replace(b"\r\n", b"\n")
+        while b" \n" in buf:
+            buf = buf.replace(b" \n", b"\n")
+        size = len(buf)
+        split = _split_simple(buf, size, dim)
+    if split is None:
+        return _slow_rows(buf[:size], first_line, dim, name, last, glove)
+    a, bounds, newline, ends, spaces = split
     token_ends = bounds[ends - dim]
     starts = np.empty_like(token_ends)
     starts[0] = 0
     starts[1:] = bounds[ends[:-1]] + 1
-    tokens = [
-        chunk[s:e] for s, e in zip(starts.tolist(), token_ends.tolist())
-    ]
+    tokens = [buf[s:e] for s, e in zip(starts.tolist(), token_ends.tolist())]
     line_numbers = np.arange(first_line, first_line + len(tokens))
-    for i in np.flatnonzero(spaces > dim).tolist():
+    spaced = np.flatnonzero(spaces > dim)
+    for i in spaced.tolist():
         _check_spaced_token(name, line_numbers[i], tokens[i], dim)
 
     def fields(select):
+        if select.size == len(tokens) and not spaced.size:
+            # Every space (the one after the token too) precedes a value.
+            left = ~newline
+            return a, bounds[left] + 1, bounds[np.flatnonzero(left) + 1]
         left = (ends[select][:, None] - dim + np.arange(dim)).ravel()
         return a, bounds[left] + 1, bounds[left + 1]
 
@@ -543,14 +643,14 @@ def iter_text_rows(source, body, first_line, dim, glove):
             if cut == 0:
                 pending = buf
                 continue
-        chunk, pending = buf[:cut], buf[cut:]
-        if chunk:
+        if cut:
             yield text_rows(
-                chunk, line_no, dim, source.name, unterminated, glove
+                buf, cut, line_no, dim, source.name, unterminated, glove
             )
-            line_no += chunk.count(b"\n")
+            line_no += buf.count(b"\n", 0, cut)
         if eof:
             return
+        pending = buf[cut:]
 
 
 # --------------------------------------------------------------------------
@@ -567,7 +667,7 @@ class BinaryRows(Rows):
     def where(self, i):
         return f"byte offset {self.offsets[i]}"
 
-    def values(self, select):
+    def values(self, select, out=None):
         nbytes = 4 * self.dim
         records = np.ndarray(
             (len(self.buf) - nbytes + 1,),
@@ -576,7 +676,11 @@ class BinaryRows(Rows):
             strides=(1,),
         )
         picked = records[self.vector_offsets[select]]
-        return picked.view("<f4").astype(np.float32).reshape(-1, self.dim)
+        values = picked.view("<f4").reshape(-1, self.dim)
+        if out is None:
+            return values.astype(np.float32)
+        out[...] = values
+        return out
 
 
 def iter_binary_rows(source, body, body_offset, count, dim):

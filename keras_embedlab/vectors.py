@@ -75,6 +75,7 @@ class Vectors:
                     f"positions {index[word]} and {i}."
                 )
             index[word] = i
+        words = [str(word) for word in words]  # e.g. np.str_ to str
         array = np.asarray(matrix)
         if array.dtype.kind not in "fiu" or array.ndim != 2:
             raise ValueError(
@@ -117,7 +118,10 @@ class Vectors:
         return len(self._words)
 
     def __contains__(self, word):
-        return word in self._index
+        try:
+            return word in self._index
+        except TypeError:  # unhashable
+            return False
 
     def index(self, word):
         """The row of `word` in `matrix`; `KeyError` if it is missing."""
@@ -184,8 +188,7 @@ def _encode_token(word, fmt):
         problem = "ends in a space-separated number, like a vector value"
     if problem:
         raise ValueError(
-            f"Cannot save the word {word!r} with format={fmt!r}: it "
-            f"{problem}."
+            f"Cannot save the word {word!r} with format={fmt!r}: it {problem}."
         )
     return token
 
@@ -241,27 +244,36 @@ def _as_vocabulary(vocabulary):
 
 class _Collector:
     """Keeps the rows to return: first of duplicates, in the vocabulary,
-    within `limit`; parses values for those rows only."""
+    within `limit`; parses values for those rows only.
 
-    def __init__(self, name, dim, count, limit, vocabulary, encoding, errors):
+    Values go straight into one float32 matrix that grows in place
+    (`ndarray.resize`, a `realloc`: large blocks move without copying), so
+    peak memory is about the result, not twice it.
+    """
+
+    def __init__(
+        self, name, dim, count, limit, vocabulary, encoding, errors, capacity
+    ):
         self.name, self.dim, self.count = name, dim, count
-        self.vocabulary, self.encoding, self.errors = (
-            vocabulary,
-            encoding,
-            errors,
-        )
+        self.vocabulary = vocabulary
+        self.encoding, self.errors = encoding, errors
         if count is None or (limit is not None and limit <= count):
             self.stop = limit  # read this many rows (None: all), then stop
             self.check_extra = False
         else:
             self.stop = count  # more rows than the header says is an error
             self.check_extra = True
-        self.words, self.index, self.blocks = [], {}, []
+        self.words, self.index = [], {}
         self.seen = self.rows = self.duplicates = 0
         self.first_duplicate = None
-        self.matrix = None
-        if vocabulary is None and self.stop is not None:
-            self.matrix = np.empty((self.stop, dim), np.float32)
+        if vocabulary is not None:
+            capacity = min(capacity, len(vocabulary))
+        self.matrix = np.empty((capacity, dim), np.float32)
+
+    def _reserve(self, rows):
+        if rows > len(self.matrix):
+            capacity = max(rows, 2 * len(self.matrix))
+            self.matrix.resize((capacity, self.dim), refcheck=False)
 
     def add(self, rows):
         """Adds a chunk of rows; returns True once no more are wanted."""
@@ -288,12 +300,12 @@ class _Collector:
                 keep.append(i)
         self.seen += n
         if keep:
-            values = rows.values(np.array(keep, np.intp))
-            if self.matrix is not None:
-                self.matrix[self.rows : self.rows + len(keep)] = values
-            else:
-                self.blocks.append(values)
-            self.rows += len(keep)
+            end = self.rows + len(keep)
+            self._reserve(end)
+            rows.values(
+                np.array(keep, np.intp), out=self.matrix[self.rows : end]
+            )
+            self.rows = end
         return self.full
 
     @property
@@ -306,15 +318,9 @@ class _Collector:
         )
 
     def result(self):
-        if self.matrix is not None:
-            matrix = self.matrix
-            if self.rows < len(matrix):
-                matrix = matrix[: self.rows].copy()
-        elif self.blocks:
-            matrix = np.concatenate(self.blocks)
-            self.blocks.clear()
-        else:
-            matrix = np.empty((0, self.dim), np.float32)
+        matrix = self.matrix
+        if self.rows < len(matrix):
+            matrix.resize((self.rows, self.dim), refcheck=False)
         if self.duplicates:
             word, where = self.first_duplicate
             warnings.warn(
@@ -391,10 +397,19 @@ def load_vectors(
             source.progress = formats.Progress(source.size, label)
         head = formats.read_head(source)
         fmt, count, dim, body = formats.detect(head, format, name)
+        binary = fmt == "word2vec-binary"
+        rows = _expected_rows(source, head, binary, count, limit, dim)
         collector = _Collector(
-            name, dim, count, limit, vocabulary, encoding, unicode_errors
+            name,
+            dim,
+            count,
+            limit,
+            vocabulary,
+            encoding,
+            unicode_errors,
+            rows,
         )
-        if fmt == "word2vec-binary":
+        if binary:
             _check_binary_size(source, len(body), collector.stop, dim)
             rows = formats.iter_binary_rows(
                 source, body, source.offset - len(body), count, dim
@@ -416,6 +431,25 @@ def load_vectors(
         return collector.result()
     finally:
         source.close()
+
+
+def _expected_rows(source, head, binary, count, limit, dim):
+    """How many rows to allocate at first; more are added as needed.
+
+    Headers are not trusted beyond what the file size allows; for files
+    without a header, the first lines' length gives an estimate.
+    """
+    wanted = 1 << 62 if count is None else count
+    if limit is not None:
+        wanted = min(wanted, limit)
+    if source.compression is not None:
+        return min(wanted, 1 << 16)
+    if count is None:
+        per_row = len(head) / max(head.count(b"\n"), 1)
+        return min(wanted, int(source.size / per_row * 1.05) + 64)
+    # A row holds at least a 1-byte token, a space and its values.
+    per_row = 4 * dim + 2 if binary else 2 * dim + 1
+    return min(wanted, source.size // per_row + 1)
 
 
 def _check_binary_size(source, body_size, rows, dim):

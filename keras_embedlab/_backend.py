@@ -8,7 +8,8 @@
    `tf.IndexedSlices` gradient, which Keras optimizers such as Adam apply to
    only part of their state, so training would differ from JAX (and from
    one-hot matmul). Densifying it gives the same update on every backend.
-3. A gather with a zero fill value on JAX, which `keras.ops.take` lacks.
+3. A gather with a zero fill value on JAX, which `keras.ops.take` lacks, and
+   a plain gather on TensorFlow for ids known to be in range.
 
 Backends are imported lazily, only when the active backend needs them.
 """
@@ -40,25 +41,34 @@ def _check_tensorflow(ids, input_dim, layer_name):
 
     if tf.executing_eagerly():
         _check_on_host(ids.numpy(), input_dim, layer_name)
-        return ids
-    lo = tf.reduce_min(ids)
-    hi = tf.reduce_max(ids)
-    ok = tf.logical_and(lo >= 0, hi < input_dim)
-    offending = tf.where(lo < 0, lo, hi)
-    # Under XLA (`jit_compile=True`) the assertion is dropped; the caller's
-    # safe lookup then returns zero rows, never another row's vector.
+    # In a graph the check is `fail_in_graph`, inside the branch that only a
+    # bad batch runs.
+    return ids
+
+
+def fail_in_graph(rows, largest, dtype, input_dim, layer_name):
+    """TensorFlow graphs: `rows`, after an assertion that always fails.
+
+    Called only in the branch for a batch with invalid ids. Under XLA
+    (`jit_compile=True`) the assertion is dropped and the zeroed `rows` are
+    returned: never another row's vector.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return rows
+    import tensorflow as tf
+
     assertion = tf.debugging.Assert(
-        ok,
+        False,
         [
             f"Layer '{layer_name}' received an invalid id:",
-            offending,
+            tf.cast(largest, dtype),
             f"is outside the valid range [0, {input_dim}) "
-            f"(input_dim={input_dim}). Fix the ids, increase `input_dim`, or "
-            "pass invalid_ids='zeros'.",
+            f"(input_dim={input_dim}). Fix the ids, increase `input_dim`, "
+            "or pass invalid_ids='zeros'.",
         ],
     )
     with tf.control_dependencies([assertion]):
-        return tf.identity(ids)
+        return tf.identity(rows)
 
 
 def _check_jax(ids, input_dim, layer_name):
@@ -130,6 +140,19 @@ def fill_take(table, ids):
         mode="fill",
         fill_value=0,
     )
+
+
+def gather_rows(table, ids):
+    """`take(table, ids, axis=0)` for ids already known to be in range.
+
+    On TensorFlow `keras.ops.take` first rewrites negative ids (three more
+    ops per call); the ids here are never negative, so `tf.gather` is used.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.gather(table, ids)
+    return keras.ops.take(table, ids, axis=0)
 
 
 def dense_gradient(table):

@@ -59,44 +59,48 @@ def prepare_ids(ids, input_dim, invalid_ids, layer_name):
     return ids
 
 
-def _valid_and_safe(ids, input_dim):
-    """`valid` mask, and ids with invalid ones replaced by 0 (never wrapped)."""
-    valid = ops.logical_and(
-        ops.greater_equal(ids, 0), ops.less(ids, input_dim)
-    )
-    return valid, ops.where(valid, ids, ops.zeros_like(ids))
+def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
+    """`lookup(ids)`, with an all-zero row for each invalid id.
 
-
-def _zero_invalid(values, valid):
-    """Zeros the rows of `values` (ids shape + one axis) whose id is invalid.
-
-    The `cond` skips the pass over `values` when every id is valid, which is
-    almost always: the common case costs two passes over the ids only.
+    Valid batches, almost all of them, cost one reduction over the ids and a
+    branch: as unsigned integers negative ids are huge, so the largest one
+    tells whether any id is outside `[0, input_dim)`. Only a bad batch pays
+    for replacing invalid ids by 0 (never wrapping them) and zeroing rows.
     """
-    return ops.cond(
-        ops.all(valid),
-        lambda: values,
-        lambda: ops.where(
-            ops.expand_dims(valid, -1), values, ops.zeros_like(values)
-        ),
-    )
+    unsigned = "uint64" if standardize_dtype(ids.dtype) == "int64" else (
+        "uint32")
+    largest = ops.max(ops.cast(ids, unsigned), initial=0)
+
+    def bad_batch():
+        valid = ops.logical_and(
+            ops.greater_equal(ids, 0), ops.less(ids, input_dim)
+        )
+        rows = lookup(ops.where(valid, ids, ops.zeros_like(ids)))
+        rows = ops.where(ops.expand_dims(valid, -1), rows,
+                         ops.zeros_like(rows))
+        if invalid_ids == "error":
+            rows = _backend.fail_in_graph(rows, largest, ids.dtype,
+                                          input_dim, layer_name)
+        return rows
+
+    return ops.cond(ops.less(largest, input_dim), lambda: lookup(ids),
+                    bad_batch)
 
 
-def take_rows(table, ids, input_dim):
+def take_rows(table, ids, input_dim, invalid_ids, layer_name):
     """`table[ids]`, with an all-zero row for each invalid id."""
     if _backend.has_fill_take():
         return _backend.fill_take(table, ids)
-    valid, safe_ids = _valid_and_safe(ids, input_dim)
     # `take` gathers rows directly: no one-hot matrix, and the gradient only
     # has non-zero rows for the ids in the batch.
-    return _zero_invalid(ops.take(table, safe_ids, axis=0), valid)
+    return _rows(lambda i: _backend.gather_rows(table, i), ids, input_dim,
+                 invalid_ids, layer_name)
 
 
-def one_hot_rows(ids, input_dim, dtype):
+def one_hot_rows(ids, input_dim, dtype, invalid_ids, layer_name):
     """`one_hot(ids)`, with an all-zero vector for each invalid id."""
-    valid, safe_ids = _valid_and_safe(ids, input_dim)
-    one_hot = ops.one_hot(safe_ids, input_dim, dtype=dtype)
-    return _zero_invalid(one_hot, valid)
+    return _rows(lambda i: ops.one_hot(i, input_dim, dtype=dtype), ids,
+                 input_dim, invalid_ids, layer_name)
 
 
 def embedding_mask(ids, mask_zero):

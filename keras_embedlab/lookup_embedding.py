@@ -109,7 +109,8 @@ class LookupEmbedding(keras.layers.Layer):
             inputs, self.input_dim, self.invalid_ids, self.name
         )
         table = _backend.dense_gradient(self.embeddings)
-        outputs = _ids.take_rows(table, ids, self.input_dim)
+        outputs = _ids.take_rows(table, ids, self.input_dim,
+                                 self.invalid_ids, self.name)
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):

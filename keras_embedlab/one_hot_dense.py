@@ -127,7 +127,8 @@ class OneHotDense(keras.layers.Layer):
         ids = _ids.prepare_ids(
             inputs, self.input_dim, self.invalid_ids, self.name
         )
-        one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype)
+        one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype,
+                                    self.invalid_ids, self.name)
         outputs = ops.matmul(one_hot, self.kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

@@ -5,6 +5,7 @@ ids into rows (`take_rows` versus `one_hot_rows` and `matmul`), so they agree
 on dtypes, masking and invalid ids by construction.
 """
 
+import keras
 from keras import ops
 from keras.backend import standardize_dtype
 
@@ -115,4 +116,38 @@ def check_built(layer, method):
             f"`{method}` needs a built layer so it can copy its weights. "
             f"Layer '{layer.name}' is not built yet: call it on some ids or "
             "call `layer.build()` first."
+        )
+
+
+class IdsLayer(keras.layers.Layer):
+    """What both layers share: id arguments, masks and output shapes."""
+
+    def __init__(self, input_dim, output_dim, mask_zero, invalid_ids,
+                 **kwargs):
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("output_dim", output_dim)
+        check_bool("mask_zero", mask_zero)
+        check_invalid_ids(invalid_ids)
+        super().__init__(**kwargs)
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.mask_zero = mask_zero
+        self.supports_masking = mask_zero
+        self.invalid_ids = invalid_ids
+        if invalid_ids == "error" and keras.backend.backend() == "tensorflow":
+            # XLA drops assertions: keep Keras's compiled steps off XLA.
+            self.supports_jit = False
+
+    def _prepare_ids(self, inputs):
+        return prepare_ids(inputs, self.input_dim, self.invalid_ids, self.name)
+
+    def compute_mask(self, inputs, mask=None):
+        return embedding_mask(inputs, self.mask_zero)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
         )

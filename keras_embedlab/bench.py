@@ -59,12 +59,16 @@ def one_hot_bytes(name, vocabulary, n_ids):
 
 
 def _time_calls(run, inner):
-    """Mean seconds per call, waiting for each result (as a training step
-    waits for the previous one's weights)."""
-    start = time.perf_counter()
+    """Median seconds per call over `inner` calls, waiting for each result
+    (as a training step waits for the previous one's weights). The median
+    ignores the occasional call that pays for fresh memory pages, which on
+    a shared machine otherwise dominates the mean."""
+    times = []
     for _ in range(inner):
+        start = time.perf_counter()
         _backend.block(run())
-    return (time.perf_counter() - start) / inner
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
@@ -89,7 +93,7 @@ def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
     for name, run in runners.items():
         _time_calls(run, 1)  # compile
         first = _time_calls(run, 1)
-        inner[name] = int(min(50, max(1, 0.02 // max(first, 1e-6))))
+        inner[name] = int(min(50, max(3, 0.02 // max(first, 1e-6))))
     times = {name: [] for name in runners}
     names = list(runners)
     for r in range(repeats):

@@ -7,7 +7,7 @@ from keras_embedlab import _backend, _ids
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
-class LookupEmbedding(keras.layers.Layer):
+class LookupEmbedding(_ids.IdsLayer):
     """Turns integer ids into dense vectors by looking up rows of a table.
 
     Same arguments, defaults, variable (`embeddings`) and masking as
@@ -72,22 +72,12 @@ class LookupEmbedding(keras.layers.Layer):
         invalid_ids="error",
         **kwargs,
     ):
-        _ids.check_positive_int("input_dim", input_dim)
-        _ids.check_positive_int("output_dim", output_dim)
-        _ids.check_bool("mask_zero", mask_zero)
-        _ids.check_invalid_ids(invalid_ids)
-        super().__init__(**kwargs)
-        self.input_dim = input_dim
-        self.output_dim = output_dim
+        super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
+                         **kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
-        self.mask_zero = mask_zero
-        self.supports_masking = mask_zero
-        self.invalid_ids = invalid_ids
         self.autocast = False
-        if invalid_ids == "error" and keras.backend.backend() == "tensorflow":
-            self.supports_jit = False
         if weights is not None:
             self.build()
             self.set_weights(_ids.as_weight_list(weights))
@@ -105,24 +95,11 @@ class LookupEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        ids = _ids.prepare_ids(
-            inputs, self.input_dim, self.invalid_ids, self.name
-        )
+        ids = self._prepare_ids(inputs)
         table = _backend.dense_gradient(self.embeddings)
         outputs = _ids.take_rows(table, ids, self.input_dim,
                                  self.invalid_ids, self.name)
         return ops.cast(outputs, self.compute_dtype)
-
-    def compute_mask(self, inputs, mask=None):
-        return _ids.embedding_mask(inputs, self.mask_zero)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.output_dim)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
-        )
 
     def get_config(self):
         config = {

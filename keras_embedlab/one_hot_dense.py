@@ -7,7 +7,7 @@ from keras_embedlab import _ids
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
-class OneHotDense(keras.layers.Layer):
+class OneHotDense(_ids.IdsLayer):
     """Computes `activation(one_hot(ids) @ kernel + bias)`.
 
     This is literally `keras.layers.Dense` applied to one-hot vectors, built
@@ -74,14 +74,9 @@ class OneHotDense(keras.layers.Layer):
         invalid_ids="error",
         **kwargs,
     ):
-        _ids.check_positive_int("input_dim", input_dim)
-        _ids.check_positive_int("output_dim", output_dim)
         _ids.check_bool("use_bias", use_bias)
-        _ids.check_bool("mask_zero", mask_zero)
-        _ids.check_invalid_ids(invalid_ids)
-        super().__init__(**kwargs)
-        self.input_dim = input_dim
-        self.output_dim = output_dim
+        super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
+                         **kwargs)
         self.use_bias = use_bias
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -90,11 +85,6 @@ class OneHotDense(keras.layers.Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.mask_zero = mask_zero
-        self.supports_masking = mask_zero
-        self.invalid_ids = invalid_ids
-        if invalid_ids == "error" and keras.backend.backend() == "tensorflow":
-            self.supports_jit = False
         if weights is not None:
             self.build()
             weights = _ids.as_weight_list(weights)
@@ -124,26 +114,13 @@ class OneHotDense(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        ids = _ids.prepare_ids(
-            inputs, self.input_dim, self.invalid_ids, self.name
-        )
+        ids = self._prepare_ids(inputs)
         one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype,
                                     self.invalid_ids, self.name)
         outputs = ops.matmul(one_hot, self.kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
-
-    def compute_mask(self, inputs, mask=None):
-        return _ids.embedding_mask(inputs, self.mask_zero)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.output_dim)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
-        )
 
     def get_config(self):
         config = {

@@ -4,11 +4,19 @@ import keras
 import numpy as np
 import pytest
 
+import keras_embedlab as kel
+
 BACKEND = keras.backend.backend()
 WORKED_WEIGHTS = np.array(
     [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], [0.9, 0.0, 0.1, 0.2]],
     dtype="float32",
 )
+
+# Both layers, for tests of the behaviour they share.
+LAYERS = [
+    pytest.param(kel.LookupEmbedding, id="LookupEmbedding"),
+    pytest.param(kel.OneHotDense, id="OneHotDense"),
+]
 
 # (shape of ids, dtype) for parity tests over ranks 1-3 and both int dtypes.
 ID_CASES = [

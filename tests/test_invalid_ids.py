@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from helpers import (
     BACKEND,
+    LAYERS,
     WORKED_WEIGHTS,
     assert_equal,
     invalid_id_error,
@@ -16,10 +17,6 @@ from helpers import (
 import keras_embedlab as kel
 from keras_embedlab._backend import layer_gradients
 
-LAYERS = [
-    pytest.param(kel.LookupEmbedding, id="LookupEmbedding"),
-    pytest.param(kel.OneHotDense, id="OneHotDense"),
-]
 BAD_IDS = [
     pytest.param(-1, id="minus-one"),
     pytest.param(3, id="input_dim"),

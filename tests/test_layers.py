@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from helpers import (
     ID_CASES,
+    LAYERS,
     WORKED_WEIGHTS,
     assert_equal,
     random_ids,
@@ -17,11 +18,6 @@ from helpers import (
 )
 
 import keras_embedlab as kel
-
-LAYERS = [
-    pytest.param(kel.LookupEmbedding, id="LookupEmbedding"),
-    pytest.param(kel.OneHotDense, id="OneHotDense"),
-]
 
 
 @pytest.mark.parametrize("layer_cls", LAYERS)

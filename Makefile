@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-BACKENDS ?= tensorflow jax
+BACKENDS ?= tensorflow jax torch
+# The CPU build of PyTorch, installed before the `torch` extra: an unpinned
+# `torch` can resolve to a CUDA build of several GB. With your own build
+# already in the venv, run `make test TORCH=` to keep it.
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test lint install install-test
 
@@ -14,7 +18,8 @@ install: $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[tensorflow,jax]"
 
 install-test: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e ".[tensorflow,jax,test]"
+	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install --quiet "$(TORCH)"; fi
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax,torch,test]"
 
 demo: install
 	$(PY) -m keras_embedlab demo

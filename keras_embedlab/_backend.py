@@ -46,7 +46,28 @@ def _check_tensorflow(ids, input_dim, layer_name):
     return ids
 
 
-def fail_in_graph(rows, largest, dtype, input_dim, layer_name):
+def all_ids_valid(ids, input_dim):
+    """Scalar bool: every id is in `[0, input_dim)`.
+
+    On TensorFlow and JAX one reduction: as unsigned integers negative ids
+    are huge, so the largest tells. PyTorch has no unsigned 64-bit
+    reductions, so there it takes the min and the max.
+    """
+    ops = keras.ops
+    if keras.backend.backend() in ("tensorflow", "jax"):
+        return ops.less(ops.max(_as_unsigned(ids), initial=0), input_dim)
+    return ops.logical_and(
+        ops.greater_equal(ops.min(ids, initial=0), 0),
+        ops.less(ops.max(ids, initial=0), input_dim),
+    )
+
+
+def _as_unsigned(ids):
+    dtype = keras.backend.standardize_dtype(ids.dtype)
+    return keras.ops.cast(ids, "uint64" if dtype == "int64" else "uint32")
+
+
+def fail_in_graph(rows, ids, input_dim, layer_name):
     """TensorFlow graphs: `rows`, after an assertion that always fails.
 
     Called only in the branch for a batch with invalid ids. Under XLA
@@ -57,11 +78,12 @@ def fail_in_graph(rows, largest, dtype, input_dim, layer_name):
         return rows
     import tensorflow as tf
 
+    offending = tf.cast(tf.reduce_max(_as_unsigned(ids)), ids.dtype)
     assertion = tf.debugging.Assert(
         False,
         [
             f"Layer '{layer_name}' received an invalid id:",
-            tf.cast(largest, dtype),
+            offending,
             f"is outside the valid range [0, {input_dim}) "
             f"(input_dim={input_dim}). Fix the ids, increase `input_dim`, "
             "or pass invalid_ids='zeros'.",
@@ -81,8 +103,7 @@ def _check_jax(ids, input_dim, layer_name):
 
     # As unsigned integers, negative ids are huge, so one max finds any id
     # outside [0, input_dim).
-    unsigned = jnp.uint64 if ids.dtype == jnp.int64 else jnp.uint32
-    largest = jnp.max(ids.astype(unsigned), initial=0)
+    largest = jnp.max(_as_unsigned(ids), initial=0)
 
     def check(largest):
         # Re-checked here: XLA may run a pure callback speculatively.
@@ -214,10 +235,15 @@ def layer_gradients(layer, ids, cotangent):
 
 def raw_gather(table, ids):
     """The backend's own gather, the anchor of the benchmark."""
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         import jax.numpy as jnp
 
         return jnp.take(table, ids, axis=0)
+    if backend == "torch":
+        import torch
+
+        return torch.nn.functional.embedding(ids, table)
     import tensorflow as tf
 
     return tf.gather(table, ids)
@@ -233,6 +259,12 @@ def block(result):
 
 def device_name():
     backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"GPU ({torch.cuda.get_device_name()})"
+        return "CPU"
     if backend == "jax":
         import jax
 
@@ -262,6 +294,8 @@ def compile_benchmark(mode, fn, table, ids, cotangent):
         return _compile_jax(mode, fn, table, ids, cotangent)
     if backend == "tensorflow":
         return _compile_tensorflow(mode, fn, table, ids, cotangent)
+    if backend == "torch":
+        return _eager_torch(mode, fn, table, ids, cotangent)
     raise NotImplementedError(f"bench does not support backend {backend!r}")
 
 
@@ -334,3 +368,39 @@ def _compile_tensorflow(mode, fn, table, ids, cotangent):
         return loss
 
     return lambda: step(i, c)
+
+
+def _eager_torch(mode, fn, table, ids, cotangent):
+    # Keras runs PyTorch eagerly unless `jit_compile=True`, so do we.
+    import torch
+
+    i, c = torch.as_tensor(ids), torch.as_tensor(cotangent)
+    if mode == "forward":
+        t = torch.as_tensor(table)
+
+        def forward():
+            with torch.no_grad():
+                return fn(t, i)
+
+        return forward
+    if mode == "backward":
+        t = torch.as_tensor(table).requires_grad_()
+
+        def backward():
+            t.grad = None
+            torch.sum(fn(t, i) * c).backward()
+            return t.grad
+
+        return backward
+    variable = keras.Variable(table)
+    optimizer = _optimizer(mode)
+    optimizer.build([variable])
+
+    def step():
+        variable.value.grad = None
+        loss = torch.sum(fn(variable.value, i) * c)
+        loss.backward()
+        optimizer.apply([variable.value.grad], [variable])
+        return loss
+
+    return step

@@ -63,15 +63,10 @@ def prepare_ids(ids, input_dim, invalid_ids, layer_name):
 def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
     """`lookup(ids)`, with an all-zero row for each invalid id.
 
-    Valid batches, almost all of them, cost one reduction over the ids and a
-    branch: as unsigned integers negative ids are huge, so the largest one
-    tells whether any id is outside `[0, input_dim)`. Only a bad batch pays
-    for replacing invalid ids by 0 (never wrapping them) and zeroing rows.
+    Valid batches, almost all of them, cost a reduction over the ids and a
+    branch (`_backend.all_ids_valid`). Only a bad batch pays for replacing
+    invalid ids by 0 (never wrapping them) and zeroing rows.
     """
-    unsigned = "uint64" if standardize_dtype(ids.dtype) == "int64" else (
-        "uint32")
-    largest = ops.max(ops.cast(ids, unsigned), initial=0)
-
     def bad_batch():
         valid = ops.logical_and(
             ops.greater_equal(ids, 0), ops.less(ids, input_dim)
@@ -80,12 +75,11 @@ def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
         rows = ops.where(ops.expand_dims(valid, -1), rows,
                          ops.zeros_like(rows))
         if invalid_ids == "error":
-            rows = _backend.fail_in_graph(rows, largest, ids.dtype,
-                                          input_dim, layer_name)
+            rows = _backend.fail_in_graph(rows, ids, input_dim, layer_name)
         return rows
 
-    return ops.cond(ops.less(largest, input_dim), lambda: lookup(ids),
-                    bad_batch)
+    return ops.cond(_backend.all_ids_valid(ids, input_dim),
+                    lambda: lookup(ids), bad_batch)
 
 
 def take_rows(table, ids, input_dim, invalid_ids, layer_name):

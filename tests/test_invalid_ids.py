@@ -165,6 +165,18 @@ def test_backend_jit_compiled_function(layer_cls, invalid_ids):
                 to_numpy(compiled(ids))
         else:
             assert_equal(compiled(ids), zero_rows)
+    elif BACKEND == "torch":
+        import torch
+
+        # Dynamo captures the graph as `torch.compile` does; the eager
+        # backend skips Inductor's C++ build (test_keras_jit_compile_true
+        # runs Keras's own `jit_compile=True`, which uses Inductor).
+        compiled = torch.compile(layer, backend="eager")
+        if invalid_ids == "error":
+            with pytest.raises(ValueError, match=message_pattern(-1)):
+                compiled(torch.as_tensor(ids))
+        else:
+            assert_equal(compiled(torch.as_tensor(ids)), zero_rows)
     else:
         pytest.fail(f"no compiled-mode expectation for backend {BACKEND}")
 

@@ -12,7 +12,7 @@ from helpers import BACKEND, WORKED_WEIGHTS, assert_equal
 
 import keras_embedlab as kel
 
-TESTED_BACKENDS = ["tensorflow", "jax"]
+TESTED_BACKENDS = ["tensorflow", "jax", "torch"]
 OTHER_BACKENDS = [b for b in TESTED_BACKENDS if b != BACKEND]
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

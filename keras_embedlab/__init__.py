@@ -1,5 +1,6 @@
 """keras_embedlab: embedding layers for Keras 3, and their one-hot twins."""
 
+from keras_embedlab import distribution
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.one_hot_dense import OneHotDense
 from keras_embedlab.pretrained_embedding import PretrainedEmbedding
@@ -13,5 +14,6 @@ __all__ = [
     "PretrainedEmbedding",
     "VectorFileError",
     "Vectors",
+    "distribution",
     "load_vectors",
 ]

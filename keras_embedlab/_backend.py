@@ -114,13 +114,28 @@ def _check_jax(ids, input_dim, layer_name):
             )
         return np.zeros((), ids.dtype)
 
-    zero = jax.lax.cond(
-        largest >= input_dim,
-        lambda: jax.pure_callback(
-            check, jax.ShapeDtypeStruct((), ids.dtype), largest
-        ),
-        lambda: jnp.zeros((), ids.dtype),
-    )
+    def checked_zero(largest):
+        return jax.lax.cond(
+            largest >= input_dim,
+            lambda: jax.pure_callback(
+                check, jax.ShapeDtypeStruct((), ids.dtype), largest
+            ),
+            lambda: jnp.zeros((), ids.dtype),
+        )
+
+    distribution = keras.distribution.distribution()
+    if distribution is not None:
+        # Across devices (keras.distribution), every device must run the
+        # callback and fail together; a callback on one device alone leaves
+        # the others waiting in a collective and the process hangs.
+        checked_zero = jax.shard_map(
+            checked_zero,
+            mesh=distribution.device_mesh.backend_mesh,
+            in_specs=jax.sharding.PartitionSpec(),
+            out_specs=jax.sharding.PartitionSpec(),
+            check_vma=False,
+        )
+    zero = checked_zero(largest)
     # Valid batches pay for one reduction and a branch, never for a trip to
     # the host. The callback is a `pure_callback` whose (zero) result the ids
     # depend on, so it is not dropped; an effectful `jax.debug.callback` would

@@ -1,0 +1,169 @@
+"""Layout maps that shard keras_embedlab tables with `keras.distribution`.
+
+Keras does the sharding (on JAX, `keras.distribution.ModelParallel`); this
+module only writes the `LayoutMap` keys, so that they match the tables and
+nothing else. A bare key such as `".*embeddings"` also matches a
+`keras.layers.Embedding` used for positions and a `reverse_embeddings`
+variable, which would then be sharded too (or make Keras raise because a path
+matches two keys).
+"""
+
+import re
+
+import keras
+
+from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.one_hot_dense import OneHotDense
+
+SHARD_OPTIONS = ("rows", "columns")
+
+# Variable paths of keras_embedlab tables under the default layer names
+# (`lookup_embedding`, `pretrained_embedding_2`, ...), possibly nested.
+NAMING_CONVENTION_KEYS = (
+    r"^(?:.*/)?(?:lookup_embedding|pretrained_embedding)(?:_\d+)?/embeddings$",
+    r"^(?:.*/)?one_hot_dense(?:_\d+)?/kernel$",
+)
+
+
+def _table(layer):
+    if isinstance(layer, LookupEmbedding):  # PretrainedEmbedding included.
+        return getattr(layer, "embeddings", None)
+    if isinstance(layer, OneHotDense):
+        return getattr(layer, "kernel", None)
+    return None
+
+
+def _tables(model):
+    """The table variables of every keras_embedlab layer in `model`."""
+    tables = []
+    # `_flatten_layers` is how Keras itself walks nested layers and models.
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if not isinstance(layer, (LookupEmbedding, OneHotDense)):
+            continue
+        if not layer.built:
+            raise ValueError(
+                f"Layer '{layer.name}' in `model_or_mesh` is not built, so "
+                "its table has no variable path yet. Build the model first "
+                "(call it on some ids or call `model.build()`), or pass the "
+                "mesh alone to match tables by their default names."
+            )
+        tables.append((layer, _table(layer)))
+    return tables
+
+
+def layout_map(model_or_mesh, mesh=None, model_axis="model", shard="rows"):
+    """A `keras.distribution.LayoutMap` sharding every keras_embedlab table.
+
+    Tables are the `embeddings` of `LookupEmbedding` and
+    `PretrainedEmbedding` and the `kernel` of `OneHotDense`. Each is split
+    across the `model_axis` of the mesh, by rows (`(model_axis, None)`, each
+    device holds `input_dim / n` whole rows) or by columns
+    (`(None, model_axis)`). Every other variable has no key, so
+    `ModelParallel` replicates it. Add your own keys to the returned map for
+    other layers.
+
+    Two forms:
+
+    - `layout_map(model, mesh)`: one key per table, the exact variable path
+      (`"^" + re.escape(path) + "$"`), whatever the layers are named. Keras
+      applies layouts when variables are created, so re-create the model
+      under the distribution with the same paths, e.g. with
+      `keras.models.clone_model(model)` then `set_weights`, or by running
+      your model-building code again with the same layer names.
+    - `layout_map(mesh)`: keys by naming convention (`NAMING_CONVENTION_KEYS`),
+      for a model not built yet: they match tables whose layers keep their
+      default names (`lookup_embedding`, `one_hot_dense_3`, ...), and miss
+      tables of layers you named yourself.
+
+    Keras 3.15 applies layout maps on the JAX backend only: on TensorFlow
+    `ModelParallel` is accepted but variables are created unsharded, and on
+    PyTorch `keras.distribution` has no devices to list.
+
+    Args:
+        model_or_mesh: A built `keras.Model` (or layer) containing
+            keras_embedlab layers, or a `keras.distribution.DeviceMesh`.
+        mesh: The `DeviceMesh` when `model_or_mesh` is a model; else `None`.
+        model_axis: Name of the mesh axis the tables are split across.
+        shard: `"rows"` (default) or `"columns"`.
+
+    Returns:
+        A `keras.distribution.LayoutMap` for
+        `keras.distribution.ModelParallel(layout_map=...)`.
+
+    Raises:
+        ValueError: for an unknown `shard`, a `model_axis` not in the mesh,
+            a model without keras_embedlab tables or not built, or (model
+            form) a sharded table dimension not divisible by the axis size,
+            which JAX cannot shard.
+
+    Example:
+
+    ```python
+    mesh = keras.distribution.DeviceMesh((2, 4), ("batch", "model"))
+    layouts = kel.distribution.layout_map(model, mesh)
+    with keras.distribution.ModelParallel(layout_map=layouts).scope():
+        sharded = keras.models.clone_model(model)
+        sharded.set_weights(model.get_weights())
+    ```
+    """
+    if isinstance(model_or_mesh, keras.distribution.DeviceMesh):
+        if mesh is not None:
+            raise ValueError(
+                "Pass the mesh once: as `model_or_mesh` (keys by naming "
+                "convention) or as `mesh` with a model as `model_or_mesh`. "
+                f"Received: model_or_mesh={model_or_mesh}, mesh={mesh}."
+            )
+        model, mesh = None, model_or_mesh
+    elif isinstance(model_or_mesh, keras.layers.Layer):
+        model = model_or_mesh
+        if not isinstance(mesh, keras.distribution.DeviceMesh):
+            raise ValueError(
+                "`mesh` must be a `keras.distribution.DeviceMesh` when "
+                f"`model_or_mesh` is a model. Received: mesh={mesh!r} (of "
+                f"type {type(mesh).__name__})."
+            )
+    else:
+        raise ValueError(
+            "`model_or_mesh` must be a built Keras model or a "
+            "`keras.distribution.DeviceMesh`. Received: "
+            f"model_or_mesh={model_or_mesh!r} (of type "
+            f"{type(model_or_mesh).__name__})."
+        )
+    if shard not in SHARD_OPTIONS:
+        raise ValueError(
+            f"`shard` must be one of {', '.join(map(repr, SHARD_OPTIONS))}. "
+            f"Received: shard={shard!r}."
+        )
+    if model_axis not in mesh.axis_names:
+        raise ValueError(
+            f"`model_axis` must name an axis of the mesh, one of "
+            f"{tuple(mesh.axis_names)}. Received: model_axis={model_axis!r}."
+        )
+    dim = SHARD_OPTIONS.index(shard)
+    axes = (model_axis, None) if dim == 0 else (None, model_axis)
+    layouts = keras.distribution.LayoutMap(mesh)
+    if model is None:
+        for key in NAMING_CONVENTION_KEYS:
+            layouts[key] = axes
+        return layouts
+
+    tables = _tables(model)
+    if not tables:
+        raise ValueError(
+            f"`model_or_mesh` (model '{model.name}') contains no "
+            "LookupEmbedding, PretrainedEmbedding or OneHotDense layer, so "
+            "there is no table to shard."
+        )
+    size = mesh.shape[list(mesh.axis_names).index(model_axis)]
+    for layer, table in tables:
+        if table.shape[dim] % size:
+            raise ValueError(
+                f"Cannot shard the {shard} of layer '{layer.name}' "
+                f"(table shape {tuple(table.shape)}) across the "
+                f"{size} devices of mesh axis {model_axis!r}: "
+                f"{table.shape[dim]} is not divisible by {size}. Pad the "
+                "table to a multiple of the axis size, change the mesh "
+                "shape, or shard the other dimension."
+            )
+        layouts["^" + re.escape(table.path) + "$"] = axes
+    return layouts

@@ -6,6 +6,7 @@ on dtypes, masking and invalid ids by construction.
 """
 
 import keras
+import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
@@ -58,6 +59,26 @@ def prepare_ids(ids, input_dim, invalid_ids, layer_name):
     if invalid_ids == "error":
         ids = _backend.check_ids(ids, input_dim, layer_name)
     return ids
+
+
+def _host_ids(ids, input_dim, invalid_ids, layer_name):
+    """NumPy ids, checked before any conversion can change them.
+
+    JAX without `jax_enable_x64` truncates int64 to int32, so an id of 2**32
+    would become 0: checked here, invalid ids raise (`"error"`) or become -1,
+    which stays invalid in every dtype (`"zeros"`).
+    """
+    if ids.dtype.kind not in "iu":
+        return ids
+    valid = (ids >= 0) & (ids < input_dim)
+    if valid.all():
+        return ids
+    if invalid_ids == "error":
+        offending = int(ids[~valid].flat[0])
+        raise ValueError(
+            _backend.invalid_ids_message(layer_name, input_dim, offending)
+        )
+    return np.where(valid, ids, -1).astype("int32")
 
 
 def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
@@ -131,6 +152,13 @@ class IdsLayer(keras.layers.Layer):
         if invalid_ids == "error" and keras.backend.backend() == "tensorflow":
             # XLA drops assertions: keep Keras's compiled steps off XLA.
             self.supports_jit = False
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Before Keras converts them (and JAX truncates int64 to int32).
+        if isinstance(inputs, (np.ndarray, list, tuple)):
+            inputs = _host_ids(np.asarray(inputs), self.input_dim,
+                               self.invalid_ids, self.name)
+        return super().__call__(inputs, *args, **kwargs)
 
     def _prepare_ids(self, inputs):
         return prepare_ids(inputs, self.input_dim, self.invalid_ids, self.name)

@@ -189,6 +189,11 @@ def test_keras_jit_compile_true(layer_cls):
     zeros_model.compile("sgd", "mse", jit_compile=True)
     assert zeros_model.jit_compile is True
     ids = np.array([[0, -1, 9, 2]], "int32")
+    inner = keras.Model(zeros_model.inputs, zeros_model.layers[1].output)
+    inner.compile(jit_compile=True)
+    expected = WORKED_WEIGHTS[[0, 0, 0, 2]]
+    expected[1:3] = 0.0
+    assert_equal(inner.predict(ids, verbose=0), expected[None])
     zeros_model.predict(ids, verbose=0)
 
     error_model = model_of(layer_cls(3, 4, weights=WORKED_WEIGHTS))
@@ -209,3 +214,17 @@ def test_keras_embedding_behaviour_we_replace():
     """Documents why: keras.layers.Embedding silently wraps -1."""
     keras_layer = keras.layers.Embedding(3, 4, weights=WORKED_WEIGHTS)
     assert_equal(keras_layer(np.array([-1])), WORKED_WEIGHTS[[-1]])
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+@pytest.mark.parametrize(
+    "bad_id,dtype",
+    [(2**32 + 1, "int64"), (2**31 + 5, "uint32"), (-(2**40), "int64")],
+)
+def test_host_ids_are_checked_before_conversion(layer_cls, bad_id, dtype):
+    # JAX without x64 truncates int64 to int32: 2**32 + 1 would become 1.
+    ids = np.array([1, bad_id], dtype)
+    with pytest.raises(ValueError, match=message_pattern(bad_id)):
+        layer_cls(3, 4, weights=WORKED_WEIGHTS)(ids)
+    zeros = layer_cls(3, 4, weights=WORKED_WEIGHTS, invalid_ids="zeros")
+    assert_equal(zeros(ids), np.stack([WORKED_WEIGHTS[1], np.zeros(4)]))

@@ -38,6 +38,38 @@ def test_outputs_and_gradients_agree(shape, dtype):
     assert not lookup_grad[untouched].any()
 
 
+def flat_model(embedding_layer, ids_shape):
+    inputs = keras.Input(ids_shape, dtype="int32")
+    x = embedding_layer(inputs)
+    if ids_shape:
+        x = keras.layers.Flatten()(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name="head")(x))
+
+
+@pytest.mark.parametrize("shape,dtype", ID_CASES)
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [pytest.param(lambda: keras.optimizers.SGD(0.05), id="sgd"),
+     pytest.param(lambda: keras.optimizers.Adam(0.01), id="adam")],
+)
+def test_training_side_by_side_every_rank(shape, dtype, make_optimizer):
+    # ids of shape (batch, *rest): rank 1 is one id per example.
+    ids = random_ids((8,) + shape[1:], dtype, 20, seed=4)
+    targets = np.random.default_rng(5).normal(size=(8, 1)).astype("float32")
+    table = random_table(20, 3)
+    lookup = flat_model(kel.LookupEmbedding(20, 3, weights=table),
+                        shape[1:])
+    dense = flat_model(kel.OneHotDense(20, 3, weights=table), shape[1:])
+    dense.set_weights(lookup.get_weights())
+    for model in (lookup, dense):
+        model.compile(make_optimizer(), "mse")
+        model.fit(ids, targets, batch_size=4, epochs=2, shuffle=False,
+                  verbose=0)
+    assert not np.allclose(lookup.get_weights()[0], table, atol=1e-4)
+    for a, b in zip(lookup.get_weights(), dense.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def pooled_model(embedding_layer, seq_len):
     inputs = keras.Input((seq_len,), dtype="int32")
     x = embedding_layer(inputs)

@@ -15,7 +15,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install --quiet --upgrade pip
 
 install: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e ".[tensorflow,jax]"
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax,bench]"
 
 install-test: $(VENV)/bin/python
 	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install --quiet "$(TORCH)"; fi

@@ -1,4 +1,4 @@
-"""Backend-specific helpers, kept to the two things `keras.ops` cannot do.
+"""Backend-specific helpers, kept to what `keras.ops` cannot do.
 
 1. Raising on invalid ids from inside compiled code. `keras.ops` has no
    assertion op, and each backend needs its own mechanism to stop a compiled

@@ -262,6 +262,11 @@ def main(args):
                  f"{args.sizes!r}")
     if min(sizes) < 1 or args.ids < 1 or args.dim < 1 or args.repeats < 1:
         sys.exit("--sizes, --ids, --dim and --repeats must be positive")
+    try:
+        import matplotlib  # noqa: F401  (checked now, used after timing)
+    except ImportError:
+        sys.exit("bench draws its chart with matplotlib: pip install "
+                 "matplotlib (or the package's `bench` extra)")
     modes = _choices(args.modes, MODES, "--modes")
     contenders = _choices(args.contenders, CONTENDERS, "--contenders")
     run(sizes, args.ids, args.dim, modes, contenders, args.repeats,

@@ -229,9 +229,17 @@ class PretrainedEmbedding(LookupEmbedding):
 
         `query` is a token of the vocabulary (excluded from the answer) or a
         vector of length `output_dim`. Uses the current (possibly fine-tuned)
-        table; the mask and OOV tokens and all-zero rows are never returned.
+        table. Never returned: the mask and OOV tokens, words missing from
+        the vectors file (their rows are only an OOV initialisation), and
+        all-zero rows.
         """
         _ids.check_positive_int("k", k)
+        if self._vocabulary is None:
+            raise ValueError(
+                f"Layer '{self.name}' has no vocabulary, so it cannot name "
+                "neighbours: build it with from_file or from_vectors, or "
+                "pass vocabulary=."
+            )
         table = keras.ops.convert_to_numpy(self.embeddings)
         exclude = set()
         if isinstance(query, str):
@@ -251,8 +259,10 @@ class PretrainedEmbedding(LookupEmbedding):
         norms = np.linalg.norm(table, axis=1) * np.linalg.norm(query)
         scores = np.divide(table @ query, norms, out=np.full(len(table),
                            -np.inf, dtype="float32"), where=norms > 0)
-        exclude.update(i for i, t in enumerate(self.vocabulary)
-                       if t in (MASK_TOKEN, OOV_TOKEN))
+        special = {MASK_TOKEN, OOV_TOKEN}
+        if self.coverage is not None:
+            special.update(self.coverage.missing)
+        exclude.update(self._index[t] for t in special if t in self._index)
         scores[list(exclude)] = -np.inf
         top = np.argsort(-scores, kind="stable")[:k]
         return [(self._vocabulary[i], float(scores[i])) for i in top

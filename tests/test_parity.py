@@ -182,6 +182,22 @@ def test_from_embedding_and_back():
     assert_equal(back.embeddings, table)
 
 
+def test_conversions_keep_initializer_regularizer_constraint():
+    source = kel.LookupEmbedding(4, 2, embeddings_initializer="ones",
+                                 embeddings_regularizer="l2",
+                                 embeddings_constraint="non_neg")
+    source.build()
+    dense = kel.OneHotDense.from_embedding(source)
+    config = dense.get_config()
+    assert config["kernel_initializer"]["class_name"] == "Ones"
+    assert config["kernel_regularizer"]["class_name"] == "L2"
+    assert config["kernel_constraint"]["class_name"] == "NonNeg"
+    back = kel.LookupEmbedding.from_one_hot_dense(dense).get_config()
+    for key in ("initializer", "regularizer", "constraint"):
+        assert back[f"embeddings_{key}"] == source.get_config()[
+            f"embeddings_{key}"]
+
+
 def test_from_one_hot_dense_rejects_inexact_conversions():
     with pytest.raises(ValueError, match="non-linear activation.*'relu'"):
         kel.LookupEmbedding.from_one_hot_dense(

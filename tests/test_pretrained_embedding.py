@@ -223,3 +223,16 @@ def test_invalid_ids_behave_like_lookup_embedding(glove_file):
                      vocabulary=VOCABULARY)
     with pytest.raises(ValueError, match=r"invalid id.*8.*\[0, 8\)"):
         layer(np.array([8]))
+
+
+def test_most_similar_skips_missing_words_and_needs_a_vocabulary(glove_file):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=WORDS + ["zzz"])
+    # "zzz" has a random OOV row: never a neighbour, whatever its cosine.
+    layer.embeddings.assign(np.vstack([MATRIX, row_of("king")]))
+    neighbours = [w for w, _ in layer.most_similar("king", k=10)]
+    assert neighbours[:2] == ["paris", "queen"]
+    assert sorted(neighbours) == sorted(set(WORDS) - {"king"})
+    bare = kel.PretrainedEmbedding(2, 3, weights=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        bare.most_similar(np.ones(3))

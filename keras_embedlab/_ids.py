@@ -40,6 +40,30 @@ def check_invalid_ids(value):
         )
 
 
+def check_padding_idx(padding_idx, input_dim):
+    if padding_idx is None:
+        return
+    if (not isinstance(padding_idx, int) or isinstance(padding_idx, bool)
+            or not 0 <= padding_idx < input_dim):
+        raise ValueError(
+            "`padding_idx` must be None or an integer id in [0, input_dim) "
+            f"= [0, {input_dim}). Received: padding_idx={padding_idx!r} "
+            f"(of type {type(padding_idx).__name__})."
+        )
+
+
+def zero_padding(values, ids, padding_idx):
+    """Zeros the rows of `values` whose id is `padding_idx` (if set).
+
+    A `where`, so those rows also pass no gradient back: the table's padding
+    row never trains.
+    """
+    if padding_idx is None:
+        return values
+    is_padding = ops.expand_dims(ops.equal(ids, padding_idx), -1)
+    return ops.where(is_padding, ops.zeros_like(values), values)
+
+
 def as_weight_list(weights):
     """`weights=` as Keras accepts it: an array or a list of arrays."""
     if isinstance(weights, (list, tuple)):
@@ -138,17 +162,19 @@ class IdsLayer(keras.layers.Layer):
     """What both layers share: id arguments, masks and output shapes."""
 
     def __init__(self, input_dim, output_dim, mask_zero, invalid_ids,
-                 **kwargs):
+                 padding_idx=None, **kwargs):
         check_positive_int("input_dim", input_dim)
         check_positive_int("output_dim", output_dim)
         check_bool("mask_zero", mask_zero)
         check_invalid_ids(invalid_ids)
+        check_padding_idx(padding_idx, input_dim)
         super().__init__(**kwargs)
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero
         self.invalid_ids = invalid_ids
+        self.padding_idx = padding_idx
         if invalid_ids == "error" and keras.backend.backend() == "tensorflow":
             # XLA drops assertions: keep Keras's compiled steps off XLA.
             self.supports_jit = False

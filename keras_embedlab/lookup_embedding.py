@@ -40,6 +40,10 @@ class LookupEmbedding(_ids.IdsLayer):
             inside a `tf.function(jit_compile=True)` of your own the id gives
             an all-zero row instead. `"zeros"`: invalid ids give all-zero rows
             (and no gradient) everywhere. Negative ids never wrap.
+        padding_idx: Optional id whose output row is all zeros and whose
+            table row never receives a gradient (as `torch.nn.Embedding`'s
+            `padding_idx`; unlike it, the stored row keeps its initial
+            values rather than being zeroed). Combines with `mask_zero`.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
@@ -70,10 +74,11 @@ class LookupEmbedding(_ids.IdsLayer):
         mask_zero=False,
         weights=None,
         invalid_ids="error",
+        padding_idx=None,
         **kwargs,
     ):
         super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
-                         **kwargs)
+                         padding_idx, **kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
@@ -99,6 +104,7 @@ class LookupEmbedding(_ids.IdsLayer):
         table = _backend.dense_gradient(self.embeddings)
         outputs = _ids.take_rows(table, ids, self.input_dim,
                                  self.invalid_ids, self.name)
+        outputs = _ids.zero_padding(outputs, ids, self.padding_idx)
         return ops.cast(outputs, self.compute_dtype)
 
     def get_config(self):
@@ -116,6 +122,7 @@ class LookupEmbedding(_ids.IdsLayer):
             ),
             "mask_zero": self.mask_zero,
             "invalid_ids": self.invalid_ids,
+            "padding_idx": self.padding_idx,
         }
         return {**super().get_config(), **config}
 
@@ -146,6 +153,7 @@ class LookupEmbedding(_ids.IdsLayer):
             layer.output_dim,
             mask_zero=layer.mask_zero,
             invalid_ids=layer.invalid_ids,
+            padding_idx=layer.padding_idx,
             embeddings_initializer=layer.kernel_initializer,
             embeddings_regularizer=layer.kernel_regularizer,
             embeddings_constraint=layer.kernel_constraint,

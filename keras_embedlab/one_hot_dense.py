@@ -38,6 +38,9 @@ class OneHotDense(_ids.IdsLayer):
         invalid_ids: `"error"` (default) or `"zeros"`, with the same meaning
             as in `LookupEmbedding`; with `"zeros"` an invalid id becomes an
             all-zero one-hot row, so its output is `activation(bias)`.
+        padding_idx: Optional id mapped to an all-zero one-hot row (output
+            `activation(bias)`), so its kernel row never receives a
+            gradient, as in `LookupEmbedding`.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
@@ -72,11 +75,12 @@ class OneHotDense(_ids.IdsLayer):
         mask_zero=False,
         weights=None,
         invalid_ids="error",
+        padding_idx=None,
         **kwargs,
     ):
         _ids.check_bool("use_bias", use_bias)
         super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
-                         **kwargs)
+                         padding_idx, **kwargs)
         self.use_bias = use_bias
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -117,6 +121,7 @@ class OneHotDense(_ids.IdsLayer):
         ids = self._prepare_ids(inputs)
         one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype,
                                     self.invalid_ids, self.name)
+        one_hot = _ids.zero_padding(one_hot, ids, self.padding_idx)
         outputs = ops.matmul(one_hot, self.kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
@@ -130,6 +135,7 @@ class OneHotDense(_ids.IdsLayer):
             "activation": activations.serialize(self.activation),
             "mask_zero": self.mask_zero,
             "invalid_ids": self.invalid_ids,
+            "padding_idx": self.padding_idx,
         }
         for name in ("kernel", "bias"):
             for kind, module in (
@@ -153,6 +159,7 @@ class OneHotDense(_ids.IdsLayer):
             layer.output_dim,
             mask_zero=layer.mask_zero,
             invalid_ids=getattr(layer, "invalid_ids", "error"),
+            padding_idx=getattr(layer, "padding_idx", None),
             kernel_initializer=layer.embeddings_initializer,
             kernel_regularizer=layer.embeddings_regularizer,
             kernel_constraint=layer.embeddings_constraint,

@@ -28,7 +28,7 @@ def invalid_ids_message(layer_name, input_dim, offending_id):
     )
 
 
-def _check_on_host(ids, input_dim, layer_name):
+def check_on_host(ids, input_dim, layer_name):
     ids = np.asarray(ids)
     bad = (ids < 0) | (ids >= input_dim)
     if bad.any():
@@ -40,7 +40,7 @@ def _check_tensorflow(ids, input_dim, layer_name):
     import tensorflow as tf
 
     if tf.executing_eagerly():
-        _check_on_host(ids.numpy(), input_dim, layer_name)
+        check_on_host(ids.numpy(), input_dim, layer_name)
     # In a graph the check is `fail_in_graph`, inside the branch that only a
     # bad batch runs.
     return ids
@@ -98,7 +98,7 @@ def _check_jax(ids, input_dim, layer_name):
     import jax.numpy as jnp
 
     if not isinstance(ids, jax.core.Tracer):
-        _check_on_host(ids, input_dim, layer_name)
+        check_on_host(ids, input_dim, layer_name)
         return ids
 
     # As unsigned integers, negative ids are huge, so one max finds any id
@@ -150,7 +150,7 @@ def check_ids(ids, input_dim, layer_name):
         return _check_tensorflow(ids, input_dim, layer_name)
     if backend == "jax":
         return _check_jax(ids, input_dim, layer_name)
-    _check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
+    check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
     return ids
 
 

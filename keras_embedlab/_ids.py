@@ -98,10 +98,7 @@ def _host_ids(ids, input_dim, invalid_ids, layer_name):
     if valid.all():
         return ids
     if invalid_ids == "error":
-        offending = int(ids[~valid].flat[0])
-        raise ValueError(
-            _backend.invalid_ids_message(layer_name, input_dim, offending)
-        )
+        _backend.check_on_host(ids, input_dim, layer_name)
     return np.where(valid, ids, -1).astype("int32")
 
 

@@ -3,7 +3,7 @@
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_embedlab import _backend, _ids
+from keras_embedlab import _backend, _ids, sparse_updates
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -44,6 +44,13 @@ class LookupEmbedding(_ids.IdsLayer):
             table row never receives a gradient (as `torch.nn.Embedding`'s
             `padding_idx`; unlike it, the stored row keeps its initial
             values rather than being zeroed). Combines with `mask_zero`.
+        sparse: Boolean. If `True`, training updates only the table rows in
+            the batch when paired with a row-sparse optimizer
+            (`keras_embedlab.LazyAdam`, `SparseSGD`, `SparseAdagrad`); on
+            JAX the model must also be a `keras_embedlab.RowSparseModel`.
+            See `keras_embedlab.sparse_updates`. Not compatible with
+            `embeddings_regularizer` or `embeddings_constraint`, which act
+            on the whole table.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
@@ -75,6 +82,7 @@ class LookupEmbedding(_ids.IdsLayer):
         weights=None,
         invalid_ids="error",
         padding_idx=None,
+        sparse=False,
         **kwargs,
     ):
         super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
@@ -82,6 +90,8 @@ class LookupEmbedding(_ids.IdsLayer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
+        sparse_updates.check_sparse(sparse, self)
+        self.sparse = sparse
         self.autocast = False
         if weights is not None:
             self.build()
@@ -101,11 +111,24 @@ class LookupEmbedding(_ids.IdsLayer):
 
     def call(self, inputs):
         ids = self._prepare_ids(inputs)
-        table = _backend.dense_gradient(self.embeddings)
-        outputs = _ids.take_rows(table, ids, self.input_dim,
-                                 self.invalid_ids, self.name)
+        outputs = self._gather(ids)
         outputs = _ids.zero_padding(outputs, ids, self.padding_idx)
         return ops.cast(outputs, self.compute_dtype)
+
+    def _gather(self, ids):
+        """`embeddings[ids]`: the one place the table is read.
+
+        With `sparse=False` the TensorFlow gradient is made dense, as on JAX.
+        With `sparse=True` it stays a `tf.IndexedSlices`, and under
+        `RowSparseModel` on JAX the rows are what gets differentiated.
+        """
+        if self.sparse:
+            rows = _ids.take_rows(self.embeddings, ids, self.input_dim,
+                                  self.invalid_ids, self.name)
+            return sparse_updates.trace_rows(self, ids, rows)
+        table = _backend.dense_gradient(self.embeddings)
+        return _ids.take_rows(table, ids, self.input_dim, self.invalid_ids,
+                              self.name)
 
     def get_config(self):
         config = {
@@ -123,6 +146,7 @@ class LookupEmbedding(_ids.IdsLayer):
             "mask_zero": self.mask_zero,
             "invalid_ids": self.invalid_ids,
             "padding_idx": self.padding_idx,
+            "sparse": self.sparse,
         }
         return {**super().get_config(), **config}
 

@@ -10,6 +10,7 @@
    one-hot matmul). Densifying it gives the same update on every backend.
 3. A gather with a zero fill value on JAX, which `keras.ops.take` lacks, and
    a plain gather on TensorFlow for ids known to be in range.
+4. Ragged bags of ids (`tf.RaggedTensor`), which only TensorFlow has.
 
 Backends are imported lazily, only when the active backend needs them.
 """
@@ -191,6 +192,19 @@ def gather_rows(table, ids):
     return keras.ops.take(table, ids, axis=0)
 
 
+def variable_handle(variable):
+    """What a row-sparse lookup gathers from.
+
+    On TensorFlow the `tf.Variable` itself, so that `tf.gather` reads only
+    the rows it needs (`ResourceGather`). Gathering from the variable's value
+    reads the whole table, and the optimizer's in-place row update then has
+    to copy it: O(table) per step.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return variable.value
+    return variable
+
+
 def dense_gradient(table):
     """Identity on `table` whose gradient is a dense tensor on TensorFlow."""
     if keras.backend.backend() != "tensorflow":
@@ -204,11 +218,58 @@ def dense_gradient(table):
     return identity(tf.convert_to_tensor(table))
 
 
-def layer_gradients(layer, ids, cotangent):
+def is_ragged(x):
+    """Whether `x` is a `tf.RaggedTensor` (only TensorFlow has them)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return isinstance(x, tf.RaggedTensor)
+
+
+def densify_ragged_bags(ids, bag_weights, dtype):
+    """Ragged bags as dense `(ids, bag_weights)`, padded with weight 0.
+
+    `keras.ops` has no ragged tensors, so the layers see dense bags: the
+    padding ids are 0 with weight 0, which every combiner leaves out.
+    `bag_weights` must be `None` or ragged like `ids`.
+    """
+    import tensorflow as tf
+
+    if bag_weights is None:
+        bag_weights = tf.ones_like(ids, dtype=dtype)
+    elif not isinstance(bag_weights, tf.RaggedTensor):
+        raise ValueError(
+            "With ragged ids, `bag_weights` must be None or a "
+            "tf.RaggedTensor with the same row lengths. Received: "
+            f"bag_weights of type {type(bag_weights).__name__}."
+        )
+    elif bag_weights.ragged_rank != ids.ragged_rank:
+        raise ValueError(
+            "`bag_weights` must be ragged like the ids. Received: "
+            f"ragged_rank={bag_weights.ragged_rank} for bag_weights and "
+            f"{ids.ragged_rank} for the ids."
+        )
+    else:
+        for splits, weight_splits in zip(ids.nested_row_splits,
+                                         bag_weights.nested_row_splits):
+            tf.debugging.assert_equal(
+                splits, tf.cast(weight_splits, splits.dtype),
+                message="`bag_weights` must have the row lengths of the ids.",
+            )
+    return ids.to_tensor(0), tf.cast(bag_weights, dtype).to_tensor(0)
+
+
+def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     """Gradients of `sum(layer(ids) * cotangent)` for `layer.trainable_weights`.
 
-    Keras has no backend-agnostic gradient function; the demo, the examples
-    and the tests use this one. Returns NumPy arrays.
+    `call_kwargs` go to the call (`bag_weights=`, `reverse=True`). With
+    `compiled=True` the gradient runs as `model.fit` runs it: under
+    `jax.jit` on JAX (one compilation instead of one per operation, much
+    faster for a single call) and `tf.function` on TensorFlow; PyTorch
+    stays eager, as Keras runs it. Keras has no backend-agnostic gradient
+    function; the demo, the examples and the tests use this one. Returns
+    NumPy arrays.
     """
     backend = keras.backend.backend()
     ids = keras.ops.convert_to_tensor(ids)
@@ -218,10 +279,14 @@ def layer_gradients(layer, ids, cotangent):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(ids) * cotangent)
-        grads = tape.gradient(loss, layer.trainable_weights)
-        return [np.asarray(tf.convert_to_tensor(g)) for g in grads]
+        def gradients():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(layer(ids, **call_kwargs) * cotangent)
+            return tape.gradient(loss, layer.trainable_weights)
+
+        if compiled:
+            gradients = tf.function(gradients)
+        return [np.asarray(tf.convert_to_tensor(g)) for g in gradients()]
     if backend == "jax":
         import jax
 
@@ -229,16 +294,18 @@ def layer_gradients(layer, ids, cotangent):
         frozen = [v.value for v in layer.non_trainable_weights]
 
         def loss(trainable):
-            outputs, _ = layer.stateless_call(trainable, frozen, ids)
+            outputs, _ = layer.stateless_call(trainable, frozen, ids,
+                                              **call_kwargs)
             return jax.numpy.sum(outputs * cotangent)
 
-        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+        gradients = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
+        return [np.asarray(g) for g in gradients(trainable)]
     if backend == "torch":
         import torch
 
         for v in layer.trainable_weights:
             v.value.grad = None
-        torch.sum(layer(ids) * cotangent).backward()
+        torch.sum(layer(ids, **call_kwargs) * cotangent).backward()
         return [v.value.grad.detach().cpu().numpy() for v in
                 layer.trainable_weights]
     raise NotImplementedError(f"No gradient helper for backend {backend!r}.")

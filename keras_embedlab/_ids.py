@@ -2,17 +2,21 @@
 
 Both layers route ids through `prepare_ids` and differ only in how they turn
 ids into rows (`take_rows` versus `one_hot_rows` and `matmul`), so they agree
-on dtypes, masking and invalid ids by construction.
+on dtypes, masking and invalid ids by construction. What happens to the rows
+afterwards (`max_norm`, `combiner`) is shared the same way, in `_row_math`.
 """
+
+import math
 
 import keras
 import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from keras_embedlab import _backend
+from keras_embedlab import _backend, _row_math
 
 INVALID_IDS_MODES = ("error", "zeros")
+SUPPORTED_COMBINERS = ("sum", "mean", "sqrtn")
 
 
 def check_positive_int(name, value):
@@ -49,6 +53,54 @@ def check_padding_idx(padding_idx, input_dim):
             "`padding_idx` must be None or an integer id in [0, input_dim) "
             f"= [0, {input_dim}). Received: padding_idx={padding_idx!r} "
             f"(of type {type(padding_idx).__name__})."
+        )
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_max_norm(max_norm):
+    if max_norm is not None and not (_is_number(max_norm) and max_norm > 0):
+        raise ValueError(
+            "`max_norm` must be None or a positive number. "
+            f"Received: max_norm={max_norm!r} "
+            f"(of type {type(max_norm).__name__})."
+        )
+
+
+def check_norm_type(norm_type):
+    if not (_is_number(norm_type) and norm_type > 0):
+        raise ValueError(
+            "`norm_type` must be a positive number (the p of the p-norm, "
+            "e.g. 2.0 or 1.0). "
+            f"Received: norm_type={norm_type!r} "
+            f"(of type {type(norm_type).__name__})."
+        )
+
+
+def check_combiner(combiner):
+    if combiner is not None and (not isinstance(combiner, str)
+                                 or combiner not in SUPPORTED_COMBINERS):
+        raise ValueError(
+            "`combiner` must be None or one of "
+            f"{', '.join(repr(c) for c in SUPPORTED_COMBINERS)}. "
+            f"Received: combiner={combiner!r}."
+        )
+
+
+def check_bag_weights(bag_weights, ids, layer_name):
+    """Raises unless `bag_weights` has the (known dims of the) ids' shape."""
+    expected, received = tuple(ids.shape), tuple(bag_weights.shape)
+    if len(expected) != len(received) or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(expected, received)
+    ):
+        raise ValueError(
+            f"`bag_weights` must have the shape of the ids, one weight per "
+            f"id. Received: bag_weights of shape {received} for ids of "
+            f"shape {expected} on layer '{layer_name}'."
         )
 
 
@@ -156,15 +208,19 @@ def check_built(layer, method):
 
 
 class IdsLayer(keras.layers.Layer):
-    """What both layers share: id arguments, masks and output shapes."""
+    """What both layers share: id arguments, masks, bags and output shapes."""
 
     def __init__(self, input_dim, output_dim, mask_zero, invalid_ids,
-                 padding_idx=None, **kwargs):
+                 padding_idx=None, max_norm=None, norm_type=2.0,
+                 combiner=None, **kwargs):
         check_positive_int("input_dim", input_dim)
         check_positive_int("output_dim", output_dim)
         check_bool("mask_zero", mask_zero)
         check_invalid_ids(invalid_ids)
         check_padding_idx(padding_idx, input_dim)
+        check_max_norm(max_norm)
+        check_norm_type(norm_type)
+        check_combiner(combiner)
         super().__init__(**kwargs)
         self.input_dim = input_dim
         self.output_dim = output_dim
@@ -172,27 +228,107 @@ class IdsLayer(keras.layers.Layer):
         self.supports_masking = mask_zero
         self.invalid_ids = invalid_ids
         self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.combiner = combiner
+        self._reversing = False
         if invalid_ids == "error" and keras.backend.backend() == "tensorflow":
             # XLA drops assertions: keep Keras's compiled steps off XLA.
             self.supports_jit = False
 
-    def __call__(self, inputs, *args, **kwargs):
-        # Before Keras converts them (and JAX truncates int64 to int32).
-        if isinstance(inputs, (np.ndarray, list, tuple)):
+    def __call__(self, inputs, bag_weights=None, reverse=False, **kwargs):
+        check_bool("reverse", reverse)
+        if bag_weights is not None:
+            kwargs["bag_weights"] = bag_weights
+        if reverse:
+            return self._call_reversed(inputs, reverse=True, **kwargs)
+        if _backend.is_ragged(inputs):
+            if self.combiner is None:
+                raise ValueError(
+                    f"Layer '{self.name}' received ragged ids but has no "
+                    "`combiner`: ragged ids are bags. Pass combiner="
+                    f"{' or '.join(repr(c) for c in SUPPORTED_COMBINERS)}, "
+                    "or call `ids.to_tensor()` first."
+                )
+            inputs, kwargs["bag_weights"] = _backend.densify_ragged_bags(
+                inputs, bag_weights, self.compute_dtype
+            )
+        elif isinstance(inputs, (np.ndarray, list, tuple)):
+            # Before Keras converts them (and JAX truncates int64 to int32).
             inputs = _host_ids(np.asarray(inputs), self.input_dim,
                                self.invalid_ids, self.name)
-        return super().__call__(inputs, *args, **kwargs)
+        return super().__call__(inputs, **kwargs)
+
+    def _call_reversed(self, inputs, **kwargs):
+        # Keras computes the output mask as `compute_mask(inputs, mask)`,
+        # without the call arguments. Flag the call so that `compute_mask`
+        # passes the incoming mask through instead of computing an ids mask
+        # from float vectors, and accept that mask even without `mask_zero`.
+        supports_masking = self.supports_masking
+        self._reversing, self.supports_masking = True, True
+        try:
+            return super().__call__(inputs, **kwargs)
+        finally:
+            self._reversing, self.supports_masking = False, supports_masking
 
     def _prepare_ids(self, inputs):
         return prepare_ids(inputs, self.input_dim, self.invalid_ids, self.name)
 
+    def _bag_weights(self, ids, bag_weights, dtype):
+        """Each id's weight in its bag with a combiner; `None` without."""
+        if self.combiner is None:
+            if bag_weights is not None:
+                raise ValueError(
+                    f"`bag_weights` needs a `combiner`, but layer "
+                    f"'{self.name}' has combiner=None. Pass combiner="
+                    f"{' or '.join(repr(c) for c in SUPPORTED_COMBINERS)}."
+                )
+            return None
+        if len(ids.shape) == 0:
+            raise ValueError(
+                f"With a `combiner`, the last axis of the ids is the bag "
+                f"axis, so ids need at least one axis. Received ids of shape "
+                f"() on layer '{self.name}'."
+            )
+        if bag_weights is not None:
+            bag_weights = ops.convert_to_tensor(bag_weights)
+            check_bag_weights(bag_weights, ids, self.name)
+        return _row_math.bag_weights_of(ids, bag_weights, self.input_dim,
+                                        self.padding_idx, self.mask_zero,
+                                        dtype)
+
+    def _reverse(self, inputs, table, bag_weights=None):
+        """`inputs @ table.T`: logits over the vocabulary (`reverse=True`)."""
+        if bag_weights is not None:
+            raise ValueError(
+                f"`bag_weights` applies to ids, not to `reverse=True` "
+                f"(layer '{self.name}'). Received both."
+            )
+        # The table the forward direction sees: padding row zero, rows
+        # clipped to `max_norm`.
+        table = zero_padding(ops.convert_to_tensor(table),
+                             ops.arange(self.input_dim), self.padding_idx)
+        table = _row_math.clip_rows(table, self.max_norm, self.norm_type)
+        dtype = self.compute_dtype
+        return ops.matmul(ops.cast(inputs, dtype),
+                          ops.transpose(ops.cast(table, dtype)))
+
     def compute_mask(self, inputs, mask=None):
+        if self._reversing:
+            return mask
+        if self.combiner is not None:
+            return None  # Bags are reduced: no position is left to mask.
         return embedding_mask(inputs, self.mask_zero)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return (*input_shape[:-1], self.input_dim)
+        if self.combiner is not None:
+            return (*input_shape[:-1], self.output_dim)
         return (*input_shape, self.output_dim)
 
-    def compute_output_spec(self, inputs):
+    def compute_output_spec(self, inputs, bag_weights=None, reverse=False):
         return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
+            self.compute_output_shape(inputs.shape, reverse=reverse),
+            dtype=self.compute_dtype,
         )

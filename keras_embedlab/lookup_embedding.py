@@ -3,7 +3,7 @@
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_embedlab import _backend, _ids, sparse_updates
+from keras_embedlab import _backend, _ids, _row_math, sparse_updates
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -51,17 +51,51 @@ class LookupEmbedding(_ids.IdsLayer):
             See `keras_embedlab.sparse_updates`. Not compatible with
             `embeddings_regularizer` or `embeddings_constraint`, which act
             on the whole table.
+        max_norm: Optional positive number. Each looked-up row whose
+            `norm_type`-norm exceeds it is scaled down to norm `max_norm`
+            in the output; the table is left untouched and the scale is
+            differentiated (TensorFlow's `embedding_lookup(max_norm=...)`);
+            `torch.nn.Embedding(max_norm=...)` instead renormalises the
+            stored rows in place, and its gradient skips the scale. With a
+            `combiner`, rows are clipped before they are combined, as in
+            `torch.nn.EmbeddingBag`. Not differentiated at an all-zero row
+            (no NaN).
+        norm_type: Positive number, the `p` of the p-norm for `max_norm`.
+            Default 2.0.
+        combiner: Optional `"sum"`, `"mean"` or `"sqrtn"`: the last axis of
+            the ids is a bag, reduced to one vector. With weights `w`
+            (`bag_weights`, default 1): `"sum"` is `sum(w * row)`, `"mean"`
+            divides it by `sum(w)`, `"sqrtn"` by `sqrt(sum(w ** 2))`. Ids
+            equal to `padding_idx`, id 0 with `mask_zero`, and invalid ids
+            with `invalid_ids="zeros"` get weight 0 (they count nowhere); a
+            bag whose weights sum to 0, e.g. an empty one, gives zeros. No
+            mask is returned. On TensorFlow, ragged ids (`tf.RaggedTensor`)
+            are bags of different sizes.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
         inputs: Integer tensor of ids, any rank. Other dtypes are cast to
-            int32, as `keras.layers.Embedding` does.
+            int32, as `keras.layers.Embedding` does. With `reverse=True`,
+            float vectors of shape `(..., output_dim)`.
+        bag_weights: Optional float tensor of the ids' shape (ragged like
+            them if they are ragged), one weight per id; needs a
+            `combiner`.
+        reverse: Boolean. If `True`, returns the tied output projection
+            `inputs @ embeddings.T`, logits over the vocabulary, as
+            `keras.layers.ReversibleEmbedding` does. The table is the one
+            the forward direction uses: the `padding_idx` row is zero (its
+            logit is 0 and it gets no gradient) and rows are clipped to
+            `max_norm`. The incoming mask, if any, is passed through.
 
     Input shape:
-        Any shape `ids_shape`.
+        Any shape `ids_shape`; with a `combiner`, `ids_shape` is
+        `batch_shape + (bag,)`; with `reverse=True`,
+        `batch_shape + (output_dim,)`.
 
     Output shape:
-        `ids_shape + (output_dim,)`.
+        `ids_shape + (output_dim,)`; with a `combiner`,
+        `batch_shape + (output_dim,)`; with `reverse=True`,
+        `batch_shape + (input_dim,)`.
 
     Example:
 
@@ -83,10 +117,14 @@ class LookupEmbedding(_ids.IdsLayer):
         invalid_ids="error",
         padding_idx=None,
         sparse=False,
+        max_norm=None,
+        norm_type=2.0,
+        combiner=None,
         **kwargs,
     ):
         super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
-                         padding_idx, **kwargs)
+                         padding_idx, max_norm=max_norm, norm_type=norm_type,
+                         combiner=combiner, **kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
@@ -107,13 +145,23 @@ class LookupEmbedding(_ids.IdsLayer):
             constraint=self.embeddings_constraint,
             name="embeddings",
         )
+        if self.sparse:
+            sparse_updates.mark_table(self)
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, bag_weights=None, reverse=False):
+        if reverse:
+            return self._reverse(inputs, self.embeddings, bag_weights)
         ids = self._prepare_ids(inputs)
-        outputs = self._gather(ids)
-        outputs = _ids.zero_padding(outputs, ids, self.padding_idx)
-        return ops.cast(outputs, self.compute_dtype)
+        weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
+        rows = self._gather(ids)
+        rows = _ids.zero_padding(rows, ids, self.padding_idx)
+        if self.combiner is None:
+            rows = _row_math.clip_rows(rows, self.max_norm, self.norm_type)
+        else:
+            rows = _row_math.combine(rows, weights, self.combiner,
+                                     self.max_norm, self.norm_type)
+        return ops.cast(rows, self.compute_dtype)
 
     def _gather(self, ids):
         """`embeddings[ids]`: the one place the table is read.
@@ -123,8 +171,9 @@ class LookupEmbedding(_ids.IdsLayer):
         `RowSparseModel` on JAX the rows are what gets differentiated.
         """
         if self.sparse:
-            rows = _ids.take_rows(self.embeddings, ids, self.input_dim,
-                                  self.invalid_ids, self.name)
+            rows = _ids.take_rows(_backend.variable_handle(self.embeddings),
+                                  ids, self.input_dim, self.invalid_ids,
+                                  self.name)
             return sparse_updates.trace_rows(self, ids, rows)
         table = _backend.dense_gradient(self.embeddings)
         return _ids.take_rows(table, ids, self.input_dim, self.invalid_ids,
@@ -147,6 +196,9 @@ class LookupEmbedding(_ids.IdsLayer):
             "invalid_ids": self.invalid_ids,
             "padding_idx": self.padding_idx,
             "sparse": self.sparse,
+            "max_norm": self.max_norm,
+            "norm_type": self.norm_type,
+            "combiner": self.combiner,
         }
         return {**super().get_config(), **config}
 
@@ -178,6 +230,9 @@ class LookupEmbedding(_ids.IdsLayer):
             mask_zero=layer.mask_zero,
             invalid_ids=layer.invalid_ids,
             padding_idx=layer.padding_idx,
+            max_norm=layer.max_norm,
+            norm_type=layer.norm_type,
+            combiner=layer.combiner,
             embeddings_initializer=layer.kernel_initializer,
             embeddings_regularizer=layer.kernel_regularizer,
             embeddings_constraint=layer.kernel_constraint,

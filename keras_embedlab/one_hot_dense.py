@@ -3,7 +3,7 @@
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from keras_embedlab import _ids
+from keras_embedlab import _ids, _row_math
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -41,16 +41,40 @@ class OneHotDense(_ids.IdsLayer):
         padding_idx: Optional id mapped to an all-zero one-hot row (output
             `activation(bias)`), so its kernel row never receives a
             gradient, as in `LookupEmbedding`.
+        max_norm: Optional positive number: rows of `one_hot @ kernel`
+            with a larger `norm_type`-norm are scaled down to it, before
+            bias and activation, as in `LookupEmbedding` (computed as
+            `one_hot @ clipped_kernel`, the same values: each output row is
+            a kernel row). The kernel is left untouched.
+        norm_type: Positive number, the `p` of the p-norm. Default 2.0.
+        combiner: Optional `"sum"`, `"mean"` or `"sqrtn"`, as in
+            `LookupEmbedding`. Here it is a Dense layer on a bag as a
+            (weighted) multi-hot vector: `"sum"` is
+            `activation(multi_hot @ kernel + bias)` where `multi_hot[v]` is
+            the total weight of id `v` in the bag (its count, without
+            `bag_weights`); `"mean"` and `"sqrtn"` divide
+            `multi_hot @ kernel` before the bias is added.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
-        inputs: Integer tensor of ids, any rank.
+        inputs: Integer tensor of ids, any rank; with `reverse=True`, float
+            vectors of shape `(..., output_dim)`.
+        bag_weights: Optional float tensor of the ids' shape, one weight
+            per id; needs a `combiner`.
+        reverse: Boolean. If `True`, returns `inputs @ kernel.T` (the
+            `padding_idx` row zeroed, rows clipped to `max_norm`), logits
+            over the vocabulary. Bias and activation are not applied: the
+            bias has shape `(output_dim,)` and belongs to the forward
+            direction. The incoming mask, if any, is passed through.
 
     Input shape:
-        Any shape `ids_shape`.
+        Any shape `ids_shape`; with a `combiner`, `batch_shape + (bag,)`;
+        with `reverse=True`, `batch_shape + (output_dim,)`.
 
     Output shape:
-        `ids_shape + (output_dim,)`.
+        `ids_shape + (output_dim,)`; with a `combiner`,
+        `batch_shape + (output_dim,)`; with `reverse=True`,
+        `batch_shape + (input_dim,)`.
 
     Example:
 
@@ -76,11 +100,15 @@ class OneHotDense(_ids.IdsLayer):
         weights=None,
         invalid_ids="error",
         padding_idx=None,
+        max_norm=None,
+        norm_type=2.0,
+        combiner=None,
         **kwargs,
     ):
         _ids.check_bool("use_bias", use_bias)
         super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
-                         padding_idx, **kwargs)
+                         padding_idx, max_norm=max_norm, norm_type=norm_type,
+                         combiner=combiner, **kwargs)
         self.use_bias = use_bias
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -117,12 +145,25 @@ class OneHotDense(_ids.IdsLayer):
             )
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, bag_weights=None, reverse=False):
+        if reverse:
+            return self._reverse(inputs, self.kernel, bag_weights)
         ids = self._prepare_ids(inputs)
+        weights = self._bag_weights(ids, bag_weights, self.compute_dtype)
         one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype,
                                     self.invalid_ids, self.name)
         one_hot = _ids.zero_padding(one_hot, ids, self.padding_idx)
-        outputs = ops.matmul(one_hot, self.kernel)
+        if self.combiner is not None:
+            # A bag of ids as a (weighted) multi-hot vector.
+            one_hot = _row_math.weighted_sum(one_hot, weights)
+        # Each output row is a kernel row: clipping the kernel's rows clips
+        # the rows of `one_hot @ kernel`.
+        kernel = _row_math.clip_rows(self.kernel, self.max_norm,
+                                     self.norm_type)
+        outputs = ops.matmul(one_hot, kernel)
+        if self.combiner is not None:
+            outputs = _row_math.normalise_bags(outputs, weights,
+                                               self.combiner)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
@@ -136,6 +177,9 @@ class OneHotDense(_ids.IdsLayer):
             "mask_zero": self.mask_zero,
             "invalid_ids": self.invalid_ids,
             "padding_idx": self.padding_idx,
+            "max_norm": self.max_norm,
+            "norm_type": self.norm_type,
+            "combiner": self.combiner,
         }
         for name in ("kernel", "bias"):
             for kind, module in (
@@ -160,6 +204,9 @@ class OneHotDense(_ids.IdsLayer):
             mask_zero=layer.mask_zero,
             invalid_ids=getattr(layer, "invalid_ids", "error"),
             padding_idx=getattr(layer, "padding_idx", None),
+            max_norm=getattr(layer, "max_norm", None),
+            norm_type=getattr(layer, "norm_type", 2.0),
+            combiner=getattr(layer, "combiner", None),
             kernel_initializer=layer.embeddings_initializer,
             kernel_regularizer=layer.embeddings_regularizer,
             kernel_constraint=layer.embeddings_constraint,

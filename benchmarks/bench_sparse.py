@@ -1,0 +1,220 @@
+"""Benchmark: training-step time against table size, dense and row-sparse.
+
+Model: ids (batch 256 x 32) -> table (V x 64) -> GlobalAveragePooling1D ->
+Dense(1), MSE, one `train_on_batch` per step (what `model.fit` runs per
+batch; the returned loss waits for the step to finish). Contenders:
+
+- `keras.layers.Embedding` in `keras.Model`, Keras `SGD` and `Adam`;
+- `LookupEmbedding(sparse=True)` in `RowSparseModel`, `SparseSGD` and
+  `LazyAdam`.
+
+Each backend runs in its own process (`KERAS_BACKEND` is read once).
+Within a process, every repeat times every (contender, V) pair in turn, so
+the ratios step(V) / step(smallest V) of a contender compare timings taken
+side by side; the reported ratio is the median over repeats.
+
+Usage:
+    python benchmarks/bench_sparse.py                  # 1e4, 1e5, 1e6
+    python benchmarks/bench_sparse.py --quick          # small, ~1 min
+    python benchmarks/bench_sparse.py --out benchmarks/results
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("tensorflow", "jax")
+CONTENDERS = (
+    ("keras.layers.Embedding", "SGD"),
+    ("keras.layers.Embedding", "Adam"),
+    ("LookupEmbedding(sparse=True)", "SparseSGD"),
+    ("LookupEmbedding(sparse=True)", "LazyAdam"),
+)
+CSV_FIELDS = ("backend", "layer", "optimizer", "vocabulary", "median_ms",
+              "ratio_to_smallest", "repeats")
+
+
+def _model(layer, optimizer, vocabulary, dim, bag):
+    import keras
+
+    import keras_embedlab as kel
+
+    ids = keras.Input((bag,), dtype="int32")
+    if layer.startswith("keras"):
+        table, model_class = keras.layers.Embedding(vocabulary, dim), \
+            keras.Model
+    else:
+        table = kel.LookupEmbedding(vocabulary, dim, sparse=True)
+        model_class = kel.RowSparseModel
+    pooled = keras.layers.GlobalAveragePooling1D()(table(ids))
+    model = model_class(ids, keras.layers.Dense(1)(pooled))
+    optimizers = {
+        "SGD": lambda: keras.optimizers.SGD(0.01),
+        "Adam": lambda: keras.optimizers.Adam(0.001),
+        "SparseSGD": lambda: kel.SparseSGD(0.01),
+        "LazyAdam": lambda: kel.LazyAdam(0.001),
+    }
+    model.compile(optimizers[optimizer](), "mse")
+    return model
+
+
+def worker(sizes, repeats, steps, batch, bag, dim):
+    """Runs in a process of one backend; prints one JSON line per result."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    runs = {}
+    for layer, optimizer in CONTENDERS:
+        for vocabulary in sizes:
+            batches = [
+                (rng.integers(0, vocabulary, (batch, bag)).astype("int32"),
+                 rng.normal(size=(batch, 1)).astype("float32"))
+                for _ in range(4)
+            ]
+            model = _model(layer, optimizer, vocabulary, dim, bag)
+            for x, y in batches:  # compile and warm up
+                model.train_on_batch(x, y)
+            runs[layer, optimizer, vocabulary] = (model, batches)
+    times = {key: [] for key in runs}
+    for repeat in range(repeats):
+        for key, (model, batches) in runs.items():
+            step_times = []
+            for step in range(steps):
+                x, y = batches[step % len(batches)]
+                start = time.perf_counter()
+                model.train_on_batch(x, y)
+                step_times.append(time.perf_counter() - start)
+            times[key].append(float(np.median(step_times)))
+        print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr,
+              flush=True)
+    for (layer, optimizer, vocabulary), repeat_times in times.items():
+        smallest = times[layer, optimizer, sizes[0]]
+        ratios = [t / s for t, s in zip(repeat_times, smallest)]
+        print(json.dumps({
+            "backend": keras.backend.backend(),
+            "layer": layer,
+            "optimizer": optimizer,
+            "vocabulary": vocabulary,
+            "median_ms": round(1000 * float(np.median(repeat_times)), 3),
+            "ratio_to_smallest": round(float(np.median(ratios)), 3),
+            "repeats": repeats,
+        }), flush=True)
+
+
+def run_backend(backend, args):
+    command = [sys.executable, os.path.abspath(__file__), "--worker",
+               "--sizes", ",".join(map(str, args.sizes)),
+               "--repeats", str(args.repeats), "--steps", str(args.steps)]
+    env = {**os.environ, "KERAS_BACKEND": backend,
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
+    print(f"[{backend}] timing...", file=sys.stderr, flush=True)
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE,
+                          text=True, check=True)
+    return [json.loads(line) for line in done.stdout.splitlines()
+            if line.startswith("{")]
+
+
+def format_table(rows, sizes):
+    lines = ["| backend | table | optimizer | "
+             + " | ".join(f"V={v:,}" for v in sizes)
+             + f" | step(V={sizes[-1]:,}) / step(V={sizes[0]:,}) |",
+             "|---|---|---|" + "---|" * (len(sizes) + 1)]
+    keys = dict.fromkeys((r["backend"], r["layer"], r["optimizer"])
+                         for r in rows)
+    for backend, layer, optimizer in keys:
+        cells = {r["vocabulary"]: r for r in rows
+                 if (r["backend"], r["layer"], r["optimizer"])
+                 == (backend, layer, optimizer)}
+        ms = " | ".join(f"{cells[v]['median_ms']:.1f} ms" for v in sizes)
+        ratio = cells[sizes[-1]]["ratio_to_smallest"]
+        lines.append(f"| {backend} | {layer} | {optimizer} | {ms} | "
+                     f"**{ratio:.2f}x** |")
+    return "\n".join(lines)
+
+
+def write_chart(rows, sizes, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    backends = sorted({r["backend"] for r in rows})
+    figure, axes = plt.subplots(1, len(backends), figsize=(6 * len(backends),
+                                                           4.5), squeeze=False)
+    for axis, backend in zip(axes[0], backends):
+        for layer, optimizer in CONTENDERS:
+            points = [r for r in rows if r["backend"] == backend
+                      and (r["layer"], r["optimizer"]) == (layer, optimizer)]
+            points.sort(key=lambda r: r["vocabulary"])
+            style = "--" if layer.startswith("keras") else "-"
+            axis.plot([r["vocabulary"] for r in points],
+                      [r["median_ms"] for r in points], style, marker="o",
+                      label=f"{layer} + {optimizer}")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("table rows V (dim 64)")
+        axis.set_ylabel("training step, ms (median)")
+        axis.set_title(f"{backend}: batch 256 x 32 ids")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle("Step time against table size: dense Keras updates "
+                    "vs row-sparse updates")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        type=lambda s: [int(v) for v in s.split(",")])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 1,000 and 100,000, 2 repeats of 5 steps")
+    parser.add_argument("--out", default="benchmarks/results",
+                        help="folder for bench-sparse.csv/.png/.md")
+    parser.add_argument("--worker", action="store_true",
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats, args.steps = [1000, 100_000], 2, 5
+    if args.worker:
+        worker(args.sizes, args.repeats, args.steps, batch=256, bag=32,
+               dim=64)
+        return
+    backends = args.backends.split(",")
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        parser.error(f"--backends: row-sparse training runs on "
+                     f"{', '.join(BACKENDS)}; received {', '.join(unknown)}")
+    rows = []
+    for backend in backends:
+        rows += run_backend(backend, args)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench-sparse.csv"), "w",
+              newline="") as f:
+        writer = csv.DictWriter(f, CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    write_chart(rows, args.sizes, os.path.join(args.out, "bench-sparse.png"))
+    table = format_table(rows, args.sizes)
+    header = (f"Command: `python benchmarks/bench_sparse.py "
+              f"{' '.join(sys.argv[1:])}`\n"
+              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs\n\n")
+    with open(os.path.join(args.out, "bench-sparse.md"), "w") as f:
+        f.write(header + table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""What happens to looked-up rows: norm limits and bags of ids.
+
+Shared by both layers, so that a lookup and its one-hot twin clip and
+combine rows the same way. `keras.ops` only.
+"""
+
+from keras import ops
+
+
+def _powered_sums(rows, norm_type):
+    """`sum(abs(rows) ** norm_type)` over the last axis."""
+    if norm_type == 2:
+        return ops.sum(ops.square(rows), axis=-1)
+    magnitudes = ops.abs(rows)
+    if norm_type == 1:
+        return ops.sum(magnitudes, axis=-1)
+    if norm_type > 1:
+        return ops.sum(ops.power(magnitudes, norm_type), axis=-1)
+    # For p < 1, `x ** p` has an infinite derivative at 0: zeros are kept
+    # away from `power`.
+    nonzero = ops.greater(magnitudes, 0)
+    safe = ops.where(nonzero, magnitudes, ops.ones_like(magnitudes))
+    return ops.sum(ops.where(nonzero, ops.power(safe, norm_type),
+                             ops.zeros_like(magnitudes)), axis=-1)
+
+
+def norm_scales(rows, max_norm, norm_type):
+    """`min(1, max_norm / norm)` for each row (last axis) of `rows`.
+
+    Differentiated, as TensorFlow's `embedding_lookup(max_norm=...)` is.
+    Only rows over the limit (norm > max_norm > 0) reach the root and the
+    division; the others get exactly 1 and no NaN, all-zero rows included.
+    One number per row, so that a combiner can fold it into the bag weights
+    instead of materialising scaled rows.
+    """
+    sums = _powered_sums(rows, norm_type)
+    over = ops.greater(sums, max_norm ** norm_type)
+    safe = ops.where(over, sums, ops.ones_like(sums))
+    norms = (ops.sqrt(safe) if norm_type == 2
+             else ops.power(safe, 1.0 / norm_type))
+    return ops.where(over, ops.divide(max_norm, norms), ops.ones_like(sums))
+
+
+def clip_rows(rows, max_norm, norm_type):
+    """Each row (last axis) whose norm exceeds `max_norm`, scaled down to it.
+
+    Rows within the limit are returned unchanged.
+    """
+    if max_norm is None:
+        return rows
+    rows = ops.convert_to_tensor(rows)
+    scales = norm_scales(rows, max_norm, norm_type)
+    return ops.multiply(rows, ops.expand_dims(scales, -1))
+
+
+def bag_weights_of(ids, weights, input_dim, padding_idx, mask_zero, dtype):
+    """The weight of each id in its bag: 0 for ids that must not count.
+
+    `weights` (or 1) except for invalid ids, `padding_idx` and, with
+    `mask_zero`, id 0: those get 0, so they count neither in the sum nor
+    in the `"mean"` and `"sqrtn"` denominators.
+    """
+    keep = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, input_dim))
+    if padding_idx is not None:
+        keep = ops.logical_and(keep, ops.not_equal(ids, padding_idx))
+    if mask_zero:
+        keep = ops.logical_and(keep, ops.not_equal(ids, 0))
+    if weights is None:
+        return ops.cast(keep, dtype)
+    weights = ops.cast(weights, dtype)
+    return ops.where(keep, weights, ops.zeros_like(weights))
+
+
+def combine(rows, weights, combiner, max_norm, norm_type):
+    """Rows `(..., bag, dim)` reduced over the bag axis to `(..., dim)`.
+
+    Each row is clipped to `max_norm` before it is summed: its scale is
+    folded into its weight, not into a second `(..., bag, dim)` tensor.
+    """
+    scaled = weights
+    if max_norm is not None:
+        scaled = ops.multiply(weights, norm_scales(rows, max_norm, norm_type))
+    return normalise_bags(weighted_sum(rows, scaled), weights, combiner)
+
+
+def weighted_sum(values, weights):
+    """`sum(weights[..., None] * values, axis=-2)`: the bag axis reduced.
+
+    A multiply and a reduction, which XLA fuses into one pass, rather than
+    a matmul, which GPUs may run in TF32 and so round the rows.
+    """
+    return ops.sum(ops.multiply(values, ops.expand_dims(weights, -1)),
+                   axis=-2)
+
+
+def normalise_bags(sums, weights, combiner):
+    """Divides weighted sums by `sum(weights)` ("mean") or
+    `sqrt(sum(weights ** 2))` ("sqrtn"); a zero denominator gives zeros."""
+    if combiner == "sum":
+        return sums
+    if combiner == "mean":
+        denominator = ops.sum(weights, axis=-1, keepdims=True)
+    else:
+        denominator = ops.sum(ops.square(weights), axis=-1, keepdims=True)
+    empty = ops.equal(denominator, 0)
+    # Divide by 1 in empty bags, so that neither the value nor the gradient
+    # (of the division or the square root) is NaN.
+    safe = ops.where(empty, ops.ones_like(denominator), denominator)
+    if combiner == "sqrtn":
+        safe = ops.sqrt(safe)
+    return ops.where(empty, ops.zeros_like(sums), ops.divide(sums, safe))

@@ -1,0 +1,352 @@
+"""Row-sparse training (`sparse=True`, `RowSparseModel`, sparse optimizers).
+
+Supported on TensorFlow and JAX; on PyTorch `RowSparseModel` refuses to
+train, which `_compile` checks instead.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from helpers import BACKEND
+
+import keras_embedlab as kel
+
+V, D, B, BAG = 40, 4, 6, 5
+SUPPORTED = BACKEND in ("tensorflow", "jax")
+
+
+def _batches(steps, vocabulary=V, seed=0):
+    """Ids with duplicates inside each batch, and a cotangent per position."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(steps):
+        ids = rng.integers(0, vocabulary // 2, (B, BAG)).astype("int32")
+        ids[0, :3] = ids[1, 0]  # the same row several times in one batch
+        batches.append((ids, rng.normal(size=(B, BAG, D)).astype("float32")))
+    return batches
+
+
+def _dot_loss(y_true, y_pred):
+    # Per sample sum(rows * cotangent); Keras averages over the batch, so
+    # each position's row gradient is cotangent / B.
+    return keras.ops.sum(y_true * y_pred, axis=(1, 2))
+
+
+def _table():
+    return np.random.default_rng(1).normal(size=(V, D)).astype("float32")
+
+
+def _compile(model, optimizer, loss):
+    """Compiles; on PyTorch checks that RowSparseModel refuses to train."""
+    model.compile(optimizer, loss)
+    if SUPPORTED or not isinstance(model, kel.RowSparseModel):
+        return True
+    inputs = [np.zeros((B, BAG), "int32") for _ in model.inputs]
+    inputs = inputs if len(inputs) > 1 else inputs[0]
+    y = np.zeros((B,) + tuple(model.output.shape[1:]), "float32")
+    with pytest.raises(NotImplementedError, match="TensorFlow and JAX"):
+        model.train_on_batch(inputs, y)
+    return False
+
+
+def _table_model(sparse, model_class=None, **layer_kwargs):
+    ids = keras.Input((BAG,), dtype="int32")
+    layer = kel.LookupEmbedding(V, D, weights=_table(), sparse=sparse,
+                                name="table", **layer_kwargs)
+    model_class = model_class or (kel.RowSparseModel if sparse
+                                  else keras.Model)
+    return model_class(ids, layer(ids))
+
+
+def _head_model(sparse, table_kwargs=None):
+    """Table -> pooling -> Dense(1), the benchmark's model, small."""
+    ids = keras.Input((BAG,), dtype="int32")
+    rows = kel.LookupEmbedding(V, D, weights=_table(), sparse=sparse,
+                               **(table_kwargs or {}))(ids)
+    pooled = keras.layers.GlobalAveragePooling1D()(rows)
+    out = keras.layers.Dense(1, kernel_initializer="ones")(pooled)
+    return (kel.RowSparseModel if sparse else keras.Model)(ids, out)
+
+
+def _fit_head(model, steps=4):
+    rng = np.random.default_rng(2)
+    for _ in range(steps):
+        ids = rng.integers(0, V // 2, (B, BAG)).astype("int32")
+        ids[0, :3] = ids[1, 0]
+        model.train_on_batch(ids, rng.normal(size=(B, 1)).astype("float32"))
+    return model.get_weights()
+
+
+def _lazy_reference(table, batches, update):
+    """NumPy: sum duplicate ids, then `update(row, grad, step)` per row."""
+    table = table.copy()
+    for step, (ids, cotangent) in enumerate(batches, start=1):
+        grads = {}
+        for row, grad in zip(ids.reshape(-1), cotangent.reshape(-1, D) / B):
+            grads[row] = grads.get(row, 0.0) + grad
+        for row, grad in grads.items():
+            if grad.any():
+                table[row] = update(row, table[row], grad, step)
+    return table
+
+
+def _lazy_adam(lr=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m, v = np.zeros((V, D)), np.zeros((V, D))
+
+    def update(row, value, grad, step):
+        m[row] = beta_1 * m[row] + (1 - beta_1) * grad
+        v[row] = beta_2 * v[row] + (1 - beta_2) * grad**2
+        alpha = lr * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+        return value - alpha * m[row] / (np.sqrt(v[row]) + epsilon)
+
+    return update
+
+
+def _lazy_momentum(lr=0.05, momentum=0.9, nesterov=False):
+    velocity = np.zeros((V, D))
+
+    def update(row, value, grad, step):
+        velocity[row] = momentum * velocity[row] - lr * grad
+        if nesterov:
+            return value + momentum * velocity[row] - lr * grad
+        return value + velocity[row]
+
+    return update
+
+
+def _train_table(model, batches):
+    for ids, cotangent in batches:
+        model.train_on_batch(ids, cotangent)
+    return model.get_weights()[0]
+
+
+def test_sparse_sgd_equals_dense_sgd_for_the_whole_model():
+    sparse = _head_model(True)
+    if not _compile(sparse, kel.SparseSGD(0.1), "mse"):
+        return
+    dense = _head_model(False)
+    dense.compile(keras.optimizers.SGD(0.1), "mse")
+    for got, expected in zip(_fit_head(sparse), _fit_head(dense)):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert not np.allclose(sparse.get_weights()[0], _table())
+
+
+@pytest.mark.parametrize("optimizer,update", [
+    pytest.param(lambda: kel.LazyAdam(0.01), _lazy_adam, id="LazyAdam"),
+    pytest.param(lambda: kel.SparseSGD(0.05, momentum=0.9),
+                 _lazy_momentum, id="SparseSGD-momentum"),
+    pytest.param(lambda: kel.SparseSGD(0.05, momentum=0.9, nesterov=True),
+                 lambda: _lazy_momentum(nesterov=True),
+                 id="SparseSGD-nesterov"),
+])
+def test_lazy_optimizers_match_numpy_reference(optimizer, update):
+    model = _table_model(True)
+    if not _compile(model, optimizer(), _dot_loss):
+        return
+    batches = _batches(5)
+    got = _train_table(model, batches)
+    expected = _lazy_reference(_table(), batches, update())
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # Rows never looked up are bit-for-bit what they were.
+    assert np.array_equal(got[V // 2:], _table()[V // 2:])
+
+
+def test_sparse_adagrad_equals_dense_adagrad():
+    sparse = _table_model(True)
+    if not _compile(sparse, kel.SparseAdagrad(0.1), _dot_loss):
+        return
+    dense = _table_model(False)
+    dense.compile(keras.optimizers.Adagrad(0.1), _dot_loss)
+    batches = _batches(5)
+    np.testing.assert_allclose(_train_table(sparse, batches),
+                               _train_table(dense, batches), atol=1e-6)
+
+
+def test_duplicate_ids_accumulate():
+    model = _table_model(True)
+    if not _compile(model, kel.SparseSGD(1.0), _dot_loss):
+        return
+    ids = np.full((B, BAG), 3, "int32")
+    ids[:, 0] = 7
+    cotangent = np.ones((B, BAG, D), "float32")
+    got = _train_table(model, [(ids, cotangent)])
+    table = _table()
+    # Row 3 appears B * (BAG - 1) times, each with gradient 1 / B.
+    np.testing.assert_allclose(got[3], table[3] - (BAG - 1), atol=1e-6)
+    np.testing.assert_allclose(got[7], table[7] - 1.0, atol=1e-6)
+    others = np.setdiff1d(np.arange(V), [3, 7])
+    assert np.array_equal(got[others], table[others])
+
+
+def test_lazy_adam_first_step_equals_adam_for_every_variable():
+    # From zero moments, one Adam step moves only rows with a gradient, so
+    # lazy and dense Adam agree; the Dense head gets the Keras Adam rule.
+    sparse = _head_model(True)
+    if not _compile(sparse, kel.LazyAdam(0.01), "mse"):
+        return
+    dense = _head_model(False)
+    dense.compile(keras.optimizers.Adam(0.01), "mse")
+    for got, expected in zip(_fit_head(sparse, 1), _fit_head(dense, 1)):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", [
+    pytest.param(lambda: kel.LazyAdam(0.01), id="LazyAdam"),
+    pytest.param(lambda: kel.SparseSGD(0.1), id="SparseSGD"),
+])
+def test_padding_masked_and_invalid_ids_leave_rows_unchanged(optimizer):
+    model = _table_model(True, padding_idx=5, mask_zero=True,
+                         invalid_ids="zeros")
+
+    def position_loss(y_true, y_pred):  # per position, to take the mask
+        return keras.ops.sum(y_true * y_pred, axis=-1)
+
+    if not _compile(model, optimizer(), position_loss):
+        return
+    batches = _batches(3)
+    for ids, _ in batches:
+        ids[:, 0] = 5  # padding
+        ids[:, 1] = -3  # invalid: a zero row, must not wrap to row V - 3
+        ids[:, 2] = V + 4  # invalid
+        ids[:, 3] = 0  # masked
+    got = _train_table(model, batches)
+    table = _table()
+    assert np.array_equal(got[[0, 5]], table[[0, 5]])
+    assert np.array_equal(got[V // 2:], table[V // 2:])
+    assert not np.allclose(got[:V // 2], table[:V // 2])
+
+
+def test_shared_table_called_twice():
+    ids_a = keras.Input((BAG,), dtype="int32")
+    ids_b = keras.Input((BAG,), dtype="int32")
+    models = {}
+    for sparse in (True, False):
+        table = kel.LookupEmbedding(V, D, weights=_table(), sparse=sparse)
+        joined = keras.layers.Concatenate()([table(ids_a), table(ids_b)])
+        out = keras.layers.Dense(1)(keras.layers.Flatten()(joined))
+        models[sparse] = (kel.RowSparseModel if sparse else keras.Model)(
+            [ids_a, ids_b], out)
+    if not _compile(models[True], kel.SparseSGD(0.1), "mse"):
+        return
+    models[False].compile(keras.optimizers.SGD(0.1), "mse")
+    models[False].set_weights(models[True].get_weights())
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(0, V, (B, BAG)).astype("int32") for _ in range(2))
+    y = rng.normal(size=(B, 1)).astype("float32")
+    for model in models.values():
+        model.fit([a, b], y, epochs=3, verbose=0)
+    for got, expected in zip(models[True].get_weights(),
+                             models[False].get_weights()):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_tensorflow_gradient_stays_indexed_slices():
+    layer = kel.LookupEmbedding(V, D, sparse=True)
+    ids = np.array([[1, 2, 2]], "int32")
+    if BACKEND != "tensorflow":
+        # Elsewhere gradients are dense tensors: a plain Keras gradient
+        # sees ordinary rows.
+        from keras_embedlab._backend import layer_gradients
+
+        (grad,) = layer_gradients(layer, ids, np.ones((1, 3, D), "float32"))
+        assert grad.shape == (V, D) and grad[2, 0] == 2.0
+        return
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(ids))
+    grad = tape.gradient(loss, layer.embeddings.value)
+    assert isinstance(grad, tf.IndexedSlices)
+    assert sorted(grad.indices.numpy().tolist()) == [1, 2, 2]
+
+
+def test_plain_model_gets_lazy_updates_on_tensorflow_only():
+    # On TensorFlow the optimizer alone keeps updates sparse. Elsewhere the
+    # table's gradient reaches it dense: it refuses rather than silently
+    # applying the dense rule.
+    model = _table_model(True, model_class=keras.Model)
+    model.compile(kel.LazyAdam(0.01), _dot_loss)
+    batches = _batches(3)
+    if BACKEND != "tensorflow":
+        with pytest.raises(ValueError, match="dense gradient for the table"):
+            model.train_on_batch(*batches[0])
+        return
+    expected = _lazy_reference(_table(), batches, _lazy_adam())
+    np.testing.assert_allclose(_train_table(model, batches), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_row_sparse_model_needs_a_row_sparse_optimizer():
+    model = _table_model(True)
+    if not _compile(model, keras.optimizers.Adam(), _dot_loss):
+        return
+    ids, cotangent = _batches(1)[0]
+    with pytest.raises(ValueError, match="LazyAdam, SparseSGD or Sparse"):
+        model.train_on_batch(ids, cotangent)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"weight_decay": 0.01}, "weight_decay"),
+    ({"clipnorm": 1.0}, "clipnorm"),
+    ({"global_clipnorm": 1.0}, "global_clipnorm"),
+    ({"use_ema": True}, "use_ema"),
+    ({"gradient_accumulation_steps": 2}, "gradient_accumulation_steps"),
+])
+def test_unsupported_optimizer_options_raise(kwargs, name):
+    for optimizer in (kel.LazyAdam, kel.SparseSGD, kel.SparseAdagrad):
+        with pytest.raises(ValueError, match=f"`{name}` is not supported"):
+            optimizer(**kwargs)
+    with pytest.raises(ValueError, match="amsgrad"):
+        kel.LazyAdam(amsgrad=True)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"embeddings_regularizer": "l2"},
+    {"embeddings_constraint": "unit_norm"},
+    {"sparse": 1},
+], ids=["regularizer", "constraint", "not-bool"])
+def test_bad_sparse_arguments_raise(kwargs):
+    sparse = kwargs.pop("sparse", True)
+    with pytest.raises(ValueError, match="sparse"):
+        kel.LookupEmbedding(V, D, sparse=sparse, **kwargs)
+
+
+def test_saved_model_keeps_sparse_and_optimizer(tmp_path):
+    model = _table_model(True)
+    if not _compile(model, kel.LazyAdam(0.01), _dot_loss):
+        return
+    batches = _batches(4)
+    _train_table(model, batches[:2])
+    path = os.path.join(tmp_path, "sparse.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, custom_objects={
+        "_dot_loss": _dot_loss})
+    assert isinstance(loaded, kel.RowSparseModel)
+    assert loaded.get_layer("table").sparse is True
+    assert isinstance(loaded.optimizer, kel.LazyAdam)
+    # Training goes on from the saved moments exactly as it would have.
+    np.testing.assert_allclose(_train_table(loaded, batches[2:]),
+                               _train_table(model, batches[2:]), atol=1e-6)
+
+
+def test_shared_table_gets_one_lazy_update_per_step():
+    ids_a = keras.Input((BAG,), dtype="int32")
+    ids_b = keras.Input((BAG,), dtype="int32")
+    table = kel.LookupEmbedding(V, D, weights=_table(), sparse=True)
+    both = keras.layers.Concatenate(axis=1)([table(ids_a), table(ids_b)])
+    model = kel.RowSparseModel([ids_a, ids_b], both)
+    if not _compile(model, kel.LazyAdam(0.01), _dot_loss):
+        return
+    batches = []
+    for (a, ca), (b, cb) in zip(_batches(3, seed=4), _batches(3, seed=5)):
+        b[:, 0] = a[:, 0]  # the same rows through both calls
+        batches.append((a, b, np.concatenate([ca, cb], axis=1)))
+    for a, b, cotangent in batches:
+        model.train_on_batch([a, b], cotangent)
+    expected = _lazy_reference(
+        _table(), [(np.concatenate([a, b], 1), c) for a, b, c in batches],
+        _lazy_adam())
+    np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5,
+                               atol=1e-6)

@@ -100,7 +100,23 @@ def check_bag_weights(bag_weights, ids, layer_name):
         raise ValueError(
             f"`bag_weights` must have the shape of the ids, one weight per "
             f"id. Received: bag_weights of shape {received} for ids of "
-            f"shape {expected} on layer '{layer_name}'."
+            f"shape {expected} on layer '{layer_name}'. Pass one weight per "
+            "id (e.g. `ones_like(ids)` for plain counts)."
+        )
+
+
+def check_reverse_inputs(inputs, output_dim, layer_name):
+    """Raises unless `inputs` are float vectors of size `output_dim`."""
+    dtype = standardize_dtype(inputs.dtype)
+    last = inputs.shape[-1] if len(inputs.shape) else None
+    if "float" not in dtype or last not in (None, output_dim):
+        raise ValueError(
+            f"With `reverse=True`, layer '{layer_name}' takes float vectors "
+            f"of size output_dim={output_dim} (the last axis) and returns "
+            f"logits over the vocabulary. Received inputs of shape "
+            f"{tuple(inputs.shape)} and dtype {dtype}. Pass vectors of shape "
+            f"(..., {output_dim}); to look up ids, call without "
+            "`reverse=True`."
         )
 
 
@@ -251,7 +267,7 @@ class IdsLayer(keras.layers.Layer):
                     "or call `ids.to_tensor()` first."
                 )
             inputs, kwargs["bag_weights"] = _backend.densify_ragged_bags(
-                inputs, bag_weights, self.compute_dtype
+                inputs, bag_weights, self.variable_dtype
             )
         elif isinstance(inputs, (np.ndarray, list, tuple)):
             # Before Keras converts them (and JAX truncates int64 to int32).
@@ -284,12 +300,7 @@ class IdsLayer(keras.layers.Layer):
                     f"{' or '.join(repr(c) for c in SUPPORTED_COMBINERS)}."
                 )
             return None
-        if len(ids.shape) == 0:
-            raise ValueError(
-                f"With a `combiner`, the last axis of the ids is the bag "
-                f"axis, so ids need at least one axis. Received ids of shape "
-                f"() on layer '{self.name}'."
-            )
+        self._check_bag_rank(ids.shape)
         if bag_weights is not None:
             bag_weights = ops.convert_to_tensor(bag_weights)
             check_bag_weights(bag_weights, ids, self.name)
@@ -297,13 +308,29 @@ class IdsLayer(keras.layers.Layer):
                                         self.padding_idx, self.mask_zero,
                                         dtype)
 
+    def _check_bag_rank(self, ids_shape):
+        if len(ids_shape) < 2:
+            # Rank 1 would reduce over the batch (`torch.nn.EmbeddingBag`
+            # and TensorFlow's sparse lookups refuse it too).
+            raise ValueError(
+                f"With a `combiner`, ids need a batch axis and a bag axis "
+                f"(the last, reduced). Received ids of shape "
+                f"{tuple(ids_shape)} on layer '{self.name}' with "
+                f"combiner={self.combiner!r}. For one bag per example, pass "
+                "ids of shape (batch, bag), e.g. `ids[None]` for a single "
+                "bag or `ids[:, None]` for bags of one id."
+            )
+
     def _reverse(self, inputs, table, bag_weights=None):
         """`inputs @ table.T`: logits over the vocabulary (`reverse=True`)."""
         if bag_weights is not None:
             raise ValueError(
                 f"`bag_weights` applies to ids, not to `reverse=True` "
-                f"(layer '{self.name}'). Received both."
+                f"(layer '{self.name}'). Received both: call the layer "
+                "without `bag_weights` when `reverse=True`."
             )
+        inputs = ops.convert_to_tensor(inputs)
+        check_reverse_inputs(inputs, self.output_dim, self.name)
         # The table the forward direction sees: padding row zero, rows
         # clipped to `max_norm`.
         table = zero_padding(ops.convert_to_tensor(table),
@@ -324,10 +351,13 @@ class IdsLayer(keras.layers.Layer):
         if reverse:
             return (*input_shape[:-1], self.input_dim)
         if self.combiner is not None:
+            self._check_bag_rank(input_shape)
             return (*input_shape[:-1], self.output_dim)
         return (*input_shape, self.output_dim)
 
     def compute_output_spec(self, inputs, bag_weights=None, reverse=False):
+        if reverse:
+            check_reverse_inputs(inputs, self.output_dim, self.name)
         return keras.KerasTensor(
             self.compute_output_shape(inputs.shape, reverse=reverse),
             dtype=self.compute_dtype,

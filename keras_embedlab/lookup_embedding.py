@@ -43,7 +43,9 @@ class LookupEmbedding(_ids.IdsLayer):
         padding_idx: Optional id whose output row is all zeros and whose
             table row never receives a gradient (as `torch.nn.Embedding`'s
             `padding_idx`; unlike it, the stored row keeps its initial
-            values rather than being zeroed). Combines with `mask_zero`.
+            values rather than being zeroed). Combines with `mask_zero`,
+            which masks id 0 only: a `padding_idx` other than 0 gives zero
+            vectors that the next layers still count unless you mask them.
         sparse: Boolean. If `True`, training updates only the table rows in
             the batch when paired with a row-sparse optimizer
             (`keras_embedlab.LazyAdam`, `SparseSGD`, `SparseAdagrad`); on
@@ -69,8 +71,9 @@ class LookupEmbedding(_ids.IdsLayer):
             equal to `padding_idx`, id 0 with `mask_zero`, and invalid ids
             with `invalid_ids="zeros"` get weight 0 (they count nowhere); a
             bag whose weights sum to 0, e.g. an empty one, gives zeros. No
-            mask is returned. On TensorFlow, ragged ids (`tf.RaggedTensor`)
-            are bags of different sizes.
+            mask is returned. Ids need rank 2 or more (a batch axis and the
+            bag axis). On TensorFlow, ragged ids (`tf.RaggedTensor`) are
+            bags of different sizes.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
@@ -144,6 +147,10 @@ class LookupEmbedding(_ids.IdsLayer):
             regularizer=self.embeddings_regularizer,
             constraint=self.embeddings_constraint,
             name="embeddings",
+            # Read in float32 under mixed precision (see `call`); the
+            # layer-level `autocast = False` alone does not stop Keras
+            # from casting variables when the dtypes are mixed.
+            autocast=False,
         )
         if self.sparse:
             sparse_updates.mark_table(self)
@@ -151,6 +158,14 @@ class LookupEmbedding(_ids.IdsLayer):
 
     def call(self, inputs, bag_weights=None, reverse=False):
         if reverse:
+            if self.sparse:
+                raise ValueError(
+                    f"Layer '{self.name}' has sparse=True, but "
+                    "`reverse=True` reads every row of the table, so its "
+                    "gradient covers the whole table. Use sparse=False for "
+                    "a tied output projection, or a separate output layer "
+                    "(e.g. keras.layers.Dense) with a sparse table."
+                )
             return self._reverse(inputs, self.embeddings, bag_weights)
         ids = self._prepare_ids(inputs)
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)

@@ -53,7 +53,8 @@ class OneHotDense(_ids.IdsLayer):
             `activation(multi_hot @ kernel + bias)` where `multi_hot[v]` is
             the total weight of id `v` in the bag (its count, without
             `bag_weights`); `"mean"` and `"sqrtn"` divide
-            `multi_hot @ kernel` before the bias is added.
+            `multi_hot @ kernel` before the bias is added. An empty bag
+            gives `activation(bias)` (zeros without a bias).
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:
@@ -117,6 +118,9 @@ class OneHotDense(_ids.IdsLayer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
+        # Variables are read in their own dtype and cast where needed (see
+        # `call`), as `LookupEmbedding` does.
+        self.autocast = False
         if weights is not None:
             self.build()
             weights = _ids.as_weight_list(weights)
@@ -133,6 +137,10 @@ class OneHotDense(_ids.IdsLayer):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
             name="kernel",
+            # Read in float32 under mixed precision (see `call`); the
+            # layer-level `autocast = False` alone does not stop Keras
+            # from casting variables when the dtypes are mixed.
+            autocast=False,
         )
         self.bias = None
         if self.use_bias:
@@ -142,30 +150,37 @@ class OneHotDense(_ids.IdsLayer):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
                 name="bias",
+                autocast=False,
             )
         self.built = True
 
     def call(self, inputs, bag_weights=None, reverse=False):
         if reverse:
             return self._reverse(inputs, self.kernel, bag_weights)
+        dtype = self.compute_dtype
         ids = self._prepare_ids(inputs)
-        weights = self._bag_weights(ids, bag_weights, self.compute_dtype)
-        one_hot = _ids.one_hot_rows(ids, self.input_dim, self.compute_dtype,
+        # Bag weights and norms in the variable dtype (float32 under mixed
+        # precision), as in `LookupEmbedding`: a float16 sum of squares
+        # overflows for rows of norm above 256. The matmul runs in `dtype`.
+        weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
+        one_hot = _ids.one_hot_rows(ids, self.input_dim, dtype,
                                     self.invalid_ids, self.name)
         one_hot = _ids.zero_padding(one_hot, ids, self.padding_idx)
         if self.combiner is not None:
             # A bag of ids as a (weighted) multi-hot vector.
-            one_hot = _row_math.weighted_sum(one_hot, weights)
+            one_hot = ops.cast(_row_math.weighted_sum(one_hot, weights),
+                               dtype)
         # Each output row is a kernel row: clipping the kernel's rows clips
         # the rows of `one_hot @ kernel`.
         kernel = _row_math.clip_rows(self.kernel, self.max_norm,
                                      self.norm_type)
-        outputs = ops.matmul(one_hot, kernel)
+        outputs = ops.matmul(one_hot, ops.cast(kernel, dtype))
         if self.combiner is not None:
             outputs = _row_math.normalise_bags(outputs, weights,
                                                self.combiner)
+        outputs = ops.cast(outputs, dtype)
         if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
+            outputs = ops.add(outputs, ops.cast(self.bias, dtype))
         return self.activation(outputs)
 
     def get_config(self):

@@ -180,7 +180,7 @@ def test_max_norm_applies_before_bias_and_activation():
 # combiner
 
 
-@pytest.mark.parametrize("shape,dtype", FEW_ID_CASES)
+@pytest.mark.parametrize("shape,dtype", FEW_ID_CASES[1:])  # bags: rank >= 2
 def test_combiners_match_numpy_and_twin(shape, dtype):
     table = random_table(9, 4)
     ids = random_ids(shape, dtype, 9)
@@ -246,7 +246,7 @@ def test_empty_bags_give_zeros_without_nan():
 
 @pytest.mark.parametrize("layer_cls", LAYERS)
 def test_combiner_symbolic_shape_and_no_mask(layer_cls):
-    for shape in [(5,), (3, 5)]:
+    for shape in [(5,), (3, 5)]:  # batch + (bag,), batch + (3, bag)
         inputs = keras.Input(shape, dtype="int32")
         layer = layer_cls(10, 7, combiner="mean", mask_zero=True)
         outputs = layer(inputs)
@@ -279,13 +279,64 @@ def test_bag_weight_and_reverse_errors(layer_cls):
         layer_cls(5, 2, combiner="sum")(ids, bag_weights=np.ones((1, 2)))
     with pytest.raises(ValueError, match="`bag_weights` needs a `combiner`"):
         layer_cls(5, 2)(ids, bag_weights=np.ones((1, 3)))
-    with pytest.raises(ValueError, match="ids need at least one axis"):
-        layer_cls(5, 2, combiner="sum")(np.array(3))
+    for rank1 in (np.array(3), np.array([1, 2, 3])):
+        with pytest.raises(ValueError, match=r"ids need a batch axis and a "
+                           r"bag axis.*combiner='sum'.*`ids\[None\]`"):
+            layer_cls(5, 2, combiner="sum")(rank1)
+    with pytest.raises(ValueError, match="batch axis and a bag axis"):
+        layer_cls(5, 2, combiner="mean")(keras.Input((), dtype="int32"))
     with pytest.raises(ValueError, match="not to `reverse=True`"):
         layer_cls(5, 2)(np.ones((1, 2), "float32"), reverse=True,
                         bag_weights=np.ones((1, 2)))
     with pytest.raises(ValueError, match="`reverse` must be True or False"):
         layer_cls(5, 2)(np.ones((1, 2), "float32"), reverse=1)
+    # reverse=True takes vectors of size output_dim, not ids.
+    message = r"With `reverse=True`.*output_dim=2.*Received inputs of shape"
+    with pytest.raises(ValueError, match=message + r" \(1, 3\)"):
+        layer_cls(5, 2)(np.ones((1, 3), "float32"), reverse=True)
+    with pytest.raises(ValueError, match=message + r".*int32"):
+        layer_cls(5, 2)(np.ones((1, 2), "int32"), reverse=True)
+    with pytest.raises(ValueError, match=message):
+        layer_cls(5, 2)(keras.Input((7,)), reverse=True)
+
+
+def test_sparse_table_cannot_be_the_tied_projection():
+    layer = kel.LookupEmbedding(5, 2, sparse=True, name="tokens")
+    with pytest.raises(ValueError, match="'tokens' has sparse=True, but "
+                       "`reverse=True` reads every row"):
+        layer(np.ones((1, 2), "float32"), reverse=True)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_twins_agree(policy):
+    # Rows of norm about 300: their float16 sum of squares would overflow.
+    table = varied_table() * 150.0
+    ids = np.array([[1, 8, 8, 0, 5], [2, 7, 3, 6, 4]], "int32")
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, ids.shape)
+    weights = weights.astype("float32")
+    atol = 0.5 if policy == "mixed_float16" else 4.0
+    for kwargs, call, expected in [
+        ({"max_norm": 1.0}, {}, np_clip(table[ids], 1.0)),
+        ({"combiner": "sqrtn", "max_norm": 2.0, "padding_idx": 4},
+         {"bag_weights": weights},
+         np_bags(table, ids, "sqrtn", weights, max_norm=2.0, padding_idx=4)),
+        ({"combiner": "mean"}, {}, np_bags(table, ids, "mean")),
+    ]:
+        lookup, dense = twins(table, dtype=policy, **kwargs)
+        for layer in (lookup, dense):
+            out = layer(ids, **call)
+            assert keras.backend.standardize_dtype(out.dtype) == \
+                policy.split("_")[1]
+            got = to_numpy(out).astype("float32")
+            assert np.isfinite(got).all()
+            np.testing.assert_allclose(got, expected, rtol=2e-2,
+                                       atol=atol * 1e-2)
+    lookup, dense = twins(table, dtype=policy, max_norm=1.0, padding_idx=2)
+    x = np.random.default_rng(6).normal(size=(3, 4)).astype("float32")
+    expected = x @ (np_clip(table, 1.0) * (np.arange(9) != 2)[:, None]).T
+    for layer in (lookup, dense):
+        got = to_numpy(layer(x, reverse=True)).astype("float32")
+        np.testing.assert_allclose(got, expected, rtol=2e-2, atol=5e-2)
 
 
 def test_ragged_bags():
@@ -313,20 +364,30 @@ def test_ragged_bags():
     with pytest.raises(ValueError, match="must be None or a tf.RaggedTensor"):
         kel.LookupEmbedding(6, 3, combiner="sum")(ragged,
                                                   bag_weights=dense_weights)
-    # In a model, trained from a tf.data pipeline of ragged bags.
-    inputs = keras.Input((None,), dtype="int32", ragged=True)
-    layer = kel.LookupEmbedding(6, 3, weights=table, combiner="sum")
-    model = keras.Model(inputs, layer(inputs))
-    assert_close(model(ragged), np_bags(table, dense_ids, "sum",
-                                        (dense_weights > 0) * 1.0))
-    model.compile("sgd", "mse")
-    data = tf.data.Dataset.from_tensor_slices(
-        (ragged, np.ones((3, 3), "float32"))
-    ).batch(2)
-    model.fit(data, epochs=1, shuffle=False, verbose=0)
-    trained = to_numpy(layer.embeddings)
-    assert not np.allclose(trained[[1, 2, 3, 5]], table[[1, 2, 3, 5]])
-    assert_equal(trained[[0, 4]], table[[0, 4]])
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="`bag_weights` must have the row lengths"):
+        kel.LookupEmbedding(6, 3, combiner="sum")(
+            ragged, bag_weights=tf.ragged.constant([[1.0], [2.0], [1.0] * 4]))
+    # In a model, trained from a tf.data pipeline of ragged bags: both twins
+    # take the same steps.
+    trained = []
+    for layer_cls in (kel.LookupEmbedding, kel.OneHotDense):
+        inputs = keras.Input((None,), dtype="int32", ragged=True)
+        layer = layer_cls(6, 3, weights=table, combiner="sum",
+                          padding_idx=2)
+        model = keras.Model(inputs, layer(inputs))
+        no_padding = (dense_weights > 0) * (dense_ids != 2) * 1.0
+        assert_close(model(ragged),
+                     np_bags(table, dense_ids, "sum", no_padding))
+        model.compile("adam", "mse")
+        data = tf.data.Dataset.from_tensor_slices(
+            (ragged, np.ones((3, 3), "float32"))
+        ).batch(2)
+        model.fit(data, epochs=2, shuffle=False, verbose=0)
+        trained.append(to_numpy(layer.weights[0]))
+        assert not np.allclose(trained[-1][[1, 3, 5]], table[[1, 3, 5]])
+        assert_equal(trained[-1][[0, 2, 4]], table[[0, 2, 4]])
+    np.testing.assert_allclose(trained[0], trained[1], atol=1e-5)
 
 
 # reverse=True
@@ -445,6 +506,13 @@ def _feature_model(layer_cls, feature, table):
         layer = layer_cls(9, 4, weights=table, combiner="mean",
                           padding_idx=0, max_norm=1.0)
         outputs = keras.layers.Dense(2)(layer(inputs))
+    elif feature == "weighted_bags":
+        ids = keras.Input((5,), dtype="int32")
+        weights = keras.Input((5,))
+        inputs = [ids, weights]
+        layer = layer_cls(9, 4, weights=table, combiner="sqrtn",
+                          mask_zero=True, max_norm=1.0)
+        outputs = keras.layers.Dense(2)(layer(ids, bag_weights=weights))
     elif feature == "max_norm":
         inputs = keras.Input((5,), dtype="int32")
         layer = layer_cls(9, 4, weights=table, max_norm=1.0, norm_type=1.0)
@@ -464,11 +532,17 @@ def _feature_model(layer_cls, feature, table):
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-@pytest.mark.parametrize("feature", ["max_norm", "combiner", "reverse"])
+@pytest.mark.parametrize("feature", ["max_norm", "combiner",
+                                     "weighted_bags", "reverse"])
 def test_training_parity(feature, optimizer):
     table = varied_table()
     rng = np.random.default_rng(4)
-    if feature == "reverse":
+    if feature == "weighted_bags":
+        x = [rng.integers(0, 9, (32, 5)).astype("int32"),
+             rng.uniform(0.0, 2.0, (32, 5)).astype("float32")]
+        y = rng.normal(size=(32, 2)).astype("float32")
+        loss = "mse"
+    elif feature == "reverse":
         x = rng.normal(size=(32, 4)).astype("float32")
         y = rng.integers(0, 9, (32,))
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -484,8 +558,8 @@ def test_training_parity(feature, optimizer):
         trained.append([to_numpy(w) for w in model.weights])
         weights = to_numpy(layer.weights[0])
         assert not np.allclose(weights, table, atol=1e-4)
-        if feature == "combiner":
-            assert_equal(weights[0], table[0])  # padding_idx=0
+        if feature in ("combiner", "weighted_bags"):
+            assert_equal(weights[0], table[0])  # padding_idx=0 / mask_zero
         if feature == "reverse":
             assert_equal(weights[3], table[3])  # padding_idx=3
     for lookup_weight, dense_weight in zip(*trained):

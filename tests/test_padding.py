@@ -45,24 +45,33 @@ def test_one_hot_dense_padding_gives_activation_of_bias():
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_padding_row_never_trains(optimizer):
+@pytest.mark.parametrize("padding_idx,mask_zero", [
+    pytest.param(4, False, id="padding4"),
+    # With the mask, pooling also leaves id 0 out; padding_idx=4 is not
+    # masked and must still get no gradient.
+    pytest.param(4, True, id="padding4-mask_zero"),
+])
+def test_padding_row_never_trains(optimizer, padding_idx, mask_zero):
     table = random_table(10, 3)
     ids = np.random.default_rng(0).integers(0, 10, (32, 5)).astype("int32")
-    ids[:, -1] = 0  # padding in every example
+    ids[:, -1] = padding_idx  # padding in every example
     y = np.random.default_rng(1).normal(size=(32, 1)).astype("float32")
     weights = []
     for layer_cls in (kel.LookupEmbedding, kel.OneHotDense):
         inputs = keras.Input((5,), dtype="int32")
-        layer = layer_cls(10, 3, weights=table, padding_idx=0,
-                          mask_zero=True)
+        layer = layer_cls(10, 3, weights=table, padding_idx=padding_idx,
+                          mask_zero=mask_zero)
+        # The mask (id 0) never hides the padding id 4 from the pooling.
         x = keras.layers.GlobalAveragePooling1D()(layer(inputs))
         model = keras.Model(inputs, keras.layers.Dense(1)(x))
         model.layers[-1].set_weights([np.ones((3, 1)), np.zeros(1)])
         model.compile(optimizer, "mse")
         model.fit(ids, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
         trained = to_numpy(layer.weights[0])
-        np.testing.assert_array_equal(trained[0], table[0])
-        assert not np.allclose(trained[1:], table[1:], atol=1e-4)
+        np.testing.assert_array_equal(trained[padding_idx],
+                                      table[padding_idx])
+        others = np.arange(10) != padding_idx
+        assert not np.allclose(trained[others], table[others], atol=1e-4)
         weights.append(trained)
     np.testing.assert_allclose(weights[0], weights[1], atol=1e-5)
 

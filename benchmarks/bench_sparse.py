@@ -13,10 +13,22 @@ Within a process, every repeat times every (contender, V) pair in turn, so
 the ratios step(V) / step(smallest V) of a contender compare timings taken
 side by side; the reported ratio is the median over repeats.
 
+`--breakdown` asks where the row-sparse step's growth with V comes from.
+It times the row-sparse contenders on four id distributions, so that the
+number of distinct rows per batch and the spread of those rows in memory
+change one at a time:
+
+- V = 10,000, uniform ids (about 5,600 distinct rows per batch);
+- V = 1,000,000, ids below 10,000 (the same rows, in a large table);
+- V = 1,000,000, 10,000 ids spaced 100 rows apart (the same number of
+  distinct rows, spread over the whole table and its optimizer slots);
+- V = 1,000,000, uniform ids (about 8,150 distinct rows per batch).
+
 Usage:
     python benchmarks/bench_sparse.py                  # 1e4, 1e5, 1e6
     python benchmarks/bench_sparse.py --quick          # small, ~1 min
     python benchmarks/bench_sparse.py --out benchmarks/results
+    python benchmarks/bench_sparse.py --breakdown      # where time goes
 """
 
 import argparse
@@ -38,8 +50,8 @@ CONTENDERS = (
     ("LookupEmbedding(sparse=True)", "SparseSGD"),
     ("LookupEmbedding(sparse=True)", "LazyAdam"),
 )
-CSV_FIELDS = ("backend", "layer", "optimizer", "vocabulary", "median_ms",
-              "ratio_to_smallest", "repeats")
+CSV_FIELDS = ("backend", "layer", "optimizer", "vocabulary",
+              "distinct_rows", "median_ms", "ratio_to_smallest", "repeats")
 
 
 def _model(layer, optimizer, vocabulary, dim, bag):
@@ -66,23 +78,47 @@ def _model(layer, optimizer, vocabulary, dim, bag):
     return model
 
 
-def worker(sizes, repeats, steps, batch, bag, dim):
+# --breakdown: (name, V, how many distinct candidate ids, their spacing).
+BREAKDOWN_CASES = (
+    ("V=10,000, uniform ids", 10_000, 10_000, 1),
+    ("V=1,000,000, ids < 10,000", 1_000_000, 10_000, 1),
+    ("V=1,000,000, 10,000 ids 100 rows apart", 1_000_000, 10_000, 100),
+    ("V=1,000,000, uniform ids", 1_000_000, 1_000_000, 1),
+)
+
+
+def _batches(rng, vocabulary, batch, bag, candidates=None, spacing=1):
+    candidates = candidates or vocabulary
+    pool = (np.arange(candidates) * spacing) % vocabulary
+    return [
+        (pool[rng.integers(0, candidates, (batch, bag))].astype("int32"),
+         rng.normal(size=(batch, 1)).astype("float32"))
+        for _ in range(4)
+    ]
+
+
+def worker(sizes, repeats, steps, batch, bag, dim, breakdown=False):
     """Runs in a process of one backend; prints one JSON line per result."""
     import keras
 
     rng = np.random.default_rng(0)
     runs = {}
-    for layer, optimizer in CONTENDERS:
-        for vocabulary in sizes:
-            batches = [
-                (rng.integers(0, vocabulary, (batch, bag)).astype("int32"),
-                 rng.normal(size=(batch, 1)).astype("float32"))
-                for _ in range(4)
-            ]
+    if breakdown:
+        cases = [(name, vocabulary, _batches(rng, vocabulary, batch, bag,
+                                             candidates, spacing))
+                 for name, vocabulary, candidates, spacing in BREAKDOWN_CASES]
+        contenders = [c for c in CONTENDERS if "sparse" in c[0]]
+    else:
+        cases = [(vocabulary, vocabulary,
+                  _batches(rng, vocabulary, batch, bag))
+                 for vocabulary in sizes]
+        contenders = CONTENDERS
+    for layer, optimizer in contenders:
+        for case, vocabulary, batches in cases:
             model = _model(layer, optimizer, vocabulary, dim, bag)
             for x, y in batches:  # compile and warm up
                 model.train_on_batch(x, y)
-            runs[layer, optimizer, vocabulary] = (model, batches)
+            runs[layer, optimizer, case] = (model, batches)
     times = {key: [] for key in runs}
     for repeat in range(repeats):
         for key, (model, batches) in runs.items():
@@ -95,14 +131,18 @@ def worker(sizes, repeats, steps, batch, bag, dim):
             times[key].append(float(np.median(step_times)))
         print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr,
               flush=True)
-    for (layer, optimizer, vocabulary), repeat_times in times.items():
-        smallest = times[layer, optimizer, sizes[0]]
+    first = cases[0][0]
+    for (layer, optimizer, case), repeat_times in times.items():
+        smallest = times[layer, optimizer, first]
         ratios = [t / s for t, s in zip(repeat_times, smallest)]
+        batches = runs[layer, optimizer, case][1]
         print(json.dumps({
             "backend": keras.backend.backend(),
             "layer": layer,
             "optimizer": optimizer,
-            "vocabulary": vocabulary,
+            "vocabulary": case,
+            "distinct_rows": round(float(np.mean(
+                [len(np.unique(x)) for x, _ in batches]))),
             "median_ms": round(1000 * float(np.median(repeat_times)), 3),
             "ratio_to_smallest": round(float(np.median(ratios)), 3),
             "repeats": repeats,
@@ -113,6 +153,8 @@ def run_backend(backend, args):
     command = [sys.executable, os.path.abspath(__file__), "--worker",
                "--sizes", ",".join(map(str, args.sizes)),
                "--repeats", str(args.repeats), "--steps", str(args.steps)]
+    if args.breakdown:
+        command.append("--breakdown")
     env = {**os.environ, "KERAS_BACKEND": backend,
            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
     print(f"[{backend}] timing...", file=sys.stderr, flush=True)
@@ -137,6 +179,17 @@ def format_table(rows, sizes):
         ratio = cells[sizes[-1]]["ratio_to_smallest"]
         lines.append(f"| {backend} | {layer} | {optimizer} | {ms} | "
                      f"**{ratio:.2f}x** |")
+    return "\n".join(lines)
+
+
+def format_breakdown(rows):
+    lines = ["| backend | optimizer | ids | distinct rows per batch | "
+             "step | ratio to the first row |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['backend']} | {r['optimizer']} | "
+                     f"{r['vocabulary']} | {r['distinct_rows']:,} | "
+                     f"{r['median_ms']:.2f} ms | "
+                     f"{r['ratio_to_smallest']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -183,6 +236,9 @@ def main():
                         help="sizes 1,000 and 100,000, 2 repeats of 5 steps")
     parser.add_argument("--out", default="benchmarks/results",
                         help="folder for bench-sparse.csv/.png/.md")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="row-sparse step time on four id "
+                        "distributions (see the module docstring)")
     parser.add_argument("--worker", action="store_true",
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -190,7 +246,7 @@ def main():
         args.sizes, args.repeats, args.steps = [1000, 100_000], 2, 5
     if args.worker:
         worker(args.sizes, args.repeats, args.steps, batch=256, bag=32,
-               dim=64)
+               dim=64, breakdown=args.breakdown)
         return
     backends = args.backends.split(",")
     unknown = [b for b in backends if b not in BACKENDS]
@@ -201,17 +257,21 @@ def main():
     for backend in backends:
         rows += run_backend(backend, args)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench-sparse.csv"), "w",
+    name = "bench-sparse-breakdown" if args.breakdown else "bench-sparse"
+    with open(os.path.join(args.out, f"{name}.csv"), "w",
               newline="") as f:
         writer = csv.DictWriter(f, CSV_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    write_chart(rows, args.sizes, os.path.join(args.out, "bench-sparse.png"))
-    table = format_table(rows, args.sizes)
+    if args.breakdown:
+        table = format_breakdown(rows)
+    else:
+        write_chart(rows, args.sizes, os.path.join(args.out, f"{name}.png"))
+        table = format_table(rows, args.sizes)
     header = (f"Command: `python benchmarks/bench_sparse.py "
               f"{' '.join(sys.argv[1:])}`\n"
               f"Machine: {platform.machine()}, {os.cpu_count()} CPUs\n\n")
-    with open(os.path.join(args.out, "bench-sparse.md"), "w") as f:
+    with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(header + table + "\n")
     print(table)
 

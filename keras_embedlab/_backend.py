@@ -11,6 +11,8 @@
 3. A gather with a zero fill value on JAX, which `keras.ops.take` lacks, and
    a plain gather on TensorFlow for ids known to be in range.
 4. Ragged bags of ids (`tf.RaggedTensor`), which only TensorFlow has.
+5. A bag sum that never holds the gathered `(batch, bag, dim)` rows, which
+   only PyTorch has (`embedding_bag`).
 
 Backends are imported lazily, only when the active backend needs them.
 """
@@ -216,6 +218,30 @@ def dense_gradient(table):
         return tf.identity(x), tf.convert_to_tensor
 
     return identity(tf.convert_to_tensor(table))
+
+
+def fused_bag_sum(table, ids, weights):
+    """`sum(weights[..., None] * table[ids], axis=-2)`, or `None`.
+
+    PyTorch only: `F.embedding_bag(mode="sum", per_sample_weights=...)`
+    reads each row and adds it into its bag in one kernel, so the gathered
+    `(batch, bag, dim)` rows never exist (`keras.ops` has no such op; other
+    backends return `None` and the caller gathers). Ids out of range must
+    have weight 0: they are read as row 0.
+    """
+    if keras.backend.backend() != "torch" or ids.shape[-1] == 0:
+        return None
+    import torch
+    import torch.nn.functional as F
+
+    table = keras.ops.convert_to_tensor(table)
+    bag = ids.shape[-1]
+    valid = (ids >= 0) & (ids < table.shape[0])
+    flat_ids = torch.where(valid, ids, 0).reshape(-1, bag)
+    flat_weights = weights.to(table.dtype).reshape(-1, bag)
+    sums = F.embedding_bag(flat_ids, table, mode="sum",
+                           per_sample_weights=flat_weights)
+    return sums.reshape(*ids.shape[:-1], table.shape[-1])
 
 
 def is_ragged(x):

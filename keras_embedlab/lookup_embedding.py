@@ -169,6 +169,13 @@ class LookupEmbedding(_ids.IdsLayer):
             return self._reverse(inputs, self.embeddings, bag_weights)
         ids = self._prepare_ids(inputs)
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
+        if weights is not None and self.max_norm is None and not self.sparse:
+            # PyTorch sums bags without gathering their rows first.
+            sums = _backend.fused_bag_sum(self.embeddings, ids, weights)
+            if sums is not None:
+                outputs = _row_math.normalise_bags(sums, weights,
+                                                   self.combiner)
+                return ops.cast(outputs, self.compute_dtype)
         rows = self._gather(ids)
         rows = _ids.zero_padding(rows, ids, self.padding_idx)
         if self.combiner is None:

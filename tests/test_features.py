@@ -671,3 +671,34 @@ def test_pretrained_embedding_takes_the_arguments(tmp_path):
     assert_close(loaded.predict(ids, verbose=0), expected)
     assert_close(layer(np.ones((2, 3), "float32"), reverse=True),
                  np.ones((2, 3)) @ np_clip(table, 1.0).T)
+
+
+def test_bags_without_gathered_rows_on_torch():
+    # PyTorch sums bags with `embedding_bag`: no (batch, bag, dim) rows.
+    # Other backends gather (keras.ops has no fused bag op); `max_norm`
+    # needs each row's norm, so it gathers everywhere.
+    table = random_table(9, 4)
+    ids = np.array([[1, 2, 2, -1], [0, 8, 3, 3]], "int64")
+    weights = np.array([[1.0, 0.5, 2.0, 1.0], [0.0, 1.0, 1.0, 3.0]],
+                       "float32")
+    for max_norm in (None, 1.0):
+        layer = kel.LookupEmbedding(9, 4, weights=table, combiner="sqrtn",
+                                    invalid_ids="zeros", padding_idx=8,
+                                    max_norm=max_norm)
+        out = layer(ids, bag_weights=weights)
+        assert_close(out, np_bags(table, ids, "sqrtn", weights,
+                                  max_norm=max_norm, padding_idx=8))
+        if BACKEND != "torch":
+            from keras_embedlab import _backend
+
+            assert _backend.fused_bag_sum(table, ids, weights) is None
+            continue
+        nodes, seen, stack = set(), set(), [out.grad_fn]
+        while stack:  # every node of the autograd graph
+            node = stack.pop()
+            if node is not None and id(node) not in seen:
+                seen.add(id(node))
+                nodes.add(type(node).__name__)
+                stack.extend(n for n, _ in node.next_functions)
+        fused = any(n.startswith("EmbeddingBag") for n in nodes)
+        assert fused == (max_norm is None), sorted(nodes)

@@ -17,6 +17,7 @@ from keras_embedlab import _backend, _row_math
 
 INVALID_IDS_MODES = ("error", "zeros")
 SUPPORTED_COMBINERS = ("sum", "mean", "sqrtn")
+_COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
 
 
 def check_positive_int(name, value):
@@ -263,7 +264,7 @@ class IdsLayer(keras.layers.Layer):
                 raise ValueError(
                     f"Layer '{self.name}' received ragged ids but has no "
                     "`combiner`: ragged ids are bags. Pass combiner="
-                    f"{' or '.join(repr(c) for c in SUPPORTED_COMBINERS)}, "
+                    f"{_COMBINER_CHOICES}, "
                     "or call `ids.to_tensor()` first."
                 )
             inputs, kwargs["bag_weights"] = _backend.densify_ragged_bags(
@@ -297,7 +298,7 @@ class IdsLayer(keras.layers.Layer):
                 raise ValueError(
                     f"`bag_weights` needs a `combiner`, but layer "
                     f"'{self.name}' has combiner=None. Pass combiner="
-                    f"{' or '.join(repr(c) for c in SUPPORTED_COMBINERS)}."
+                    f"{_COMBINER_CHOICES}."
                 )
             return None
         self._check_bag_rank(ids.shape)

@@ -17,40 +17,65 @@
 Backends are imported lazily, only when the active backend needs them.
 """
 
+import logging
+
 import keras
 import numpy as np
 
 
+class InvalidIdError(ValueError):
+    """An id outside `[0, input_dim)`, or a float id that is not one."""
+
+
 def invalid_ids_message(layer_name, input_dim, offending_id):
+    """The one wording of the invalid-id error, on every backend."""
     return (
-        f"Layer '{layer_name}' received an invalid id: {offending_id} is "
-        f"outside the valid range [0, {input_dim}) (input_dim={input_dim}). "
-        "Ids must satisfy 0 <= id < input_dim: fix the ids, increase "
-        "`input_dim`, or pass invalid_ids='zeros' to map invalid ids to "
-        "all-zero rows."
+        f"Layer '{layer_name}' received an invalid id: {offending_id}. Ids "
+        f"must be whole numbers in the valid range [0, {input_dim}) "
+        f"(input_dim={input_dim}): fix the ids, increase `input_dim`, or "
+        "pass invalid_ids='zeros' to map invalid ids to all-zero rows."
     )
 
 
-def check_on_host(ids, input_dim, layer_name):
+def valid_ids(ids, input_dim, xp):
+    """Bool mask of the ids in `[0, input_dim)`, in the ids' own dtype.
+
+    The invalid-id rule, written once: `xp` is `numpy` for host arrays or
+    `keras.ops` for tensors. Float ids count only if they are whole numbers
+    (NaN and infinities fail every comparison); unsigned ids are compared
+    without a narrowing cast, so 2**32 + 1 never wraps to row 1.
+    """
+    dtype = keras.backend.standardize_dtype(ids.dtype)
+    if "float" in dtype:
+        whole = xp.equal(xp.floor(ids), ids)
+        return xp.logical_and(whole, xp.logical_and(
+            xp.greater_equal(ids, 0), xp.less(ids, input_dim)))
+    if dtype.startswith("uint") or dtype == "bool":
+        if xp is np:
+            return np.less(ids, input_dim)
+        # Tensors are compared as int64: PyTorch has no unsigned
+        # comparisons, and Keras's type promotion can narrow uint64. The
+        # cast keeps every invalid id invalid (2**63 and above turn
+        # negative; so do uint32 ids from 2**31 on JAX without x64).
+        ids = xp.cast(ids, "int64")
+    return xp.logical_and(xp.greater_equal(ids, 0), xp.less(ids, input_dim))
+
+
+def check_on_host(ids, input_dim, layer_name, valid=None):
+    """Raises `InvalidIdError` naming the first invalid id, as received."""
     ids = np.asarray(ids)
-    bad = (ids < 0) | (ids >= input_dim)
-    if bad.any():
-        offending = int(ids[bad].flat[0])
-        raise ValueError(invalid_ids_message(layer_name, input_dim, offending))
-
-
-def _check_tensorflow(ids, input_dim, layer_name):
-    import tensorflow as tf
-
-    if tf.executing_eagerly():
-        check_on_host(ids.numpy(), input_dim, layer_name)
-    # In a graph the check is `fail_in_graph`, inside the branch that only a
-    # bad batch runs.
-    return ids
+    if valid is None:
+        valid = valid_ids(ids, input_dim, np)
+    valid = np.asarray(valid)
+    if not valid.all():
+        offending = ids[~valid].flat[0].item()
+        raise InvalidIdError(
+            invalid_ids_message(layer_name, input_dim, offending)
+        )
 
 
 def all_ids_valid(ids, input_dim):
-    """Scalar bool: every id is in `[0, input_dim)`.
+    """Scalar bool: every (signed integer) id is in `[0, input_dim)`.
 
     On TensorFlow and JAX one reduction: as unsigned integers negative ids
     are huge, so the largest tells. PyTorch has no unsigned 64-bit
@@ -70,8 +95,29 @@ def _as_unsigned(ids):
     return keras.ops.cast(ids, "uint64" if dtype == "int64" else "uint32")
 
 
+def _tf_assertion(ids, valid, input_dim, layer_name):
+    """TensorFlow graphs: an op that fails, with the message, if not `valid`.
+
+    The data are the eager message's words around the offending id, so the
+    text is the same, in TensorFlow's brackets (after its node trace).
+    String formatting ops would not compile under XLA, which drops the
+    assertion (`jit_compile=True`).
+    """
+    import tensorflow as tf
+
+    before, after = invalid_ids_message(layer_name, input_dim, "\0").split(
+        "\0"
+    )
+    flat_ids = tf.reshape(ids, [-1])
+    bad = tf.logical_not(tf.reshape(valid, [-1]))
+    first = tf.gather(flat_ids, tf.argmax(tf.cast(bad, tf.int32)))
+    return tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)), [before, first, after]
+    )
+
+
 def fail_in_graph(rows, ids, input_dim, layer_name):
-    """TensorFlow graphs: `rows`, after an assertion that always fails.
+    """TensorFlow graphs: `rows`, after an assertion on the ids.
 
     Called only in the branch for a batch with invalid ids. Under XLA
     (`jit_compile=True`) the assertion is dropped and the zeroed `rows` are
@@ -81,47 +127,62 @@ def fail_in_graph(rows, ids, input_dim, layer_name):
         return rows
     import tensorflow as tf
 
-    offending = tf.cast(tf.reduce_max(_as_unsigned(ids)), ids.dtype)
-    assertion = tf.debugging.Assert(
-        False,
-        [
-            f"Layer '{layer_name}' received an invalid id:",
-            offending,
-            f"is outside the valid range [0, {input_dim}) "
-            f"(input_dim={input_dim}). Fix the ids, increase `input_dim`, "
-            "or pass invalid_ids='zeros'.",
-        ],
-    )
-    with tf.control_dependencies([assertion]):
+    valid = valid_ids(ids, input_dim, keras.ops)
+    with tf.control_dependencies(
+        [_tf_assertion(ids, valid, input_dim, layer_name)]
+    ):
         return tf.identity(rows)
 
 
-def _check_jax(ids, input_dim, layer_name):
+class _DropOwnErrors(logging.Filter):
+    """Keeps JAX from logging an `InvalidIdError` before re-raising it.
+
+    JAX logs every exception raised in a `pure_callback` and then raises it
+    again wrapped in `JaxRuntimeError`: without this filter the message is
+    printed twice.
+    """
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, InvalidIdError)
+
+
+_jax_filter = _DropOwnErrors()
+
+
+def _check_jax(ids, input_dim, layer_name, valid):
     import jax
     import jax.numpy as jnp
 
     if not isinstance(ids, jax.core.Tracer):
         check_on_host(ids, input_dim, layer_name)
         return ids
+    logging.getLogger("jax._src.callback").addFilter(_jax_filter)
+    if valid is None:
+        # As unsigned integers, negative ids are huge, so one max finds any
+        # id outside [0, input_dim), and it is reported as received.
+        largest = jnp.max(_as_unsigned(ids), initial=0)
+        has_bad = largest >= input_dim
+        offending = lambda: largest.astype(ids.dtype)  # noqa: E731
+    else:
+        bad = jnp.logical_not(valid).ravel()
+        has_bad = jnp.any(bad)
+        offending = lambda: ids.ravel()[jnp.argmax(bad)]  # noqa: E731
 
-    # As unsigned integers, negative ids are huge, so one max finds any id
-    # outside [0, input_dim).
-    largest = jnp.max(_as_unsigned(ids), initial=0)
-
-    def check(largest):
+    def check(has_bad, offending):
         # Re-checked here: XLA may run a pure callback speculatively.
-        if largest >= input_dim:
-            offending = int(np.asarray(largest).astype(ids.dtype))
-            raise ValueError(
-                invalid_ids_message(layer_name, input_dim, offending)
-            )
+        if has_bad:
+            raise InvalidIdError(invalid_ids_message(
+                layer_name, input_dim, np.asarray(offending).item()
+            ))
         return np.zeros((), ids.dtype)
 
-    def checked_zero(largest):
+    def checked_zero(has_bad):
         return jax.lax.cond(
-            largest >= input_dim,
+            has_bad,
             lambda: jax.pure_callback(
-                check, jax.ShapeDtypeStruct((), ids.dtype), largest
+                check, jax.ShapeDtypeStruct((), ids.dtype), has_bad,
+                offending(),
             ),
             lambda: jnp.zeros((), ids.dtype),
         )
@@ -138,7 +199,7 @@ def _check_jax(ids, input_dim, layer_name):
             out_specs=jax.sharding.PartitionSpec(),
             check_vma=False,
         )
-    zero = checked_zero(largest)
+    zero = checked_zero(has_bad)
     # Valid batches pay for one reduction and a branch, never for a trip to
     # the host. The callback is a `pure_callback` whose (zero) result the ids
     # depend on, so it is not dropped; an effectful `jax.debug.callback` would
@@ -146,15 +207,42 @@ def _check_jax(ids, input_dim, layer_name):
     return ids + zero
 
 
-def check_ids(ids, input_dim, layer_name):
-    """Raises (or makes compiled code raise) if any id is outside the table."""
+def _check_torch(ids, input_dim, layer_name, valid):
+    # One reduction on the device and a single scalar read back; only a bad
+    # batch is copied to the host to name its first invalid id.
+    if valid is None:
+        ok = all_ids_valid(ids, input_dim)
+    else:
+        ok = keras.ops.all(valid)
+    if not bool(ok):
+        check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
+    return ids
+
+
+def check_ids(ids, input_dim, layer_name, valid=None):
+    """Raises (or makes compiled code raise) if any id is invalid.
+
+    `valid` is the ids' `valid_ids` mask; `None` for signed integer ids,
+    which have faster checks. Returns the ids, made to depend on the check
+    in compiled code so that it is not dropped.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        return _check_tensorflow(ids, input_dim, layer_name)
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            check_on_host(ids.numpy(), input_dim, layer_name)
+        elif valid is not None:
+            with tf.control_dependencies(
+                [_tf_assertion(ids, valid, input_dim, layer_name)]
+            ):
+                return tf.identity(ids)
+        # For signed ids in a graph the check is `fail_in_graph`, inside the
+        # branch that only a bad batch runs.
+        return ids
     if backend == "jax":
-        return _check_jax(ids, input_dim, layer_name)
-    check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
-    return ids
+        return _check_jax(ids, input_dim, layer_name, valid)
+    return _check_torch(ids, input_dim, layer_name, valid)
 
 
 def has_fill_take():

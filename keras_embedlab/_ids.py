@@ -140,35 +140,61 @@ def as_weight_list(weights):
     return [weights]
 
 
+def check_id_dtype(dtype, layer_name):
+    """Raises `TypeError` unless ids of `dtype` can be looked up."""
+    if dtype == "bool" or "int" in dtype or "float" in dtype:
+        return
+    raise TypeError(
+        f"Layer '{layer_name}' takes integer ids. Received ids of dtype "
+        f"{dtype}. Map strings to ids first, e.g. with "
+        "keras.layers.StringLookup or keras.layers.TextVectorization."
+    )
+
+
 def prepare_ids(ids, input_dim, invalid_ids, layer_name):
     """Int ids, checked when `invalid_ids="error"` (see `_backend.check_ids`).
 
+    int32 and int64 ids keep their dtype. Others (unsigned, float, bool, as
+    `keras.layers.Embedding` accepts them) are checked in their own dtype
+    before any narrowing cast, and become int32 with -1 for each invalid id,
+    so that 2**32 + 1 or NaN never reaches the table as a valid row.
     Invalid ids that get past the check (`"zeros"`, or compiled code that
     cannot raise) are handled by `take_rows` and `one_hot_rows`.
     """
     ids = ops.convert_to_tensor(ids)
-    if standardize_dtype(ids.dtype) not in ("int32", "int64"):
-        ids = ops.cast(ids, "int32")
+    dtype = standardize_dtype(ids.dtype)
+    check_id_dtype(dtype, layer_name)
+    if dtype in ("int32", "int64"):
+        if invalid_ids == "error":
+            ids = _backend.check_ids(ids, input_dim, layer_name)
+        return ids
+    valid = _backend.valid_ids(ids, input_dim, ops)
     if invalid_ids == "error":
-        ids = _backend.check_ids(ids, input_dim, layer_name)
-    return ids
+        ids = _backend.check_ids(ids, input_dim, layer_name, valid)
+    if "float" not in dtype:
+        ids = ops.cast(ids, "int64")  # Never narrowing: see `valid_ids`.
+    safe = ops.cast(ops.where(valid, ids, ops.zeros_like(ids)), "int32")
+    return ops.where(valid, safe, ops.full_like(safe, -1))
 
 
 def _host_ids(ids, input_dim, invalid_ids, layer_name):
-    """NumPy ids, checked before any conversion can change them.
+    """NumPy ids as int32 or int64, checked before any conversion.
 
-    JAX without `jax_enable_x64` truncates int64 to int32, so an id of 2**32
-    would become 0: checked here, invalid ids raise (`"error"`) or become -1,
-    which stays invalid in every dtype (`"zeros"`).
+    JAX without `jax_enable_x64` truncates int64 to int32 and uint64 to
+    uint32, so an id of 2**32 would become 0: checked here, invalid ids
+    raise (`"error"`) or become -1, which stays invalid in every dtype
+    (`"zeros"`). Unsigned, float and bool ids that are valid become int32.
     """
-    if ids.dtype.kind not in "iu":
+    if ids.dtype.kind not in "biuf":
+        check_id_dtype(str(ids.dtype), layer_name)
+    valid = _backend.valid_ids(ids, input_dim, np)
+    if not valid.all():
+        if invalid_ids == "error":
+            _backend.check_on_host(ids, input_dim, layer_name, valid)
+        return np.where(valid, ids, -1).astype("int32")
+    if ids.dtype.kind == "i":
         return ids
-    valid = (ids >= 0) & (ids < input_dim)
-    if valid.all():
-        return ids
-    if invalid_ids == "error":
-        _backend.check_on_host(ids, input_dim, layer_name)
-    return np.where(valid, ids, -1).astype("int32")
+    return ids.astype("int32")
 
 
 def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
@@ -359,6 +385,8 @@ class IdsLayer(keras.layers.Layer):
     def compute_output_spec(self, inputs, bag_weights=None, reverse=False):
         if reverse:
             check_reverse_inputs(inputs, self.output_dim, self.name)
+        else:
+            check_id_dtype(standardize_dtype(inputs.dtype), self.name)
         return keras.KerasTensor(
             self.compute_output_shape(inputs.shape, reverse=reverse),
             dtype=self.compute_dtype,

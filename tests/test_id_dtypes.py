@@ -25,7 +25,10 @@ ZERO = np.zeros(4, "float32")
 
 
 def pattern(bad):
-    return rf"(?s)invalid id: \]? ?\[?{bad}\]? ?\[?\. Ids must be whole.*\[0, 3\)"
+    # TensorFlow graphs put the id in brackets: "invalid id: ] [7] [. Ids".
+    brackets = r"\]? ?\[?"
+    return (rf"(?s)invalid id: {brackets}{bad}{brackets}\. Ids must be "
+            r"whole.*\[0, 3\)")
 
 
 def model_of(layer, dtype):

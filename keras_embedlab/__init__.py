@@ -1,30 +1,85 @@
-"""keras_embedlab: embedding layers for Keras 3, and their one-hot twins."""
+"""keras_embedlab: embedding layers for Keras 3, and their one-hot twins.
 
-from keras_embedlab import distribution, sparse_updates
-from keras_embedlab.lookup_embedding import LookupEmbedding
-from keras_embedlab.one_hot_dense import OneHotDense
-from keras_embedlab.pretrained_embedding import PretrainedEmbedding
-from keras_embedlab.sparse_updates import (
-    LazyAdam,
-    RowSparseModel,
-    SparseAdagrad,
-    SparseSGD,
-)
-from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
+The package imports lazily (PEP 562): `import keras_embedlab.vectors` reads
+and writes vector files with NumPy alone, without importing Keras or a
+backend. The Keras-based names load on first use, and as soon as Keras is
+imported, so that `keras.saving.load_model` finds our registered layers and
+optimizers whichever of `keras` and `keras_embedlab` is imported first.
+"""
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "LazyAdam",
-    "LookupEmbedding",
-    "OneHotDense",
-    "PretrainedEmbedding",
-    "RowSparseModel",
-    "SparseAdagrad",
-    "SparseSGD",
-    "VectorFileError",
-    "Vectors",
-    "distribution",
-    "load_vectors",
-    "sparse_updates",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "LazyAdam": "sparse_updates",
+    "LookupEmbedding": "lookup_embedding",
+    "OneHotDense": "one_hot_dense",
+    "PretrainedEmbedding": "pretrained_embedding",
+    "RowSparseModel": "sparse_updates",
+    "SparseAdagrad": "sparse_updates",
+    "SparseSGD": "sparse_updates",
+    "VectorFileError": "vectors",
+    "Vectors": "vectors",
+    "load_vectors": "vectors",
+}
+_SUBMODULES = ("distribution", "sparse_updates", "vectors")
+# The modules whose import registers our classes with Keras.
+_KERAS_MODULES = ("sparse_updates", "lookup_embedding", "one_hot_dense",
+                  "pretrained_embedding", "distribution")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
+
+
+def _register_with_keras():
+    for module in _KERAS_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+class _AfterKerasImport(importlib.abc.MetaPathFinder):
+    """Registers our Keras classes right after `keras` itself is imported.
+
+    Without it, `import keras_embedlab` followed by `import keras` and
+    `keras.saving.load_model(...)` would not find `LookupEmbedding`: Keras
+    only knows classes whose module has run. The finder acts once, on the
+    top-level `keras` import, and then removes itself.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            _register_with_keras()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_with_keras()
+else:
+    sys.meta_path.insert(0, _AfterKerasImport())

@@ -7,6 +7,7 @@ afterwards (`max_norm`, `combiner`) is shared the same way, in `_row_math`.
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -250,6 +251,27 @@ def check_built(layer, method):
         )
 
 
+# Arguments of `keras.layers.Embedding` and `Dense` that are accepted with
+# their default value (so that their configs load), not yet implemented.
+_NOT_YET = ("lora_rank", "lora_alpha", "quantization_config")
+
+
+def _drop_keras_only_arguments(kwargs, class_name):
+    """Keras's `input_length` (warned about and ignored, as Keras does) and
+    the LoRA and quantization arguments at their defaults."""
+    if kwargs.pop("input_length", None) is not None:
+        warnings.warn("Argument `input_length` is deprecated. Just remove it.")
+    for name in _NOT_YET:
+        value = kwargs.pop(name, None)
+        if value is not None:
+            raise NotImplementedError(
+                f"`{name}` is not supported by {class_name} yet. Received: "
+                f"{name}={value!r}. Pass {name}=None (the default), or use "
+                "keras.layers.Embedding / keras.layers.Dense for LoRA and "
+                "quantized tables."
+            )
+
+
 class IdsLayer(keras.layers.Layer):
     """What both layers share: id arguments, masks, bags and output shapes."""
 
@@ -264,6 +286,7 @@ class IdsLayer(keras.layers.Layer):
         check_max_norm(max_norm)
         check_norm_type(norm_type)
         check_combiner(combiner)
+        _drop_keras_only_arguments(kwargs, type(self).__name__)
         super().__init__(**kwargs)
         self.input_dim = input_dim
         self.output_dim = output_dim

@@ -268,3 +268,29 @@ def test_one_wording_everywhere(where, caplog):
     # Nothing logged it before raising (JAX logs callback errors).
     assert not any(after in r.getMessage() + str(r.exc_info)
                    for r in caplog.records)
+
+
+# --- Item 21: Keras's own arguments and configs ---------------------------
+
+def test_input_length_warns_and_is_ignored_as_in_keras():
+    with pytest.warns(UserWarning, match="input_length` is deprecated"):
+        ours = kel.LookupEmbedding(12 + 1, 3, input_length=1000)
+    with pytest.warns(UserWarning, match="input_length` is deprecated"):
+        keras.layers.Embedding(12 + 1, 3, input_length=1000)
+    assert ours(np.array([[1, 12]])).shape == (1, 2, 3)
+    assert "input_length" not in ours.get_config()
+
+
+def test_from_keras_embedding_config():
+    config = keras.layers.Embedding(13, 3, mask_zero=True).get_config()
+    assert "quantization_config" in config
+    layer = kel.LookupEmbedding.from_config(config)
+    assert (layer.input_dim, layer.output_dim, layer.mask_zero) == (13, 3, True)
+    assert layer(np.array([[0, 12]])).shape == (1, 2, 3)
+
+
+@pytest.mark.parametrize("name,value", [("lora_rank", 4),
+                                        ("quantization_config", "int8")])
+def test_lora_and_quantization_refused_clearly(name, value):
+    with pytest.raises(NotImplementedError, match=rf"`{name}` is not"):
+        kel.LookupEmbedding(13, 3, **{name: value})

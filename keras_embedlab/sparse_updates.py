@@ -74,7 +74,14 @@ _trace = None
 
 
 class _RowTrace:
-    def __init__(self, deltas=None):
+    """The lookups of the tables being trained row by row, in call order.
+
+    `tables` holds the ids of those tables' variables: other layers, and
+    frozen or dense tables, are looked up as usual.
+    """
+
+    def __init__(self, tables, deltas=None):
+        self.tables = tables
         self.deltas = deltas
         self.calls = []  # (layer, ids, rows), in call order
         self.position = 0
@@ -98,7 +105,7 @@ def mark_table(layer):
 
 def trace_rows(layer, ids, rows):
     """Called by `LookupEmbedding._gather` with `sparse=True`."""
-    if _trace is None:
+    if _trace is None or id(layer.embeddings) not in _trace.tables:
         return rows
     if _trace.deltas is None:
         _trace.calls.append((layer, ids, rows))
@@ -290,18 +297,31 @@ class RowSparseModel(keras.Model):
     """
 
     def _sparse_tables(self):
-        """`{index in trainable_variables: layer}` for sparse tables."""
-        positions = {id(v): i for i, v in enumerate(self.trainable_variables)}
+        """`{index in trainable_variables: variable}` for sparse tables.
+
+        Found from the mark `LookupEmbedding(sparse=True)` puts on its table
+        (`mark_table`), so frozen tables and other layers with a `sparse`
+        attribute (`CategoryEncoding`, `StringLookup`, ...) are left alone.
+        """
         return {
-            positions[id(layer.embeddings)]: layer
-            for layer in self._flatten_layers()
-            if getattr(layer, "sparse", False) and layer.built
-            and id(layer.embeddings) in positions
+            i: v for i, v in enumerate(self.trainable_variables)
+            if getattr(v, "_row_sparse_table", None)
         }
 
     def _check_optimizer(self, tables):
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            raise ValueError(
+                "RowSparseModel does not support loss scaling: the "
+                "'mixed_float16' dtype policy makes Keras wrap the optimizer "
+                f"({type(self.optimizer.inner_optimizer).__name__}) in a "
+                "LossScaleOptimizer, which scales every gradient of every "
+                "row. Use the 'mixed_bfloat16' policy (no loss scaling "
+                "needed) or float32."
+            )
         if tables and not isinstance(self.optimizer, _RowSparseOptimizer):
-            names = ", ".join(f"'{t.name}'" for t in tables.values())
+            names = ", ".join(
+                f"'{v._row_sparse_table}'" for v in tables.values()
+            )
             raise ValueError(
                 f"Layers {names} have sparse=True, which needs a row-sparse "
                 f"optimizer. Received: optimizer="
@@ -337,7 +357,8 @@ class RowSparseModel(keras.Model):
 
         # Pass 1 learns which ids each sparse layer looks up; XLA keeps only
         # the ops those ids depend on.
-        with _RowTrace() as recorded:
+        traced = {id(v) for v in tables.values()}
+        with _RowTrace(traced) as recorded:
             forward(trainable)
         dense = [i for i in range(len(trainable)) if i not in tables]
 
@@ -345,7 +366,7 @@ class RowSparseModel(keras.Model):
             values = list(trainable)
             for i, value in zip(dense, dense_values):
                 values[i] = value
-            with _RowTrace(deltas):
+            with _RowTrace(traced, deltas):
                 return forward(values)
 
         deltas = [ops.zeros_like(rows) for _, _, rows in recorded.calls]

@@ -1,7 +1,7 @@
 """Row-sparse training (`sparse=True`, `RowSparseModel`, sparse optimizers).
 
 Supported on TensorFlow and JAX; on PyTorch `RowSparseModel` refuses to
-train, which `_compile` checks instead.
+train, which `test_row_sparse_model_refuses_pytorch` checks.
 """
 
 import os
@@ -38,17 +38,11 @@ def _table():
     return np.random.default_rng(1).normal(size=(V, D)).astype("float32")
 
 
-def _compile(model, optimizer, loss):
-    """Compiles; on PyTorch checks that RowSparseModel refuses to train."""
-    model.compile(optimizer, loss)
-    if SUPPORTED or not isinstance(model, kel.RowSparseModel):
-        return True
-    inputs = [np.zeros((B, BAG), "int32") for _ in model.inputs]
-    inputs = inputs if len(inputs) > 1 else inputs[0]
-    y = np.zeros((B,) + tuple(model.output.shape[1:]), "float32")
-    with pytest.raises(NotImplementedError, match="TensorFlow and JAX"):
-        model.train_on_batch(inputs, y)
-    return False
+# Row-sparse training runs on TensorFlow and JAX only (issue 16 brings
+# PyTorch); `test_row_sparse_model_refuses_pytorch` checks the refusal.
+row_sparse = pytest.mark.skipif(
+    not SUPPORTED, reason="row-sparse training runs on TensorFlow and JAX; "
+    "PyTorch refuses (test_row_sparse_model_refuses_pytorch)")
 
 
 def _table_model(sparse, model_class=None, **layer_kwargs):
@@ -122,10 +116,10 @@ def _train_table(model, batches):
     return model.get_weights()[0]
 
 
+@row_sparse
 def test_sparse_sgd_equals_dense_sgd_for_the_whole_model():
     sparse = _head_model(True)
-    if not _compile(sparse, kel.SparseSGD(0.1), "mse"):
-        return
+    sparse.compile(kel.SparseSGD(0.1), "mse")
     dense = _head_model(False)
     dense.compile(keras.optimizers.SGD(0.1), "mse")
     for got, expected in zip(_fit_head(sparse), _fit_head(dense)):
@@ -133,6 +127,7 @@ def test_sparse_sgd_equals_dense_sgd_for_the_whole_model():
     assert not np.allclose(sparse.get_weights()[0], _table())
 
 
+@row_sparse
 @pytest.mark.parametrize("optimizer,update", [
     pytest.param(lambda: kel.LazyAdam(0.01), _lazy_adam, id="LazyAdam"),
     pytest.param(lambda: kel.SparseSGD(0.05, momentum=0.9),
@@ -143,8 +138,7 @@ def test_sparse_sgd_equals_dense_sgd_for_the_whole_model():
 ])
 def test_lazy_optimizers_match_numpy_reference(optimizer, update):
     model = _table_model(True)
-    if not _compile(model, optimizer(), _dot_loss):
-        return
+    model.compile(optimizer(), _dot_loss)
     batches = _batches(5)
     got = _train_table(model, batches)
     expected = _lazy_reference(_table(), batches, update())
@@ -153,10 +147,10 @@ def test_lazy_optimizers_match_numpy_reference(optimizer, update):
     assert np.array_equal(got[V // 2:], _table()[V // 2:])
 
 
+@row_sparse
 def test_sparse_adagrad_equals_dense_adagrad():
     sparse = _table_model(True)
-    if not _compile(sparse, kel.SparseAdagrad(0.1), _dot_loss):
-        return
+    sparse.compile(kel.SparseAdagrad(0.1), _dot_loss)
     dense = _table_model(False)
     dense.compile(keras.optimizers.Adagrad(0.1), _dot_loss)
     batches = _batches(5)
@@ -164,10 +158,10 @@ def test_sparse_adagrad_equals_dense_adagrad():
                                _train_table(dense, batches), atol=1e-6)
 
 
+@row_sparse
 def test_duplicate_ids_accumulate():
     model = _table_model(True)
-    if not _compile(model, kel.SparseSGD(1.0), _dot_loss):
-        return
+    model.compile(kel.SparseSGD(1.0), _dot_loss)
     ids = np.full((B, BAG), 3, "int32")
     ids[:, 0] = 7
     cotangent = np.ones((B, BAG, D), "float32")
@@ -180,18 +174,19 @@ def test_duplicate_ids_accumulate():
     assert np.array_equal(got[others], table[others])
 
 
+@row_sparse
 def test_lazy_adam_first_step_equals_adam_for_every_variable():
     # From zero moments, one Adam step moves only rows with a gradient, so
     # lazy and dense Adam agree; the Dense head gets the Keras Adam rule.
     sparse = _head_model(True)
-    if not _compile(sparse, kel.LazyAdam(0.01), "mse"):
-        return
+    sparse.compile(kel.LazyAdam(0.01), "mse")
     dense = _head_model(False)
     dense.compile(keras.optimizers.Adam(0.01), "mse")
     for got, expected in zip(_fit_head(sparse, 1), _fit_head(dense, 1)):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
 
 
+@row_sparse
 @pytest.mark.parametrize("optimizer", [
     pytest.param(lambda: kel.LazyAdam(0.01), id="LazyAdam"),
     pytest.param(lambda: kel.SparseSGD(0.1), id="SparseSGD"),
@@ -203,8 +198,7 @@ def test_padding_masked_and_invalid_ids_leave_rows_unchanged(optimizer):
     def position_loss(y_true, y_pred):  # per position, to take the mask
         return keras.ops.sum(y_true * y_pred, axis=-1)
 
-    if not _compile(model, optimizer(), position_loss):
-        return
+    model.compile(optimizer(), position_loss)
     batches = _batches(3)
     for ids, _ in batches:
         ids[:, 0] = 5  # padding
@@ -218,6 +212,7 @@ def test_padding_masked_and_invalid_ids_leave_rows_unchanged(optimizer):
     assert not np.allclose(got[:V // 2], table[:V // 2])
 
 
+@row_sparse
 def test_shared_table_called_twice():
     ids_a = keras.Input((BAG,), dtype="int32")
     ids_b = keras.Input((BAG,), dtype="int32")
@@ -228,8 +223,7 @@ def test_shared_table_called_twice():
         out = keras.layers.Dense(1)(keras.layers.Flatten()(joined))
         models[sparse] = (kel.RowSparseModel if sparse else keras.Model)(
             [ids_a, ids_b], out)
-    if not _compile(models[True], kel.SparseSGD(0.1), "mse"):
-        return
+    models[True].compile(kel.SparseSGD(0.1), "mse")
     models[False].compile(keras.optimizers.SGD(0.1), "mse")
     models[False].set_weights(models[True].get_weights())
     rng = np.random.default_rng(3)
@@ -242,19 +236,25 @@ def test_shared_table_called_twice():
         np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-def test_tensorflow_gradient_stays_indexed_slices():
+@pytest.mark.skipif(BACKEND == "tensorflow",
+                    reason="TensorFlow keeps IndexedSlices (next test)")
+def test_sparse_table_gradient_is_dense_elsewhere():
+    # A plain Keras gradient sees ordinary rows.
+    from keras_embedlab._backend import layer_gradients
+
     layer = kel.LookupEmbedding(V, D, sparse=True)
     ids = np.array([[1, 2, 2]], "int32")
-    if BACKEND != "tensorflow":
-        # Elsewhere gradients are dense tensors: a plain Keras gradient
-        # sees ordinary rows.
-        from keras_embedlab._backend import layer_gradients
+    (grad,) = layer_gradients(layer, ids, np.ones((1, 3, D), "float32"))
+    assert grad.shape == (V, D) and grad[2, 0] == 2.0
 
-        (grad,) = layer_gradients(layer, ids, np.ones((1, 3, D), "float32"))
-        assert grad.shape == (V, D) and grad[2, 0] == 2.0
-        return
+
+@pytest.mark.skipif(BACKEND != "tensorflow",
+                    reason="only TensorFlow has IndexedSlices gradients")
+def test_tensorflow_gradient_stays_indexed_slices():
     import tensorflow as tf
 
+    layer = kel.LookupEmbedding(V, D, sparse=True)
+    ids = np.array([[1, 2, 2]], "int32")
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer(ids))
     grad = tape.gradient(loss, layer.embeddings.value)
@@ -262,26 +262,33 @@ def test_tensorflow_gradient_stays_indexed_slices():
     assert sorted(grad.indices.numpy().tolist()) == [1, 2, 2]
 
 
-def test_plain_model_gets_lazy_updates_on_tensorflow_only():
-    # On TensorFlow the optimizer alone keeps updates sparse. Elsewhere the
-    # table's gradient reaches it dense: it refuses rather than silently
-    # applying the dense rule.
+@pytest.mark.skipif(BACKEND == "tensorflow",
+                    reason="TensorFlow trains lazily (next test)")
+def test_plain_model_refuses_dense_gradient_for_sparse_table():
+    # The table's gradient reaches the optimizer dense: it refuses rather
+    # than silently applying the dense rule.
+    model = _table_model(True, model_class=keras.Model)
+    model.compile(kel.LazyAdam(0.01), _dot_loss)
+    with pytest.raises(ValueError, match="dense gradient for the table"):
+        model.train_on_batch(*_batches(1)[0])
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow",
+                    reason="only TensorFlow keeps a plain model row-sparse")
+def test_plain_model_gets_lazy_updates_on_tensorflow():
+    # On TensorFlow the optimizer alone keeps updates sparse.
     model = _table_model(True, model_class=keras.Model)
     model.compile(kel.LazyAdam(0.01), _dot_loss)
     batches = _batches(3)
-    if BACKEND != "tensorflow":
-        with pytest.raises(ValueError, match="dense gradient for the table"):
-            model.train_on_batch(*batches[0])
-        return
     expected = _lazy_reference(_table(), batches, _lazy_adam())
     np.testing.assert_allclose(_train_table(model, batches), expected,
                                rtol=1e-5, atol=1e-6)
 
 
+@row_sparse
 def test_row_sparse_model_needs_a_row_sparse_optimizer():
     model = _table_model(True)
-    if not _compile(model, keras.optimizers.Adam(), _dot_loss):
-        return
+    model.compile(keras.optimizers.Adam(), _dot_loss)
     ids, cotangent = _batches(1)[0]
     with pytest.raises(ValueError, match="LazyAdam, SparseSGD or Sparse"):
         model.train_on_batch(ids, cotangent)
@@ -313,10 +320,10 @@ def test_bad_sparse_arguments_raise(kwargs):
         kel.LookupEmbedding(V, D, sparse=sparse, **kwargs)
 
 
+@row_sparse
 def test_saved_model_keeps_sparse_and_optimizer(tmp_path):
     model = _table_model(True)
-    if not _compile(model, kel.LazyAdam(0.01), _dot_loss):
-        return
+    model.compile(kel.LazyAdam(0.01), _dot_loss)
     batches = _batches(4)
     _train_table(model, batches[:2])
     path = os.path.join(tmp_path, "sparse.keras")
@@ -331,14 +338,14 @@ def test_saved_model_keeps_sparse_and_optimizer(tmp_path):
                                _train_table(model, batches[2:]), atol=1e-6)
 
 
+@row_sparse
 def test_shared_table_gets_one_lazy_update_per_step():
     ids_a = keras.Input((BAG,), dtype="int32")
     ids_b = keras.Input((BAG,), dtype="int32")
     table = kel.LookupEmbedding(V, D, weights=_table(), sparse=True)
     both = keras.layers.Concatenate(axis=1)([table(ids_a), table(ids_b)])
     model = kel.RowSparseModel([ids_a, ids_b], both)
-    if not _compile(model, kel.LazyAdam(0.01), _dot_loss):
-        return
+    model.compile(kel.LazyAdam(0.01), _dot_loss)
     batches = []
     for (a, ca), (b, cb) in zip(_batches(3, seed=4), _batches(3, seed=5)):
         b[:, 0] = a[:, 0]  # the same rows through both calls
@@ -350,3 +357,96 @@ def test_shared_table_gets_one_lazy_update_per_step():
         _lazy_adam())
     np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's refusal only")
+def test_row_sparse_model_refuses_pytorch():
+    model = _table_model(True)
+    model.compile(kel.LazyAdam(0.01), _dot_loss)
+    ids, cotangent = _batches(1)[0]
+    with pytest.raises(NotImplementedError, match="TensorFlow and JAX"):
+        model.train_on_batch(ids, cotangent)
+
+
+class _Flagged(keras.layers.Layer):
+    """A trainable layer with a `sparse` attribute and no table."""
+
+    sparse = True
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones")
+
+    def call(self, x):
+        return keras.ops.cast(x, "float32") * self.scale
+
+
+def _category_encoding():
+    if BACKEND == "tensorflow":
+        pytest.skip("Keras's CategoryEncoding(sparse=True) fails inside a "
+                    "TensorFlow train step on its own (float32 inputs)")
+    return keras.layers.CategoryEncoding(V, output_mode="count", sparse=True)
+
+
+@row_sparse
+@pytest.mark.parametrize("make", [
+    pytest.param(_Flagged, id="layer-with-sparse-attribute"),
+    pytest.param(_category_encoding, id="CategoryEncoding"),
+])
+def test_other_layers_with_a_sparse_attribute_are_not_tables(make):
+    # These have `.sparse` but no table (they once crashed RowSparseModel
+    # with "no attribute 'embeddings'").
+    ids = keras.Input((BAG,), dtype="int32")
+    rows = kel.LookupEmbedding(V, D, weights=_table(), sparse=True,
+                               name="table")(ids)
+    pooled = keras.layers.GlobalAveragePooling1D()(rows)
+    other = make()
+    assert other.sparse is True
+    counted = keras.layers.Dense(1, kernel_initializer="ones")(other(ids))
+    out = keras.layers.Add()([keras.layers.Dense(1)(pooled), counted])
+    model = kel.RowSparseModel(ids, out)
+    model.compile(kel.SparseSGD(0.1), "mse")
+    ids_batch, _ = _batches(1)[0]
+    model.train_on_batch(ids_batch, np.ones((B, 1), "float32"))
+    trained = model.get_layer("table").get_weights()[0]
+    untouched = np.setdiff1d(np.arange(V), ids_batch)
+    assert np.array_equal(trained[untouched], _table()[untouched])
+    assert not np.allclose(trained[ids_batch[0, 0]],
+                           _table()[ids_batch[0, 0]])
+
+
+@row_sparse
+@pytest.mark.parametrize("optimizer", [
+    pytest.param(lambda: kel.LazyAdam(0.01), id="LazyAdam"),
+    pytest.param(lambda: kel.SparseSGD(0.1), id="SparseSGD"),
+])
+def test_frozen_sparse_table_is_not_traced_or_updated(optimizer):
+    model = _head_model(True)
+    table = model.layers[1]
+    table.trainable = False
+    model.compile(optimizer(), "mse")
+    head_before = model.layers[-1].get_weights()[0].copy()
+    _fit_head(model, steps=2)
+    assert np.array_equal(table.get_weights()[0], _table())
+    assert not np.allclose(model.layers[-1].get_weights()[0], head_before)
+
+
+@row_sparse
+def test_mixed_float16_loss_scaling_is_refused_clearly():
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_float16")
+        model = _head_model(True)
+        model.compile(kel.LazyAdam(0.01), "mse")
+        with pytest.raises(ValueError,
+                           match="LossScaleOptimizer.*mixed_bfloat16"):
+            _fit_head(model, steps=1)
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        model = _head_model(True)
+        model.compile(kel.LazyAdam(0.01), "mse")
+        ids = np.array([[1, 2, 3, 1, 2]] * B, "int32")
+        model.train_on_batch(ids, np.ones((B, 1), "float32"))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    trained = model.layers[1].get_weights()[0]
+    assert np.array_equal(trained[4:], _table()[4:])
+    assert not np.allclose(trained[1:4], _table()[1:4])

@@ -2,8 +2,9 @@
 
 Times `LookupEmbedding` against `OneHotDense` (one-hot + matmul), forward,
 compiled, on the active backend, across vocabulary sizes. The evidence: the
-lookup is faster, and the gap grows with the vocabulary. Exits non-zero if
-the one-hot matmul wins at the largest size or the gap does not grow.
+lookup is faster, and the gap grows with the vocabulary. With `--check` it
+exits non-zero if the one-hot matmul wins at the largest size or the gap
+does not grow (a timing verdict, so the test suite does not ask for it).
 
     KERAS_BACKEND=tensorflow python examples/lookup_vs_matmul_speed.py
 """
@@ -21,7 +22,10 @@ def main(argv=None):
     parser.add_argument("--sizes", default="100,1000,10000,30000")
     parser.add_argument("--ids", type=int, default=4096)
     parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed calls per point; the median is shown")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the timings contradict the claim")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -43,7 +47,7 @@ def main(argv=None):
     ok = ratios[-1] > 1.0 and ratios[-1] > ratios[0]
     print("evidence agrees with the README: lookup wins and the gap grows"
           if ok else "CONTRADICTION: see the table")
-    return 0 if ok else 1
+    return 0 if ok or not args.check else 1
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 import argparse
 import sys
 
-import keras
 import numpy as np
 
-from keras_embedlab import LookupEmbedding, OneHotDense, _backend, bench
+from keras_embedlab import __version__, _bench_args
+
+# Keras (and so TensorFlow) is imported only after the flags are parsed:
+# `--help`, `--version` and a bad flag answer at once.
 
 WORKED_WEIGHTS = np.array(
     [[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], [0.9, 0.0, 0.1, 0.2]],
@@ -16,6 +18,10 @@ WORKED_IDS = np.array([0, 2, 1, 2], dtype="int32")
 
 
 def demo():
+    import keras
+
+    from keras_embedlab import LookupEmbedding, OneHotDense, _backend
+
     np.set_printoptions(precision=3, suppress=True)
     print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
     print("(choose it with the KERAS_BACKEND environment variable)\n")
@@ -56,15 +62,21 @@ def demo():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m keras_embedlab")
+    parser.add_argument("--version", action="version",
+                        version=f"keras_embedlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="show the embedding/Dense equivalence")
     bench_parser = commands.add_parser(
         "bench", help="time lookup against one-hot matmul on this backend"
     )
-    bench.add_arguments(bench_parser)
+    _bench_args.add_arguments(bench_parser)
     args = parser.parse_args(argv)
     if args.command == "bench":
-        return bench.main(args)
+        settings = _bench_args.resolve(args)
+        from keras_embedlab import bench
+
+        bench.run(**settings)
+        return 0
     return demo()
 
 

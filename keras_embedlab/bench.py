@@ -11,21 +11,24 @@ drift of a shared machine; reported ratios are medians of per-repeat ratios.
 
 import csv
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 
 from keras_embedlab import _backend
+from keras_embedlab._bench_args import (
+    CONTENDERS,
+    GATHER,
+    KERAS,
+    MODE_TITLES,
+    MODES,
+    resolve,
+)
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.one_hot_dense import OneHotDense
 
-MODES = ("forward", "backward", "sgd", "adam")
-GATHER = "gather"
-KERAS = "keras.layers.Embedding"
-CONTENDERS = (GATHER, KERAS, "LookupEmbedding", "LookupEmbedding[zeros]",
-              "OneHotDense")
+__all__ = ["CONTENDERS", "CSV_FIELDS", "MODES", "measure", "main", "run"]
 CSV_FIELDS = ("backend", "device", "mode", "contender", "vocabulary", "ids",
               "dim", "median_ms", "ratio_to_gather", "ratio_to_keras",
               "repeats", "skipped")
@@ -143,17 +146,36 @@ def write_chart(rows, path, title):
             if points:
                 x, y = zip(*points)
                 ax.plot(x, y, marker="o", label=name)
+        skipped = sorted({f"{r['contender']} at {r['vocabulary']:,d}"
+                          for r in rows
+                          if r["mode"] == mode and "median_ms" not in r})
+        if skipped:
+            ax.text(0.02, 0.02, "not run (memory budget):\n"
+                    + "\n".join(skipped), transform=ax.transAxes,
+                    fontsize=6, va="bottom")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(mode)
+        ax.set_title(MODE_TITLES[mode])
         ax.set_xlabel("vocabulary size (rows)")
-        ax.set_ylabel("median time per call (ms)")
+        ax.set_ylabel("median time per call (ms, lower is better)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _cell(row, name):
+    if row is None:
+        return f"{'':>14s}"
+    if "median_ms" not in row:
+        return f"{'skipped':>14s}"
+    if name == GATHER or "ratio_to_gather" not in row:
+        # The anchor itself, or no gather in this run: its time in ms.
+        ms = f"[{row['median_ms']:.3g}]"
+        return f"{ms:>14s}"
+    return f"{row['ratio_to_gather']:>13.2f}x"
 
 
 def format_table(rows):
@@ -163,25 +185,16 @@ def format_table(rows):
         if not mode_rows:
             continue
         sizes = sorted({r["vocabulary"] for r in mode_rows})
-        lines.append(f"\n{mode}: time as a ratio to the raw gather "
-                     "(median ms of the gather in brackets)")
+        lines.append(f"\n{MODE_TITLES[mode]}: time as a ratio to the raw "
+                     "gather, lower is better (median ms in brackets where "
+                     "there is no ratio)")
         lines.append(f"{'contender':26s}" + "".join(
             f"{s:>14,d}" for s in sizes))
         for name in CONTENDERS:
-            cells = []
-            for s in sizes:
-                row = next((r for r in mode_rows if r["contender"] == name
-                            and r["vocabulary"] == s), None)
-                if row is None:
-                    cells.append(f"{'':>14s}")
-                elif "median_ms" not in row:
-                    cells.append(f"{'skipped':>14s}")
-                elif name == GATHER:
-                    ms = f"[{row['median_ms']:.3g}]"
-                    cells.append(f"{ms:>14s}")
-                else:
-                    ratio = row.get("ratio_to_gather", np.nan)
-                    cells.append(f"{ratio:>13.2f}x")
+            cells = [_cell(next((r for r in mode_rows
+                                 if r["contender"] == name
+                                 and r["vocabulary"] == s), None), name)
+                     for s in sizes]
             if any(c.strip() for c in cells):
                 lines.append(f"{name:26s}" + "".join(cells))
     keras_rows = [r for r in rows if r["mode"] == "forward"
@@ -189,7 +202,7 @@ def format_table(rows):
                   and "ratio_to_keras" in r]
     if keras_rows:
         lines.append("\nforward, LookupEmbedding / keras.layers.Embedding "
-                     "(median of per-repeat ratios):")
+                     "(median of per-repeat ratios, lower is better):")
         for r in keras_rows:
             lines.append(f"  {r['contender']:24s} vocabulary "
                          f"{r['vocabulary']:>9,d}: {r['ratio_to_keras']:.3f}x")
@@ -222,53 +235,6 @@ def run(sizes, n_ids, dim, modes, contenders, repeats, budget, out_dir):
     return rows
 
 
-def add_arguments(parser):
-    parser.add_argument("--sizes", default="100,1000,10000,100000,1000000",
-                        help="comma-separated vocabulary sizes")
-    parser.add_argument("--ids", type=int, default=4096,
-                        help="ids per batch (default 4096)")
-    parser.add_argument("--dim", type=int, default=64,
-                        help="embedding dimension (default 64)")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help=f"comma-separated subset of {', '.join(MODES)}")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help="comma-separated subset of the contenders")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--memory-budget", type=float, default=2.0,
-                        help="GiB a contender's one-hot tensor may use; "
-                        "larger ones are skipped (default 2)")
-    parser.add_argument("--out", default=".", help="folder for CSV and PNG")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes, for a smoke test (under a minute)")
-
-
-def _choices(text, allowed, flag):
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in items if t not in allowed]
-    if bad or not items:
-        sys.exit(f"{flag}: unknown {bad or text!r}; choose from "
-                 f"{', '.join(allowed)}")
-    return items
-
-
 def main(args):
-    if args.quick:
-        args.sizes, args.ids, args.dim, args.repeats = "100,1000,10000", \
-            512, 16, 3
-    try:
-        sizes = [int(s) for s in args.sizes.split(",")]
-    except ValueError:
-        sys.exit(f"--sizes: expected comma-separated integers, got "
-                 f"{args.sizes!r}")
-    if min(sizes) < 1 or args.ids < 1 or args.dim < 1 or args.repeats < 1:
-        sys.exit("--sizes, --ids, --dim and --repeats must be positive")
-    try:
-        import matplotlib  # noqa: F401  (checked now, used after timing)
-    except ImportError:
-        sys.exit("bench draws its chart with matplotlib: pip install "
-                 "matplotlib (or the package's `bench` extra)")
-    modes = _choices(args.modes, MODES, "--modes")
-    contenders = _choices(args.contenders, CONTENDERS, "--contenders")
-    run(sizes, args.ids, args.dim, modes, contenders, args.repeats,
-        args.memory_budget * 2**30, args.out)
+    run(**resolve(args))
     return 0

@@ -2,6 +2,8 @@
 
 import csv
 import io
+import subprocess
+import sys
 from contextlib import redirect_stdout
 
 import keras
@@ -72,3 +74,50 @@ def test_bench_rejects_bad_flags(argv, message):
     with pytest.raises(SystemExit) as info:
         run_bench(*argv)
     assert message in str(info.value.code)
+
+
+def test_quick_keeps_explicit_flags(tmp_path):
+    status, text = run_bench("--quick", "--modes", "forward", "--sizes",
+                             "20,40", "--repeats", "2", "--out",
+                             str(tmp_path))
+    assert status == 0
+    assert "vocabularies 20, 40; 2 repeats" in text
+    assert "512 ids x 16 dims" in text  # --quick's defaults for the rest
+
+
+def test_table_without_gather_shows_times_not_nan(tmp_path):
+    status, text = run_bench("--sizes", "30", "--ids", "16", "--dim", "4",
+                             "--repeats", "2", "--modes", "backward",
+                             "--contenders", "LookupEmbedding,OneHotDense",
+                             "--out", str(tmp_path))
+    assert status == 0
+    assert "nan" not in text
+    assert "forward + backward: time as a ratio" in text
+    assert "lower is better" in text
+    assert text.count("[") >= 2  # each contender's median ms
+
+
+def test_unwritable_out_fails_before_timing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as info:
+        run_bench("--out", str(blocker / "sub"))
+    assert "--out: cannot write to" in str(info.value.code)
+
+
+def test_help_and_version_do_not_import_keras():
+    code = (
+        "import sys\n"
+        "from keras_embedlab.__main__ import main\n"
+        "for argv in (['--help'], ['bench', '--help'], ['--version']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "assert 'keras' not in sys.modules, 'keras was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "keras_embedlab 0.1.0" in result.stdout
+    assert "timed rounds per point" in result.stdout

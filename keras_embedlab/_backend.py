@@ -219,6 +219,25 @@ def _check_torch(ids, input_dim, layer_name, valid):
     return ids
 
 
+def checked_on_host(ids):
+    """Whether `check_ids` checked these ids in Python, not in a graph.
+
+    True in eager mode, and always on PyTorch (even under `torch.compile`
+    its check runs in Python, as a graph break). Then `check_ids` has
+    raised for any invalid id, so the ids that follow it are valid.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(ids, jax.core.Tracer)
+    return True
+
+
 def check_ids(ids, input_dim, layer_name, valid=None):
     """Raises (or makes compiled code raise) if any id is invalid.
 

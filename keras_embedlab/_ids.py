@@ -203,8 +203,13 @@ def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
 
     Valid batches, almost all of them, cost a reduction over the ids and a
     branch (`_backend.all_ids_valid`). Only a bad batch pays for replacing
-    invalid ids by 0 (never wrapping them) and zeroing rows.
+    invalid ids by 0 (never wrapping them) and zeroing rows. In `"error"`
+    mode, ids that `prepare_ids` already checked on the host are valid (or
+    it raised): they skip the branch, and its second trip to the host.
     """
+    if invalid_ids == "error" and _backend.checked_on_host(ids):
+        return lookup(ids)
+
     def bad_batch():
         valid = ops.logical_and(
             ops.greater_equal(ids, 0), ops.less(ids, input_dim)

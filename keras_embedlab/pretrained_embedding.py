@@ -14,6 +14,7 @@ from keras_embedlab.vectors import Vectors, load_vectors
 OOV_MODES = ("random", "zeros", "mean")
 MASK_TOKEN = ""
 OOV_TOKEN = "[UNK]"
+SPECIAL_TOKENS = (MASK_TOKEN, OOV_TOKEN)
 
 Coverage = collections.namedtuple(
     "Coverage", ["found", "total", "lowercase", "missing"]
@@ -27,27 +28,132 @@ the rest (initialised according to `oov`).
 """
 
 
+def _short(value, limit=120):
+    """`repr(value)`, cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _token_list(value, what):
+    """`value` (a list or tuple of strings) as a list, else `ValueError`."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(
+            f"{what} must be a list of token strings. Received: "
+            f"{_short(value)} (of type {type(value).__name__})."
+        )
+    for i, token in enumerate(value):
+        if not isinstance(token, str):
+            raise ValueError(
+                f"{what} must contain only strings. Received: "
+                f"{_short(token)} (of type {type(token).__name__}) at "
+                f"row {i}."
+            )
+    return list(value)
+
+
+_VOCABULARY_NOT_A_LIST = (
+    "`vocabulary` must be a list of token strings (row i is token i). "
+    "Received: vocabulary={value} (of type {type}). The constructor, and so "
+    "from_config and .keras loading, never opens a path: to read a "
+    "one-token-per-line file or take the vocabulary of a StringLookup or "
+    "TextVectorization, use PretrainedEmbedding.from_file(vectors_path, "
+    "vocabulary=...) or PretrainedEmbedding.from_vectors(vectors, "
+    "vocabulary=...)."
+)
+
+
+def _check_list_vocabulary(vocabulary):
+    """The constructor's `vocabulary`: data only, never a path or a layer."""
+    if not isinstance(vocabulary, (list, tuple)):
+        raise ValueError(_VOCABULARY_NOT_A_LIST.format(
+            value=_short(vocabulary), type=type(vocabulary).__name__))
+    return _token_list(vocabulary, "`vocabulary`")
+
+
 def _resolve_vocabulary(vocabulary):
-    """A list of tokens from a list, a file path, or a Keras lookup layer."""
+    """A list of tokens from a list, a file path, or a Keras lookup layer.
+
+    Only `from_file` and `from_vectors` (called by the user) use it: the
+    constructor, and so `from_config`, takes a list of strings only.
+    """
     if hasattr(vocabulary, "get_vocabulary"):
         return [str(token) for token in vocabulary.get_vocabulary()]
     if isinstance(vocabulary, (str, os.PathLike)):
         with open(vocabulary, encoding="utf-8") as f:
             return [line.rstrip("\r\n") for line in f]
-    if isinstance(vocabulary, bytes) or not hasattr(vocabulary, "__iter__"):
+    if (isinstance(vocabulary, (bytes, dict))
+            or not hasattr(vocabulary, "__iter__")):
         raise ValueError(
             "`vocabulary` must be a list of tokens, a path to a file with one "
             "token per line, or a StringLookup/TextVectorization layer. "
-            f"Received: vocabulary={vocabulary!r}."
+            f"Received: vocabulary={_short(vocabulary)}."
         )
-    tokens = list(vocabulary)
-    bad = [t for t in tokens if not isinstance(t, str)]
-    if bad:
+    return _token_list(list(vocabulary), "`vocabulary`")
+
+
+def _as_coverage(value, vocabulary, what="`coverage`"):
+    """`value` (a `Coverage`, its dict, or None) checked against
+    `vocabulary`; returns a `Coverage` or None."""
+    if value is None:
+        return None
+    fields = Coverage._fields
+    if isinstance(value, Coverage):
+        value = value._asdict()
+    elif not isinstance(value, dict):
         raise ValueError(
-            "`vocabulary` must contain only strings. Received: "
-            f"{bad[0]!r} (of type {type(bad[0]).__name__})."
+            f"{what} must be None, a Coverage (as from_file and from_vectors "
+            "make it) or a dict with its fields "
+            f"{', '.join(fields)}. Received: {_short(value)} (of type "
+            f"{type(value).__name__})."
         )
-    return tokens
+    if sorted(map(str, value)) != sorted(fields):
+        raise ValueError(
+            f"{what} must have exactly the fields {', '.join(fields)}. "
+            f"Received the fields {', '.join(map(_short, value))}."
+        )
+    for name in ("found", "total", "lowercase"):
+        count = value[name]
+        if (not isinstance(count, int) or isinstance(count, bool)
+                or count < 0):
+            raise ValueError(
+                f"{what}: `{name}` must be a non-negative integer. "
+                f"Received: {name}={_short(count)} (of type "
+                f"{type(count).__name__})."
+            )
+    missing = _token_list(value["missing"], f"{what}: `missing`")
+    found, total, lowercase = value["found"], value["total"], value["lowercase"]
+    if not lowercase <= found <= total or found + len(missing) != total:
+        raise ValueError(
+            f"{what} is inconsistent: it needs lowercase <= found <= total "
+            "and found + len(missing) == total. Received: "
+            f"found={found}, total={total}, lowercase={lowercase}, "
+            f"{len(missing)} missing."
+        )
+    if vocabulary is None:
+        raise ValueError(
+            f"{what} describes how a vectors file covered a vocabulary, but "
+            "the layer has none: pass `vocabulary=` too (from_file and "
+            "from_vectors do)."
+        )
+    counted = sum(token not in SPECIAL_TOKENS for token in vocabulary)
+    if total != counted:
+        raise ValueError(
+            f"{what} has total={total}, but the vocabulary has {counted} "
+            f"tokens other than {MASK_TOKEN!r} and {OOV_TOKEN!r}: they must "
+            "be equal."
+        )
+    known = set(vocabulary) - set(SPECIAL_TOKENS)
+    seen = set()
+    for token in missing:
+        if token not in known or token in seen:
+            raise ValueError(
+                f"{what}: `missing` must list distinct tokens of the "
+                f"vocabulary other than {MASK_TOKEN!r} and {OOV_TOKEN!r}. "
+                f"Received: {_short(token)}"
+                f"{' twice' if token in seen else ''}."
+            )
+        seen.add(token)
+    return Coverage(found, total, lowercase, missing)
 
 
 def _check_vocabulary(tokens):
@@ -117,13 +223,20 @@ class PretrainedEmbedding(LookupEmbedding):
     `mask_zero` defaults to True when the vocabulary starts with it) and
     `"[UNK]"` the OOV token (initialised like a missing word). The layer is
     frozen by default. Saving to `.keras` stores the vocabulary (and
-    coverage) as an asset, so a saved model loads without the vectors file.
+    coverage) in the layer config, as `StringLookup` does with a list
+    vocabulary, so `get_config`/`from_config`, `keras.models.clone_model`
+    and `keras.layers.serialize` keep them; a `.keras` file also holds them
+    as the asset `vocabulary.json`, and loads without the vectors file.
+    A config is data: its vocabulary is a list of strings, never a path.
 
     Args:
         input_dim: Number of tokens in `vocabulary`.
         output_dim: Dimension of the vectors.
-        vocabulary: List of `input_dim` tokens; row `i` is token `i`.
-        coverage: Optional `Coverage` of the vocabulary by the file.
+        vocabulary: List of `input_dim` token strings; row `i` is token
+            `i`. Only a list: to read a vocabulary file or take a lookup
+            layer's vocabulary, use `from_file` or `from_vectors`.
+        coverage: Optional `Coverage` of the vocabulary by the file (or its
+            dict, as `get_config` writes it).
         trainable: Whether the vectors are fine-tuned. Default False.
         **kwargs: `LookupEmbedding` arguments (`weights`, `mask_zero`,
             `invalid_ids`, ...).
@@ -142,8 +255,8 @@ class PretrainedEmbedding(LookupEmbedding):
         self._vocabulary = None
         self._index = {}
         if vocabulary is not None:
-            self._set_vocabulary(_resolve_vocabulary(vocabulary))
-        self.coverage = coverage
+            self._set_vocabulary(_check_list_vocabulary(vocabulary))
+        self.coverage = _as_coverage(coverage, self._vocabulary)
 
     def _set_vocabulary(self, tokens):
         _check_vocabulary(tokens)
@@ -154,6 +267,36 @@ class PretrainedEmbedding(LookupEmbedding):
             )
         self._vocabulary = list(tokens)
         self._index = {token: i for i, token in enumerate(tokens)}
+
+    def get_config(self):
+        config = super().get_config()
+        config["vocabulary"] = (None if self._vocabulary is None
+                                else list(self._vocabulary))
+        config["coverage"] = None
+        if self.coverage is not None:
+            config["coverage"] = {**self.coverage._asdict(),
+                                  "missing": list(self.coverage.missing)}
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer of `get_config()`; a config is data, never a path.
+
+        `vocabulary` must be None or a list of strings (a `.keras` file
+        cannot point the loader at a file outside the archive) and
+        `coverage` None or the dict `get_config` writes; both are checked
+        before the layer is made.
+        """
+        config = dict(config)
+        vocabulary = config.pop("vocabulary", None)
+        coverage = config.pop("coverage", None)
+        if vocabulary is not None:
+            vocabulary = _check_list_vocabulary(vocabulary)
+        layer = super().from_config(config)
+        if vocabulary is not None:
+            layer._set_vocabulary(vocabulary)
+        layer.coverage = _as_coverage(coverage, layer._vocabulary)
+        return layer
 
     @property
     def vocabulary(self):

@@ -1,5 +1,6 @@
 """`.keras` files, and the same model across backends."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 from helpers import BACKEND, WORKED_WEIGHTS, assert_equal
 
 import keras_embedlab as kel
+from keras_embedlab.pretrained_embedding import Coverage
 
 TESTED_BACKENDS = ["tensorflow", "jax", "torch"]
 OTHER_BACKENDS = [b for b in TESTED_BACKENDS if b != BACKEND]
@@ -31,6 +33,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
                                     invalid_ids="zeros"),
             id="OneHotDense",
         ),
+        pytest.param(
+            lambda: kel.PretrainedEmbedding(
+                3, 4, vocabulary=["", "ab", "cd"], weights=WORKED_WEIGHTS,
+                coverage=Coverage(1, 2, 0, ["cd"]), mask_zero=True),
+            id="PretrainedEmbedding",
+        ),
     ],
 )
 def test_keras_file_round_trip(tmp_path, layer):
@@ -50,6 +58,73 @@ def test_keras_file_round_trip(tmp_path, layer):
         assert loaded_layer.compute_mask(ids) is None
     assert loaded_layer.count_params() == layer.count_params()
     assert len(loaded.trainable_weights) == len(model.trainable_weights)
+
+
+PRETRAINED_WORDS = ["king", "queen", "paris", "london"]
+PRETRAINED_MATRIX = np.array(
+    [[1.0, 0.0, 0.1], [0.9, 0.3, 0.0], [0.0, 1.0, 0.2], [0.1, 0.9, 0.3]],
+    dtype="float32",
+)
+PRETRAINED_VOCABULARY = ["", "[UNK]", "king", "Queen", "paris", "london",
+                         "nowhere", "café"]
+
+
+def pretrained_model():
+    layer = kel.PretrainedEmbedding.from_vectors(
+        kel.Vectors(PRETRAINED_WORDS, PRETRAINED_MATRIX),
+        vocabulary=PRETRAINED_VOCABULARY, oov="zeros", verbose=0,
+    )
+    inputs = keras.Input((3,), dtype="int32")
+    return keras.Model(inputs, layer(inputs)), layer
+
+
+EXPECTED_COVERAGE = Coverage(4, 6, 1, ["nowhere", "café"])
+
+
+def test_pretrained_config_keeps_vocabulary_and_coverage():
+    _, layer = pretrained_model()
+    config = layer.get_config()
+    assert config["vocabulary"] == PRETRAINED_VOCABULARY
+    assert config["coverage"] == {"found": 4, "total": 6, "lowercase": 1,
+                                  "missing": ["nowhere", "café"]}
+    # Plain JSON data: what a .keras config.json holds.
+    config = json.loads(json.dumps(config))
+    copy = kel.PretrainedEmbedding.from_config(config)
+    assert copy.vocabulary == PRETRAINED_VOCABULARY
+    assert copy.coverage == EXPECTED_COVERAGE
+    assert copy.get_config() == layer.get_config()
+    copy.build()
+    copy.set_weights(layer.get_weights())
+    assert copy.most_similar("king", k=2) == layer.most_similar("king", k=2)
+    assert [w for w, _ in copy.most_similar("king", k=2)] == ["Queen",
+                                                               "london"]
+
+
+def test_clone_model_keeps_vocabulary_and_coverage():
+    # The README's sharding recipe: clone_model, then set_weights.
+    model, layer = pretrained_model()
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    cloned = clone.layers[1]
+    assert isinstance(cloned, kel.PretrainedEmbedding)
+    assert cloned.vocabulary == PRETRAINED_VOCABULARY
+    assert cloned.coverage == EXPECTED_COVERAGE
+    assert cloned.most_similar("king", k=3) == layer.most_similar("king", k=3)
+    sequential = keras.Sequential([keras.Input((3,), dtype="int32"),
+                                   kel.PretrainedEmbedding.from_config(
+                                       layer.get_config())])
+    assert keras.models.clone_model(sequential).layers[0].vocabulary == \
+        PRETRAINED_VOCABULARY
+
+
+def test_layer_serialize_deserialize_keeps_vocabulary_and_coverage():
+    _, layer = pretrained_model()
+    serialized = json.loads(json.dumps(keras.layers.serialize(layer)))
+    restored = keras.layers.deserialize(serialized)
+    assert type(restored) is kel.PretrainedEmbedding
+    assert restored.vocabulary == PRETRAINED_VOCABULARY
+    assert restored.coverage == EXPECTED_COVERAGE
+    assert restored.trainable is False and restored.mask_zero is True
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ OOV_MODES = ("random", "zeros", "mean")
 MASK_TOKEN = ""
 OOV_TOKEN = "[UNK]"
 SPECIAL_TOKENS = (MASK_TOKEN, OOV_TOKEN)
+ASSET_FILENAME = "vocabulary.json"
 
 Coverage = collections.namedtuple(
     "Coverage", ["found", "total", "lowercase", "missing"]
@@ -212,6 +213,15 @@ def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
     return matrix, Coverage(len(found), total, lowercase, missing)
 
 
+def _check_vocabulary_of(tokens, input_dim):
+    _check_vocabulary(tokens)
+    if len(tokens) != input_dim:
+        raise ValueError(
+            f"`vocabulary` has {len(tokens)} tokens but input_dim="
+            f"{input_dim}: they must be equal (row i is token i)."
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_embedlab")
 class PretrainedEmbedding(LookupEmbedding):
     """A `LookupEmbedding` whose rows are pretrained word vectors.
@@ -254,17 +264,15 @@ class PretrainedEmbedding(LookupEmbedding):
         super().__init__(input_dim, output_dim, trainable=trainable, **kwargs)
         self._vocabulary = None
         self._index = {}
+        # True for a config without a "vocabulary" key (files saved by
+        # keras_embedlab 0.1.0): the vocabulary is only in the asset.
+        self._asset_expected = False
         if vocabulary is not None:
             self._set_vocabulary(_check_list_vocabulary(vocabulary))
         self.coverage = _as_coverage(coverage, self._vocabulary)
 
     def _set_vocabulary(self, tokens):
-        _check_vocabulary(tokens)
-        if len(tokens) != self.input_dim:
-            raise ValueError(
-                f"`vocabulary` has {len(tokens)} tokens but input_dim="
-                f"{self.input_dim}: they must be equal (row i is token i)."
-            )
+        _check_vocabulary_of(tokens, self.input_dim)
         self._vocabulary = list(tokens)
         self._index = {token: i for i, token in enumerate(tokens)}
 
@@ -288,6 +296,7 @@ class PretrainedEmbedding(LookupEmbedding):
         before the layer is made.
         """
         config = dict(config)
+        legacy = "vocabulary" not in config
         vocabulary = config.pop("vocabulary", None)
         coverage = config.pop("coverage", None)
         if vocabulary is not None:
@@ -296,6 +305,7 @@ class PretrainedEmbedding(LookupEmbedding):
         if vocabulary is not None:
             layer._set_vocabulary(vocabulary)
         layer.coverage = _as_coverage(coverage, layer._vocabulary)
+        layer._asset_expected = legacy
         return layer
 
     @property
@@ -377,6 +387,13 @@ class PretrainedEmbedding(LookupEmbedding):
         all-zero rows.
         """
         _ids.check_positive_int("k", k)
+        if self._vocabulary is None and self._asset_expected:
+            raise ValueError(
+                f"Layer '{self.name}' was loaded from a config without a "
+                "vocabulary (as keras_embedlab 0.1.0 saved it) from an "
+                f"archive without its asset {ASSET_FILENAME}: the vocabulary "
+                "is lost. Load a complete .keras file."
+            )
         if self._vocabulary is None:
             raise ValueError(
                 f"Layer '{self.name}' has no vocabulary, so it cannot name "
@@ -413,16 +430,107 @@ class PretrainedEmbedding(LookupEmbedding):
 
     def save_assets(self, dir_path):
         coverage = self.coverage._asdict() if self.coverage else None
-        with open(os.path.join(dir_path, "vocabulary.json"), "w",
+        with open(os.path.join(dir_path, ASSET_FILENAME), "w",
                   encoding="utf-8") as f:
             json.dump({"vocabulary": self._vocabulary, "coverage": coverage},
                       f, ensure_ascii=False)
 
     def load_assets(self, dir_path):
-        with open(os.path.join(dir_path, "vocabulary.json"),
-                  encoding="utf-8") as f:
+        """Reads `vocabulary.json` from the archive, and checks it.
+
+        Files written by this version hold the vocabulary in the config
+        too: the asset must then agree with it. Older files hold it only
+        here. Anything else (another type, a missing key, a length other
+        than `input_dim`) raises `ValueError` naming the file.
+        """
+        name = _asset_name(dir_path)
+        path = None if dir_path is None else os.path.join(dir_path,
+                                                          ASSET_FILENAME)
+        if path is None or not os.path.isfile(path):
+            if self._asset_expected:
+                raise ValueError(
+                    f"The archive has no {name} for layer '{self.name}', "
+                    "whose config has no vocabulary either: the archive is "
+                    "incomplete. Save the model again."
+                )
+            return  # The config holds the vocabulary.
+        vocabulary, coverage = _read_asset(path, name)
+        try:
+            if vocabulary is not None:
+                _check_vocabulary_of(vocabulary, self.input_dim)
+            coverage = _as_coverage(coverage, vocabulary)
+            if not self._asset_expected:
+                _same_as_config("vocabulary", vocabulary, self._vocabulary)
+                _same_as_config("coverage", coverage, self.coverage)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+        if self._asset_expected:
+            if vocabulary is not None:
+                self._set_vocabulary(vocabulary)
+            self.coverage = coverage
+            self._asset_expected = False
+
+
+def _asset_name(dir_path):
+    """`assets/<layer path>/vocabulary.json`: the asset's name in the
+    archive, from the folder Keras extracted it to."""
+    if dir_path is None:
+        return f"assets/.../{ASSET_FILENAME}"
+    parts = os.path.normpath(dir_path).split(os.sep)
+    for i, part in enumerate(parts):
+        if part == "assets" and parts[i + 1:i + 2] in ([], ["layers"]):
+            return "/".join(parts[i:] + [ASSET_FILENAME])
+    return os.path.join(dir_path, ASSET_FILENAME)
+
+
+def _read_asset(path, name):
+    """`(vocabulary, coverage)` of a `vocabulary.json`, types checked."""
+    try:
+        with open(path, encoding="utf-8") as f:
             assets = json.load(f)
-        if assets["vocabulary"] is not None:
-            self._set_vocabulary(assets["vocabulary"])
-        if assets["coverage"] is not None:
-            self.coverage = Coverage(**assets["coverage"])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{name} is not valid JSON in UTF-8 ({error}): the archive is "
+            "damaged. Save the model again."
+        ) from None
+    if not isinstance(assets, dict):
+        raise ValueError(
+            f"{name} must hold a JSON object with the keys 'vocabulary' and "
+            f"'coverage'. Received a {type(assets).__name__}."
+        )
+    for key in ("vocabulary", "coverage"):
+        if key not in assets:
+            raise ValueError(
+                f"{name} has no key {key!r}: it needs 'vocabulary' and "
+                "'coverage' (each may be null)."
+            )
+    extra = sorted(set(assets) - {"vocabulary", "coverage"})
+    if extra:
+        raise ValueError(
+            f"{name} has the unexpected key {_short(extra[0])}: it holds "
+            "only 'vocabulary' and 'coverage'."
+        )
+    vocabulary = assets["vocabulary"]
+    if vocabulary is not None:
+        vocabulary = _token_list(vocabulary, f"{name}: 'vocabulary'")
+    return vocabulary, assets["coverage"]
+
+
+def _same_as_config(key, from_asset, from_config):
+    if from_asset == from_config:
+        return
+    detail = ""
+    if isinstance(from_asset, list) and isinstance(from_config, list):
+        if len(from_asset) != len(from_config):
+            detail = (f" ({len(from_asset)} tokens in the asset, "
+                      f"{len(from_config)} in the config)")
+        else:
+            row = next(i for i, (a, b) in enumerate(zip(from_asset,
+                                                        from_config))
+                       if a != b)
+            detail = (f" (row {row} is {_short(from_asset[row])} in the "
+                      f"asset, {_short(from_config[row])} in the config)")
+    raise ValueError(
+        f"its {key!r} disagrees with the layer config{detail}: the archive "
+        "was altered. Save the model again."
+    )

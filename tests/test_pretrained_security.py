@@ -27,10 +27,17 @@ WORDS = ["king", "queen"]
 MATRIX = np.array([[1.0, 0.0], [0.8, 0.6]], dtype="float32")
 MARKER = "do-not-leak-7f3a"
 
+# When a layer of a Functional model fails to load, Keras retries it through
+# the model's `_operations_by_depth` container and warns about that before
+# raising the layer's error, which is what these tests check.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Skipping nested container:UserWarning"
+)
 
-def make_layer():
+
+def make_layer(**kwargs):
     return PretrainedEmbedding.from_vectors(
-        kel.Vectors(WORDS, MATRIX), vocabulary=TOKENS, verbose=0
+        kel.Vectors(WORDS, MATRIX), vocabulary=TOKENS, verbose=0, **kwargs
     )
 
 
@@ -55,14 +62,17 @@ def layer_configs(node):
             yield from layer_configs(value)
 
 
-def rewrite_archive(source, target, edit_layer_config=None, drop=()):
-    """A copy of the `.keras` zip `source`, with its layer config edited
-    and the members named in `drop` left out."""
+def rewrite_archive(source, target, edit_layer_config=None, drop=(),
+                    replace=None):
+    """A copy of the `.keras` zip `source`, with its layer configs edited,
+    the members named in `drop` left out and those in `replace` given new
+    bytes."""
+    replace = replace or {}
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
         for item in zin.infolist():
             if item.filename in drop:
                 continue
-            data = zin.read(item.filename)
+            data = replace.get(item.filename, zin.read(item.filename))
             if item.filename == "config.json" and edit_layer_config:
                 config = json.loads(data)
                 layers = list(layer_configs(config))
@@ -201,3 +211,112 @@ def test_the_constructor_takes_a_list_and_points_to_from_file(tmp_path):
     layer = PretrainedEmbedding.from_vectors(kel.Vectors(WORDS, MATRIX),
                                              vocabulary=str(vocab), verbose=0)
     assert layer.vocabulary == ["king", "queen"]
+
+
+ASSET = "assets/layers/pretrained_embedding/vocabulary.json"
+GOOD_COVERAGE = {"found": 2, "total": 2, "lowercase": 0, "missing": []}
+
+
+def forget_vocabulary(config):
+    """A config as keras_embedlab 0.1.0 wrote it: vocabulary only in the
+    asset."""
+    config.pop("vocabulary", None)
+    config.pop("coverage", None)
+
+
+def with_asset(tmp_path, content, legacy=False):
+    data = (content if isinstance(content, bytes)
+            else json.dumps(content).encode("utf-8"))
+    return rewrite_archive(
+        save_model(tmp_path), str(tmp_path / "edited.keras"),
+        forget_vocabulary if legacy else None, replace={ASSET: data},
+    )
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["config", "legacy"])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        pytest.param({"vocabulary": [1, 2, 3, 4], "coverage": None},
+                     "'vocabulary' must contain only strings. Received: 1 "
+                     "(of type int) at row 0", id="integers"),
+        pytest.param({"vocabulary": TOKENS}, "has no key 'coverage'",
+                     id="missing-key"),
+        pytest.param({"vocabulary": TOKENS, "coverage": GOOD_COVERAGE,
+                      "extra": 1}, "unexpected key 'extra'", id="extra-key"),
+        pytest.param(["", "[UNK]", "king", "queen"],
+                     "must hold a JSON object", id="not-an-object"),
+        pytest.param(b"{not json", "is not valid JSON", id="not-json"),
+        pytest.param(b"\xff\xfe{}", "is not valid JSON", id="not-utf8"),
+        pytest.param({"vocabulary": TOKENS[:3], "coverage": None},
+                     "has 3 tokens but input_dim=4", id="wrong-length"),
+        pytest.param({"vocabulary": ["", "[UNK]", "king", "king"],
+                      "coverage": None}, "token 'king' twice",
+                     id="duplicate"),
+        pytest.param({"vocabulary": TOKENS,
+                      "coverage": {**GOOD_COVERAGE, "found": "2"}},
+                     "`found` must be a non-negative integer",
+                     id="bad-coverage"),
+    ],
+)
+def test_asset_contents_are_validated(tmp_path, content, message, legacy):
+    with pytest.raises(ValueError) as info:
+        keras.saving.load_model(with_asset(tmp_path, content, legacy))
+    text = str(info.value)
+    assert ASSET in text  # the file inside the archive
+    assert message in text
+
+
+def test_asset_must_agree_with_the_config(tmp_path):
+    other = {"vocabulary": ["", "[UNK]", "king", "queens"],
+             "coverage": GOOD_COVERAGE}
+    with pytest.raises(ValueError) as info:
+        keras.saving.load_model(with_asset(tmp_path, other))
+    text = str(info.value)
+    assert ASSET in text
+    assert "row 3" in text and "'queens'" in text and "'queen'" in text
+
+
+def test_a_legacy_asset_still_loads(tmp_path):
+    good = {"vocabulary": TOKENS, "coverage": GOOD_COVERAGE}
+    layer = keras.saving.load_model(
+        with_asset(tmp_path, good, legacy=True)).layers[1]
+    assert layer.vocabulary == TOKENS
+    assert tuple(layer.coverage) == (2, 2, 0, [])
+    assert layer.most_similar("king", k=1)[0][0] == "queen"
+
+
+def test_a_deleted_asset_never_loads_as_an_empty_vocabulary(tmp_path):
+    source = save_model(tmp_path)
+    # The config holds the vocabulary: the layer is whole without the asset.
+    whole = rewrite_archive(source, str(tmp_path / "a.keras"), drop=[ASSET])
+    layer = keras.saving.load_model(whole).layers[1]
+    assert layer.vocabulary == TOKENS
+    assert tuple(layer.coverage) == (2, 2, 0, [])
+    # A legacy config without it: the vocabulary is gone, and every use
+    # says where it should have been (Keras does not call load_assets when
+    # an archive has no asset at all).
+    legacy = rewrite_archive(source, str(tmp_path / "b.keras"),
+                             forget_vocabulary, drop=[ASSET])
+    layer = keras.saving.load_model(legacy).layers[1]
+    with pytest.raises(ValueError, match="vocabulary.json"):
+        layer.most_similar("king")
+
+
+def test_a_deleted_asset_beside_other_assets_is_named(tmp_path):
+    inputs = keras.Input((2,), dtype="int32")
+    first, second = make_layer(name="first"), make_layer(name="second")
+    model = keras.Model(inputs, [first(inputs), second(inputs)])
+    path = str(tmp_path / "two.keras")
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assets = [n for n in archive.namelist() if n.startswith("assets/")]
+    assert len(assets) == 2 and ASSET in assets
+    legacy = rewrite_archive(path, str(tmp_path / "legacy.keras"),
+                             forget_vocabulary, drop=[ASSET])
+    with pytest.raises(ValueError) as info:
+        keras.saving.load_model(legacy)
+    message = str(info.value)
+    assert "The archive has no assets/.../vocabulary.json for layer '" \
+        in message
+    assert "'first'" in message or "'second'" in message

@@ -1,7 +1,9 @@
 """`PretrainedEmbedding`: a `LookupEmbedding` initialised from word vectors."""
 
 import collections
+import inspect
 import json
+import numbers
 import os
 
 import keras
@@ -173,11 +175,7 @@ def _check_vocabulary(tokens):
 def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
           seed=1337):
     """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`."""
-    if oov not in OOV_MODES:
-        raise ValueError(
-            f"`oov` must be one of {', '.join(map(repr, OOV_MODES))}. "
-            f"Received: oov={oov!r}."
-        )
+    _check_oov(oov)
     matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")
     found, missing, lowercase, oov_rows = [], [], 0, []
     for i, token in enumerate(vocabulary):
@@ -211,6 +209,129 @@ def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
         )
     total = len(found) + len(missing)
     return matrix, Coverage(len(found), total, lowercase, missing)
+
+
+def _check_oov(oov):
+    if not isinstance(oov, str) or oov not in OOV_MODES:
+        raise ValueError(
+            f"`oov` must be one of {', '.join(map(repr, OOV_MODES))}. "
+            f"Received: oov={_short(oov)}."
+        )
+
+
+def _check_seed(seed):
+    if seed is not None and (not isinstance(seed, numbers.Integral)
+                             or isinstance(seed, (bool, np.bool_))
+                             or seed < 0):
+        raise ValueError(
+            "`seed` must be None or a non-negative integer (it seeds "
+            f"oov='random'). Received: seed={_short(seed)} (of type "
+            f"{type(seed).__name__})."
+        )
+
+
+def _check_verbose(verbose):
+    if not (isinstance(verbose, (bool, int, str))
+            and verbose in ("auto", 0, 1)):
+        raise ValueError(
+            "`verbose` must be 'auto', 0 (or False) or 1 (or True). "
+            f"Received: verbose={_short(verbose)}."
+        )
+
+
+# Set by from_file/from_vectors themselves, so not layer arguments there.
+_SET_BY_BUILDERS = ("input_dim", "output_dim", "vocabulary", "coverage",
+                    "weights")
+
+
+def _check_padding_idx(value):
+    # The upper bound (the vocabulary size) is checked by the constructor.
+    if value is not None and (not isinstance(value, int)
+                              or isinstance(value, bool) or value < 0):
+        raise ValueError(
+            "`padding_idx` must be None or a non-negative integer id (below "
+            f"the vocabulary size). Received: padding_idx={_short(value)} "
+            f"(of type {type(value).__name__})."
+        )
+
+
+def _check_name(value):
+    if value is not None and not isinstance(value, str):
+        raise ValueError(
+            "`name` must be None or a string. Received: "
+            f"name={_short(value)} (of type {type(value).__name__})."
+        )
+
+
+def _keras_getter(getter):
+    def check(name, value):
+        try:
+            getter(value)
+        except (ValueError, TypeError) as error:
+            reason = str(error).rstrip(".")
+            raise ValueError(
+                f"`{name}` is not valid: {reason}. Received: "
+                f"{name}={_short(value)}."
+            ) from None
+    return check
+
+
+_LAYER_ARGUMENT_CHECKS = {
+    "mask_zero": _ids.check_bool,
+    "sparse": _ids.check_bool,
+    "autocast": _ids.check_bool,
+    "invalid_ids": lambda name, value: _ids.check_invalid_ids(value),
+    "padding_idx": lambda name, value: _check_padding_idx(value),
+    "max_norm": lambda name, value: _ids.check_max_norm(value),
+    "norm_type": lambda name, value: _ids.check_norm_type(value),
+    "combiner": lambda name, value: _ids.check_combiner(value),
+    "name": lambda name, value: _check_name(value),
+    "embeddings_initializer": _keras_getter(keras.initializers.get),
+    "embeddings_regularizer": _keras_getter(keras.regularizers.get),
+    "activity_regularizer": _keras_getter(keras.regularizers.get),
+    "embeddings_constraint": _keras_getter(keras.constraints.get),
+    "dtype": _keras_getter(keras.dtype_policies.get),
+}
+
+
+def _layer_arguments():
+    """The keyword arguments from_file/from_vectors pass to the layer."""
+    names = set(inspect.signature(LookupEmbedding.__init__).parameters)
+    names |= set(inspect.signature(keras.layers.Layer.__init__).parameters)
+    # Keras-only arguments the layer accepts (warned about or at defaults).
+    names |= {"input_length", "input_shape", *_ids._NOT_YET}
+    return sorted(names - {"self", "kwargs", "trainable",
+                           *_SET_BY_BUILDERS})
+
+
+def _check_layer_kwargs(method, layer_kwargs):
+    accepted = _layer_arguments()
+    for name, value in layer_kwargs.items():
+        if name in _SET_BY_BUILDERS:
+            raise ValueError(
+                f"`{name}` is set by {method} (from the vectors and the "
+                f"vocabulary); remove it. Received: {name}={_short(value)}."
+            )
+        if name not in accepted:
+            raise ValueError(
+                f"{method} got an unexpected keyword argument `{name}` "
+                f"(Received: {name}={_short(value)}). Besides its own "
+                "arguments it takes the layer's: "
+                f"{', '.join(accepted)}."
+            )
+        if name in _LAYER_ARGUMENT_CHECKS:
+            _LAYER_ARGUMENT_CHECKS[name](name, value)
+
+
+def _check_build_arguments(method, oov, lowercase_fallback, trainable, seed,
+                           verbose, layer_kwargs):
+    """What from_file and from_vectors check before reading anything."""
+    _check_oov(oov)
+    _ids.check_bool("lowercase_fallback", lowercase_fallback)
+    _ids.check_bool("trainable", trainable)
+    _check_seed(seed)
+    _check_verbose(verbose)
+    _check_layer_kwargs(method, layer_kwargs)
 
 
 def _check_vocabulary_of(tokens, input_dim):
@@ -325,7 +446,8 @@ class PretrainedEmbedding(LookupEmbedding):
         mean and standard deviation of the found vectors' values, seeded by
         `seed`), `"zeros"` or `"mean"` (the mean found vector); with
         `lowercase_fallback`, `"Paris"` takes `"paris"`'s vector. Prints one
-        coverage line unless `verbose=0`.
+        coverage line unless `verbose=0`. Every argument, `layer_kwargs`
+        included, is checked before any work.
         """
         if not isinstance(vectors, Vectors):
             raise ValueError(
@@ -333,17 +455,13 @@ class PretrainedEmbedding(LookupEmbedding):
                 f"load_vectors or Vectors(words, matrix)). Received: "
                 f"{type(vectors).__name__}."
             )
+        _check_build_arguments("from_vectors", oov, lowercase_fallback,
+                               trainable, seed, verbose, layer_kwargs)
         tokens = (vectors.words if vocabulary is None
                   else _resolve_vocabulary(vocabulary))
         _check_vocabulary(tokens)
-        matrix, coverage = align(vectors, tokens, oov, lowercase_fallback,
-                                 seed)
-        if verbose:
-            print(cls._coverage_line(coverage))
-        layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
-        return cls(len(tokens), vectors.dim, vocabulary=tokens,
-                   coverage=coverage, trainable=trainable, weights=matrix,
-                   **layer_kwargs)
+        return cls._aligned(vectors, tokens, oov, lowercase_fallback,
+                            trainable, seed, verbose, layer_kwargs)
 
     @classmethod
     def from_file(cls, path, vocabulary=None, format="auto", oov="random",
@@ -354,22 +472,45 @@ class PretrainedEmbedding(LookupEmbedding):
 
         With a vocabulary, only the rows it needs are parsed (plus lowercased
         forms when `lowercase_fallback`), so memory follows the vocabulary,
-        not the file.
+        not the file. Every argument, `layer_kwargs` included, is checked
+        before the file is opened.
         """
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise ValueError(
+                "`path` must be the path of a vectors file (a str or "
+                f"os.PathLike). Received: path={_short(path)} (of type "
+                f"{type(path).__name__})."
+            )
+        _check_build_arguments("from_file", oov, lowercase_fallback,
+                               trainable, seed, verbose, layer_kwargs)
         tokens = None
         wanted = None
         if vocabulary is not None:
             tokens = _resolve_vocabulary(vocabulary)
+            _check_vocabulary(tokens)
             wanted = set(tokens)
             if lowercase_fallback:
                 wanted.update(t.lower() for t in tokens)
         vectors = load_vectors(path, format=format, vocabulary=wanted,
                                limit=limit, encoding=encoding,
                                unicode_errors=unicode_errors, verbose=verbose)
-        return cls.from_vectors(vectors, tokens, oov=oov,
-                                lowercase_fallback=lowercase_fallback,
-                                trainable=trainable, seed=seed,
-                                verbose=verbose, **layer_kwargs)
+        if tokens is None:
+            tokens = vectors.words
+            _check_vocabulary(tokens)
+        return cls._aligned(vectors, tokens, oov, lowercase_fallback,
+                            trainable, seed, verbose, layer_kwargs)
+
+    @classmethod
+    def _aligned(cls, vectors, tokens, oov, lowercase_fallback, trainable,
+                 seed, verbose, layer_kwargs):
+        matrix, coverage = align(vectors, tokens, oov, lowercase_fallback,
+                                 seed)
+        if verbose:
+            print(cls._coverage_line(coverage))
+        layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
+        return cls(len(tokens), vectors.dim, vocabulary=tokens,
+                   coverage=coverage, trainable=trainable, weights=matrix,
+                   **layer_kwargs)
 
     @staticmethod
     def _coverage_line(coverage):

@@ -1,5 +1,6 @@
 """PretrainedEmbedding: vectors aligned to a Keras vocabulary."""
 
+import builtins
 import io
 import os
 import re
@@ -238,3 +239,97 @@ def test_most_similar_skips_missing_words_and_needs_a_vocabulary(glove_file):
     bare = kel.PretrainedEmbedding(2, 3, weights=np.ones((2, 3)))
     with pytest.raises(ValueError, match="has no vocabulary"):
         bare.most_similar(np.ones(3))
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Paths opened (builtins/io `open`, `os.open`) once the test starts."""
+    paths = []
+    real_open, real_os_open = open, os.open
+
+    def spy_open(file, *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)):
+            paths.append(os.path.realpath(os.fsdecode(file)))
+        return real_open(file, *args, **kwargs)
+
+    def spy_os_open(file, *args, **kwargs):
+        paths.append(os.path.realpath(os.fsdecode(file)))
+        return real_os_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    return paths
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"oov": "nan"}, "Received: oov='nan'"),
+        ({"oov": ["zeros"]}, "Received: oov=['zeros']"),
+        ({"lowercase_fallback": "yes"},
+         "`lowercase_fallback` must be True or False. Received: "
+         "lowercase_fallback='yes'"),
+        ({"trainable": 1}, "`trainable` must be True or False"),
+        ({"seed": -1}, "`seed` must be None or a non-negative integer (it "
+         "seeds oov='random'). Received: seed=-1"),
+        ({"seed": 1.5}, "Received: seed=1.5 (of type float)"),
+        ({"seed": True}, "Received: seed=True (of type bool)"),
+        ({"verbose": "loud"}, "Received: verbose='loud'"),
+        ({"vocabulary": ["king", "king"]}, "token 'king' twice"),
+        ({"vocabulary": []}, "`vocabulary` is empty"),
+        ({"vocabulary": 7}, "Received: vocabulary=7"),
+        ({"mask_zero": "true"}, "Received: mask_zero='true'"),
+        ({"invalid_ids": "wrap"}, "Received: invalid_ids='wrap'"),
+        ({"combiner": "max"}, "Received: combiner='max'"),
+        ({"max_norm": -1.0}, "Received: max_norm=-1.0"),
+        ({"norm_type": 0}, "Received: norm_type=0"),
+        ({"padding_idx": -1}, "Received: padding_idx=-1"),
+        ({"sparse": "no"}, "Received: sparse='no'"),
+        ({"name": 3}, "`name` must be None or a string. Received: name=3"),
+        ({"embeddings_initializer": "nonsense"},
+         "`embeddings_initializer`"),
+        ({"embeddings_regularizer": "nonsense"},
+         "`embeddings_regularizer`"),
+        ({"weights": np.ones((8, 3))},
+         "`weights` is set by from_file (from the vectors and the "
+         "vocabulary)"),
+        ({"input_dim": 8}, "`input_dim` is set by from_file"),
+        ({"coverage": None}, "`coverage` is set by from_file"),
+        ({"embedding_dim": 3}, "from_file got an unexpected keyword "
+         "argument `embedding_dim`"),
+        ({"format": "glov"}, "format"),
+        ({"limit": 0}, "limit"),
+        ({"encoding": "no-such-codec"}, "encoding"),
+        ({"unicode_errors": "skip"}, "unicode_errors"),
+    ],
+)
+def test_from_file_checks_every_argument_before_reading(glove_file, opened,
+                                                       kwargs, message):
+    kwargs = {"vocabulary": VOCABULARY, **kwargs}
+    with pytest.raises(ValueError) as info:
+        quiet(kel.PretrainedEmbedding.from_file, glove_file, **kwargs)
+    assert message in str(info.value)
+    assert os.path.realpath(glove_file) not in opened
+
+
+def test_from_file_checks_the_path_before_anything(tmp_path, opened):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("king\n", encoding="utf-8")
+    opened.clear()
+    with pytest.raises(ValueError, match=r"`path` must be the path of a "
+                       r"vectors file.*Received: path=3 \(of type int\)"):
+        kel.PretrainedEmbedding.from_file(3, vocabulary=str(vocab))
+    assert opened == []
+
+
+def test_from_vectors_checks_its_arguments():
+    vectors = kel.Vectors(WORDS, MATRIX)
+    for kwargs, message in [({"oov": "nan"}, "Received: oov='nan'"),
+                            ({"seed": "x"}, "Received: seed='x'"),
+                            ({"verbose": 2}, "Received: verbose=2"),
+                            ({"weights": None}, "`weights` is set by "
+                             "from_vectors")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            quiet(kel.PretrainedEmbedding.from_vectors, vectors,
+                  vocabulary=["king"], **kwargs)

@@ -199,14 +199,8 @@ def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
             "in the file: check that the vocabulary and the vectors use the "
             "same tokens (case, tokenisation)."
         )
-    values = matrix[found]
-    if oov == "mean":
-        matrix[oov_rows] = values.mean(axis=0)
-    elif oov == "random":
-        rng = np.random.default_rng(seed)
-        matrix[oov_rows] = rng.normal(
-            values.mean(), values.std(), (len(oov_rows), vectors.dim)
-        )
+    if oov_rows and oov != "zeros":
+        matrix[oov_rows] = _oov_rows(matrix[found], len(oov_rows), oov, seed)
     total = len(found) + len(missing)
     return matrix, Coverage(len(found), total, lowercase, missing)
 
@@ -343,6 +337,30 @@ def _check_vocabulary_of(tokens, input_dim):
         )
 
 
+def _oov_rows(found_rows, count, oov, seed):
+    """`count` rows for `oov="mean"` or `"random"` from the found rows.
+
+    The statistics are taken in float64 over the finite values (a float32
+    sum of values near 3e38 overflows), and the rows are clipped to the
+    float32 range, so they are always finite.
+    """
+    values = found_rows.astype(np.float64)
+    finite = np.isfinite(values)
+    if oov == "mean":
+        counts = finite.sum(axis=0)
+        sums = np.where(finite, values, 0.0).sum(axis=0)
+        mean = np.divide(sums, counts, out=np.zeros_like(sums),
+                         where=counts > 0)
+        rows = np.broadcast_to(mean, (count, values.shape[1]))
+    else:
+        pool = values[finite]
+        mean, std = (pool.mean(), pool.std()) if pool.size else (0.0, 0.0)
+        rng = np.random.default_rng(seed)
+        rows = rng.normal(mean, std, (count, values.shape[1]))
+    limit = float(np.finfo(np.float32).max)
+    return np.clip(rows, -limit, limit).astype(np.float32)
+
+
 @keras.saving.register_keras_serializable(package="keras_embedlab")
 class PretrainedEmbedding(LookupEmbedding):
     """A `LookupEmbedding` whose rows are pretrained word vectors.
@@ -444,7 +462,9 @@ class PretrainedEmbedding(LookupEmbedding):
         or a `StringLookup`/`TextVectorization` layer; `None` takes every
         word of `vectors`. Missing words get `oov="random"` (normal with the
         mean and standard deviation of the found vectors' values, seeded by
-        `seed`), `"zeros"` or `"mean"` (the mean found vector); with
+        `seed`), `"zeros"` or `"mean"` (the mean found vector); statistics
+        are taken in float64 over the finite values, and rows are clipped
+        to the float32 range, so they are always finite. With
         `lowercase_fallback`, `"Paris"` takes `"paris"`'s vector. Prints one
         coverage line unless `verbose=0`. Every argument, `layer_kwargs`
         included, is checked before any work.

@@ -333,3 +333,43 @@ def test_from_vectors_checks_its_arguments():
         with pytest.raises(ValueError, match=re.escape(message)):
             quiet(kel.PretrainedEmbedding.from_vectors, vectors,
                   vocabulary=["king"], **kwargs)
+
+
+HUGE = np.array([[3.0e38, -3.0e38, 3.0e38], [3.0e38, 3.0e38, -3.0e38],
+                 [3.3e38, 3.0e38, 3.0e38]], dtype="float32")
+FLOAT32_MAX = np.finfo(np.float32).max
+
+
+@pytest.mark.parametrize("oov", ["mean", "random"])
+def test_oov_statistics_do_not_overflow_near_float32_max(oov):
+    # Sums of values near 3e38 overflow in float32: the statistics are
+    # taken in float64, and the rows stay finite.
+    words = ["a", "b", "c"]
+    layer, _ = quiet(kel.PretrainedEmbedding.from_vectors,
+                     kel.Vectors(words, HUGE),
+                     vocabulary=words + ["[UNK]", "zz"], oov=oov)
+    table = to_numpy(layer.embeddings)
+    assert np.isfinite(table).all()
+    np.testing.assert_array_equal(table[:3], HUGE)
+    if oov == "mean":
+        expected = HUGE.astype("float64").mean(axis=0)
+        np.testing.assert_allclose(table[3], expected, rtol=1e-6)
+        np.testing.assert_array_equal(table[4], table[3])
+        assert table[3, 0] == pytest.approx(3.1e38, rel=1e-6)
+    else:
+        assert (np.abs(table[3:]) <= FLOAT32_MAX).all()
+        assert not np.array_equal(table[3], table[4])
+        # Drawn with the float64 statistics: mean ~1.57e38, std ~2.5e38.
+        assert np.abs(table[3:]).max() > 1e37
+
+
+def test_oov_statistics_ignore_non_finite_values():
+    matrix = np.array([[1.0, np.nan], [3.0, 4.0]], dtype="float32")
+    for oov in ["mean", "random"]:
+        layer, _ = quiet(kel.PretrainedEmbedding.from_vectors,
+                         kel.Vectors(["a", "b"], matrix),
+                         vocabulary=["a", "b", "zz"], oov=oov)
+        row = to_numpy(layer.embeddings)[2]
+        assert np.isfinite(row).all()
+        if oov == "mean":
+            np.testing.assert_array_equal(row, [2.0, 4.0])

@@ -194,11 +194,10 @@ def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
             missing.append(token)
             oov_rows.append(i)
     if not found:
-        raise ValueError(
-            f"None of the {len(vocabulary)} vocabulary tokens has a vector "
-            "in the file: check that the vocabulary and the vectors use the "
-            "same tokens (case, tokenisation)."
-        )
+        raise _NoOverlapError(_no_overlap_message(
+            vocabulary, "the vectors", "the vectors start with",
+            vectors.words, lowercase_fallback,
+        ))
     if oov_rows and oov != "zeros":
         matrix[oov_rows] = _oov_rows(matrix[found], len(oov_rows), oov, seed)
     total = len(found) + len(missing)
@@ -335,6 +334,41 @@ def _check_vocabulary_of(tokens, input_dim):
             f"`vocabulary` has {len(tokens)} tokens but input_dim="
             f"{input_dim}: they must be equal (row i is token i)."
         )
+
+
+class _NoOverlapError(ValueError):
+    """No vocabulary token has a vector (`from_file` adds the file name)."""
+
+
+_EXAMPLES = 5
+
+
+def _examples(tokens):
+    if not tokens:
+        return "no words"
+    shown = ", ".join(_short(t, 40) for t in tokens[:_EXAMPLES])
+    return shown + (", ..." if len(tokens) > _EXAMPLES else "")
+
+
+def _no_overlap_message(vocabulary, where, starts, words, lowercase_fallback):
+    tokens = [t for t in vocabulary if t not in SPECIAL_TOKENS]
+    return (
+        f"None of the {len(vocabulary)} vocabulary tokens has a vector in "
+        f"{where}{' (nor in lowercase)' if lowercase_fallback else ''}: "
+        "check that the vocabulary and the vectors use the same tokens "
+        f"(case, tokenisation). The vocabulary has {_examples(tokens)}; "
+        f"{starts} {_examples(list(words))}."
+    )
+
+
+def _first_words(path, format, encoding, unicode_errors):
+    """The first few words of a vectors file, for an error message."""
+    try:
+        return load_vectors(path, format=format, limit=_EXAMPLES + 1,
+                            encoding=encoding, unicode_errors=unicode_errors,
+                            verbose=0).words
+    except Exception:  # Only an example: the error being raised matters.
+        return []
 
 
 def _oov_rows(found_rows, count, oov, seed):
@@ -517,8 +551,16 @@ class PretrainedEmbedding(LookupEmbedding):
         if tokens is None:
             tokens = vectors.words
             _check_vocabulary(tokens)
-        return cls._aligned(vectors, tokens, oov, lowercase_fallback,
-                            trainable, seed, verbose, layer_kwargs)
+        try:
+            return cls._aligned(vectors, tokens, oov, lowercase_fallback,
+                                trainable, seed, verbose, layer_kwargs)
+        except _NoOverlapError:
+            # `vectors` holds only the vocabulary's rows: show the file's.
+            words = _first_words(path, format, encoding, unicode_errors)
+            raise ValueError(_no_overlap_message(
+                tokens, f"the file {os.fsdecode(path)!r}",
+                "the file starts with", words, lowercase_fallback,
+            )) from None
 
     @classmethod
     def _aligned(cls, vectors, tokens, oov, lowercase_fallback, trainable,
@@ -545,7 +587,9 @@ class PretrainedEmbedding(LookupEmbedding):
         vector of length `output_dim`. Uses the current (possibly fine-tuned)
         table. Never returned: the mask and OOV tokens, words missing from
         the vectors file (their rows are only an OOV initialisation), and
-        all-zero rows.
+        all-zero rows. Asking about one of those tokens raises `ValueError`
+        (its neighbours would be noise); pass its row as a vector to ask
+        anyway, e.g. after fine-tuning.
         """
         _ids.check_positive_int("k", k)
         if self._vocabulary is None and self._asset_expected:
@@ -569,6 +613,7 @@ class PretrainedEmbedding(LookupEmbedding):
                     f"{query!r} is not in this layer's vocabulary of "
                     f"{self.input_dim} tokens."
                 )
+            self._check_query_token(query)
             exclude.add(self._index[query])
             query = table[self._index[query]]
         query = np.asarray(query, dtype="float32")
@@ -588,6 +633,26 @@ class PretrainedEmbedding(LookupEmbedding):
         top = np.argsort(-scores, kind="stable")[:k]
         return [(self._vocabulary[i], float(scores[i])) for i in top
                 if np.isfinite(scores[i])]
+
+    def _check_query_token(self, token):
+        """Neighbours of a row that is only an initialisation are noise:
+        refuse, rather than warn, since a warning is easily missed and the
+        answer would look like a real one."""
+        fix = ("Ask about a word of the vectors file, or pass the row itself "
+               "if you fine-tuned it: layer.most_similar(vector) with "
+               f"vector = layer.embeddings[{self._index[token]}].")
+        if token in SPECIAL_TOKENS:
+            kind = ("mask token (an all-zero padding row)"
+                    if token == MASK_TOKEN else
+                    "OOV token (its row is only an OOV initialisation)")
+            raise ValueError(f"{token!r} is the {kind}: it has no "
+                             f"neighbours to name. {fix}")
+        if self.coverage is not None and token in set(self.coverage.missing):
+            raise ValueError(
+                f"{token!r} had no vector in the vectors file: its row is "
+                "only the OOV initialisation chosen by `oov`, so its "
+                f"neighbours would be noise. {fix}"
+            )
 
     def save_assets(self, dir_path):
         coverage = self.coverage._asdict() if self.coverage else None

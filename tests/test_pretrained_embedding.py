@@ -373,3 +373,45 @@ def test_oov_statistics_ignore_non_finite_values():
         assert np.isfinite(row).all()
         if oov == "mean":
             np.testing.assert_array_equal(row, [2.0, 4.0])
+
+
+def test_no_overlap_names_the_file_and_shows_tokens_of_both(glove_file):
+    vocabulary = ["", "[UNK]", "Xylophone", "zebra_1", "qq", "r2", "s3", "t4"]
+    with pytest.raises(ValueError) as info:
+        quiet(kel.PretrainedEmbedding.from_file, glove_file,
+              vocabulary=vocabulary)
+    message = str(info.value)
+    assert message.startswith("None of the 8 vocabulary tokens has a vector "
+                              f"in the file {glove_file!r}")
+    assert "(nor in lowercase)" in message
+    # Examples of each side: the vocabulary's (not the special tokens) and
+    # the file's first words.
+    assert ("The vocabulary has 'Xylophone', 'zebra_1', 'qq', 'r2', 's3', "
+            "...;") in message
+    assert ("the file starts with 'paris', 'london', 'king', 'queen', "
+            "'the', ...") in message
+    with pytest.raises(ValueError) as info:
+        quiet(kel.PretrainedEmbedding.from_vectors,
+              kel.Vectors(WORDS[:2], MATRIX[:2]), vocabulary=["x", "y"],
+              lowercase_fallback=False)
+    message = str(info.value)
+    assert message.startswith("None of the 2 vocabulary tokens has a vector "
+                              "in the vectors:")
+    assert "The vocabulary has 'x', 'y';" in message
+    assert "the vectors start with 'paris', 'london'." in message
+
+
+def test_most_similar_refuses_words_without_a_pretrained_vector(glove_file):
+    layer, _ = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                     vocabulary=["", "[UNK]"] + WORDS + ["zzz"])
+    with pytest.raises(ValueError) as info:
+        layer.most_similar("zzz")
+    message = str(info.value)
+    assert "'zzz' had no vector in the vectors file" in message
+    assert "layer.most_similar(vector)" in message
+    for special in ["", "[UNK]"]:
+        with pytest.raises(ValueError, match="is the (mask|OOV) token"):
+            layer.most_similar(special)
+    # The row itself can still be asked about, e.g. after fine-tuning.
+    row = to_numpy(layer.embeddings)[layer.vocabulary.index("zzz")]
+    assert len(layer.most_similar(row, k=3)) == 3

@@ -127,6 +127,38 @@ def test_layer_serialize_deserialize_keeps_vocabulary_and_coverage():
     assert restored.trainable is False and restored.mask_zero is True
 
 
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"coverage": {"found": 4, "total": 6, "lowercase": 1}},
+         "must have exactly the fields found, total, lowercase, missing"),
+        ({"coverage": [4, 6, 1, []]}, "must be None, a Coverage"),
+        ({"coverage": {**EXPECTED_COVERAGE._asdict(), "found": -1}},
+         "`found` must be a non-negative integer. Received: found=-1"),
+        ({"coverage": {**EXPECTED_COVERAGE._asdict(),
+                       "missing": ["nowhere", "berlin"]}},
+         "Received: 'berlin'"),
+        ({"coverage": {**EXPECTED_COVERAGE._asdict(), "total": 7,
+                       "missing": ["nowhere", "café", "king"]}},
+         "total=7, but the vocabulary has 6 tokens"),
+        ({"coverage": {**EXPECTED_COVERAGE._asdict(), "found": 5}},
+         "found + len(missing) == total"),
+        ({"vocabulary": None}, "describes how a vectors file covered a "
+         "vocabulary, but the layer has none"),
+        ({"vocabulary": PRETRAINED_VOCABULARY[:-1]},
+         "`vocabulary` has 7 tokens but input_dim=8"),
+        ({"vocabulary": ["", "[UNK]"] + ["king"] * 6}, "token 'king' twice"),
+    ],
+)
+def test_pretrained_from_config_validates_vocabulary_and_coverage(change,
+                                                                  message):
+    _, layer = pretrained_model()
+    config = {**layer.get_config(), **change}
+    with pytest.raises(ValueError) as info:
+        kel.PretrainedEmbedding.from_config(config)
+    assert message in str(info.value)
+
+
 @pytest.fixture(scope="module")
 def cross_backend_runs(tmp_path_factory):
     """This backend's results, and each other backend's from a subprocess."""

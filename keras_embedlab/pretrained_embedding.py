@@ -361,12 +361,12 @@ def _no_overlap_message(vocabulary, where, starts, words, lowercase_fallback):
     )
 
 
-def _first_words(path, format, encoding, unicode_errors):
+def _first_words(path, format, encoding, unicode_errors, loader):
     """The first few words of a vectors file, for an error message."""
     try:
         return load_vectors(path, format=format, limit=_EXAMPLES + 1,
                             encoding=encoding, unicode_errors=unicode_errors,
-                            verbose=0).words
+                            verbose=0, **loader).words
     except Exception:  # Only an example: the error being raised matters.
         return []
 
@@ -521,12 +521,14 @@ class PretrainedEmbedding(LookupEmbedding):
     def from_file(cls, path, vocabulary=None, format="auto", oov="random",
                   lowercase_fallback=True, trainable=False, limit=None,
                   encoding="utf-8", unicode_errors="strict", verbose="auto",
-                  seed=1337, **layer_kwargs):
+                  seed=1337, nonfinite=None, **layer_kwargs):
         """Loads a vectors file (see `load_vectors`) aligned to `vocabulary`.
 
         With a vocabulary, only the rows it needs are parsed (plus lowercased
         forms when `lowercase_fallback`), so memory follows the vocabulary,
-        not the file. Every argument, `layer_kwargs` included, is checked
+        not the file. `format`, `limit`, `encoding`, `unicode_errors`,
+        `verbose` and `nonfinite` (None: `load_vectors`' default) go to
+        `load_vectors`. Every argument, `layer_kwargs` included, is checked
         before the file is opened.
         """
         if not isinstance(path, (str, bytes, os.PathLike)):
@@ -545,9 +547,12 @@ class PretrainedEmbedding(LookupEmbedding):
             wanted = set(tokens)
             if lowercase_fallback:
                 wanted.update(t.lower() for t in tokens)
+        # Only when given, so that a load_vectors without it still works.
+        loader = {} if nonfinite is None else {"nonfinite": nonfinite}
         vectors = load_vectors(path, format=format, vocabulary=wanted,
                                limit=limit, encoding=encoding,
-                               unicode_errors=unicode_errors, verbose=verbose)
+                               unicode_errors=unicode_errors, verbose=verbose,
+                               **loader)
         if tokens is None:
             tokens = vectors.words
             _check_vocabulary(tokens)
@@ -556,7 +561,8 @@ class PretrainedEmbedding(LookupEmbedding):
                                 trainable, seed, verbose, layer_kwargs)
         except _NoOverlapError:
             # `vectors` holds only the vocabulary's rows: show the file's.
-            words = _first_words(path, format, encoding, unicode_errors)
+            words = _first_words(path, format, encoding, unicode_errors,
+                                 loader)
             raise ValueError(_no_overlap_message(
                 tokens, f"the file {os.fsdecode(path)!r}",
                 "the file starts with", words, lowercase_fallback,

@@ -1,6 +1,7 @@
 """PretrainedEmbedding: vectors aligned to a Keras vocabulary."""
 
 import builtins
+import inspect
 import io
 import os
 import re
@@ -415,3 +416,34 @@ def test_most_similar_refuses_words_without_a_pretrained_vector(glove_file):
     # The row itself can still be asked about, e.g. after fine-tuning.
     row = to_numpy(layer.embeddings)[layer.vocabulary.index("zzz")]
     assert len(layer.most_similar(row, k=3)) == 3
+
+
+@pytest.mark.skipif(
+    "nonfinite" not in inspect.signature(kel.load_vectors).parameters,
+    reason="this load_vectors has no `nonfinite` option",
+)
+def test_from_file_forwards_nonfinite(tmp_path):
+    path = tmp_path / "nan.txt"
+    path.write_text("king 1.0 0.0\nqueen nan 1.0\nparis 0.0 2.0\n",
+                    encoding="utf-8")
+    vocabulary = ["king", "queen", "paris", "zzz"]
+    with pytest.raises(ValueError, match="queen|line 2"):
+        quiet(kel.PretrainedEmbedding.from_file, str(path),
+              vocabulary=vocabulary)
+    with pytest.warns(UserWarning):
+        skipped, _ = quiet(kel.PretrainedEmbedding.from_file, str(path),
+                           vocabulary=vocabulary, nonfinite="skip",
+                           oov="mean")
+    assert skipped.coverage.missing == ["queen", "zzz"]
+    np.testing.assert_array_equal(to_numpy(skipped.embeddings)[[1, 3]],
+                                  [[0.5, 1.0], [0.5, 1.0]])
+    kept, _ = quiet(kel.PretrainedEmbedding.from_file, str(path),
+                    vocabulary=vocabulary, nonfinite="keep", oov="mean")
+    table = to_numpy(kept.embeddings)
+    assert np.isnan(table[1, 0])  # kept as the file has it
+    # The OOV statistics use the finite values only: column 1 is
+    # mean(0, 1, 2).
+    np.testing.assert_array_equal(table[3], [0.5, 1.0])
+    with pytest.raises(ValueError, match="nonfinite"):
+        quiet(kel.PretrainedEmbedding.from_file, str(path),
+              vocabulary=vocabulary, nonfinite="drop")

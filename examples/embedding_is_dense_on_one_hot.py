@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 import keras_embedlab as kel
-from keras_embedlab._backend import layer_gradients
+from keras_embedlab.testing import layer_gradients
 
 
 def main(argv=None):

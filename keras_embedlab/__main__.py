@@ -20,7 +20,8 @@ WORKED_IDS = np.array([0, 2, 1, 2], dtype="int32")
 def demo():
     import keras
 
-    from keras_embedlab import LookupEmbedding, OneHotDense, _backend
+    from keras_embedlab import LookupEmbedding, OneHotDense
+    from keras_embedlab.testing import layer_gradients
 
     np.set_printoptions(precision=3, suppress=True)
     print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
@@ -42,7 +43,7 @@ def demo():
     print("2. The gradient of a lookup touches only the rows in the batch.")
     table = LookupEmbedding(10, 4)
     ids = WORKED_IDS
-    (grad,) = _backend.layer_gradients(
+    (grad,) = layer_gradients(
         table, ids, np.ones((len(ids), 4), "float32")
     )
     print(f"d sum(lookup(ids)) / d table, 10-row table, ids {ids.tolist()}:")

@@ -109,3 +109,15 @@ def normalise_bags(sums, weights, combiner):
     if combiner == "sqrtn":
         safe = ops.sqrt(safe)
     return ops.where(empty, ops.zeros_like(sums), ops.divide(sums, safe))
+
+
+def zero_padding(values, ids, padding_idx):
+    """Zeros the rows of `values` whose id is `padding_idx` (if set).
+
+    A `where`, so those rows also pass no gradient back: the table's padding
+    row never trains.
+    """
+    if padding_idx is None:
+        return values
+    is_padding = ops.expand_dims(ops.equal(ids, padding_idx), -1)
+    return ops.where(is_padding, ops.zeros_like(values), values)

@@ -16,7 +16,6 @@ import time
 import keras
 import numpy as np
 
-from keras_embedlab import _backend
 from keras_embedlab._bench_args import (
     CONTENDERS,
     GATHER,
@@ -25,6 +24,7 @@ from keras_embedlab._bench_args import (
     MODES,
     resolve,
 )
+from keras_embedlab.backend import benchmarking
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.one_hot_dense import OneHotDense
 
@@ -47,7 +47,7 @@ def _layer_for(name, vocabulary, dim):
 def contender_fn(name, vocabulary, dim):
     """A pure function `(table, ids) -> rows` for the contender."""
     if name == GATHER:
-        return _backend.raw_gather
+        return benchmarking.raw_gather
     layer = _layer_for(name, vocabulary, dim)
     layer.build()
 
@@ -69,7 +69,7 @@ def _time_calls(run, inner):
     times = []
     for _ in range(inner):
         start = time.perf_counter()
-        _backend.block(run())
+        benchmarking.block(run())
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -89,7 +89,7 @@ def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
                              f"> --memory-budget {budget / 2**30:.1f} GiB")
             continue
         fn = contender_fn(name, vocabulary, dim)
-        runners[name] = _backend.compile_benchmark(
+        runners[name] = benchmarking.compile_benchmark(
             mode, fn, table, ids, cotangent
         )
     inner = {}
@@ -213,7 +213,7 @@ def format_table(rows):
 
 
 def run(sizes, n_ids, dim, modes, contenders, repeats, budget, out_dir):
-    device = _backend.device_name()
+    device = benchmarking.device_name()
     backend = keras.backend.backend()
     print(f"bench: backend {backend} on {device}; {n_ids:,} ids x {dim} "
           f"dims; vocabularies {', '.join(f'{s:,d}' for s in sizes)}; "

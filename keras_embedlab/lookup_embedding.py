@@ -3,11 +3,25 @@
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_embedlab import _backend, _ids, _row_math, sparse_updates
+from keras_embedlab import _ids, _row_math, backend
+from keras_embedlab._base_layer import (
+    EmbeddingBase,
+    as_weight_list,
+    check_built,
+    shared_arguments,
+)
+from keras_embedlab._validation import check_bool
+
+# The one mark of a row-sparse table: set on the `embeddings` variable of a
+# `sparse=True` layer (its value is the layer's name), read by the
+# row-sparse optimizers and `RowSparseModel` (`keras_embedlab.sparse_updates`).
+ROW_SPARSE_MARK = "_row_sparse_table"
+# A `RowTrace` attached to the variable during `RowSparseModel`'s JAX step.
+_TRACE_ATTRIBUTE = "_row_trace"
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
-class LookupEmbedding(_ids.IdsLayer):
+class LookupEmbedding(EmbeddingBase):
     """Turns integer ids into dense vectors by looking up rows of a table.
 
     Same arguments, defaults, variable (`embeddings`) and masking as
@@ -117,26 +131,24 @@ class LookupEmbedding(_ids.IdsLayer):
         embeddings_constraint=None,
         mask_zero=False,
         weights=None,
-        invalid_ids="error",
-        padding_idx=None,
+        *,
         sparse=False,
-        max_norm=None,
-        norm_type=2.0,
-        combiner=None,
         **kwargs,
     ):
-        super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
-                         padding_idx, max_norm=max_norm, norm_type=norm_type,
-                         combiner=combiner, **kwargs)
+        # `invalid_ids`, `padding_idx`, `max_norm`, `norm_type`, `combiner`:
+        # keyword arguments shared with `OneHotDense`, handled by
+        # `EmbeddingBase` (`_base_layer.SHARED_ARGUMENTS`).
+        super().__init__(input_dim, output_dim, mask_zero=mask_zero,
+                         **kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
-        sparse_updates.check_sparse(sparse, self)
+        self._check_sparse(sparse)
         self.sparse = sparse
         self.autocast = False
         if weights is not None:
             self.build()
-            self.set_weights(_ids.as_weight_list(weights))
+            self.set_weights(as_weight_list(weights))
 
     def build(self, input_shape=None):
         if self.built:
@@ -153,8 +165,22 @@ class LookupEmbedding(_ids.IdsLayer):
             autocast=False,
         )
         if self.sparse:
-            sparse_updates.mark_table(self)
+            setattr(self.embeddings, ROW_SPARSE_MARK, self.name)
         self.built = True
+
+    def _check_sparse(self, sparse):
+        check_bool("sparse", sparse)
+        if not sparse:
+            return
+        for name in ("embeddings_regularizer", "embeddings_constraint"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"`sparse=True` updates only the rows in the batch, but "
+                    f"`{name}` acts on the whole table on every step. "
+                    f"Received: sparse=True with {name}="
+                    f"{getattr(self, name)!r} on layer '{self.name}'. Drop "
+                    f"`{name}` or use sparse=False."
+                )
 
     def call(self, inputs, bag_weights=None, reverse=False):
         if reverse:
@@ -171,13 +197,13 @@ class LookupEmbedding(_ids.IdsLayer):
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
         if weights is not None and self.max_norm is None and not self.sparse:
             # PyTorch sums bags without gathering their rows first.
-            sums = _backend.fused_bag_sum(self.embeddings, ids, weights)
+            sums = backend.fused_bag_sum(self.embeddings, ids, weights)
             if sums is not None:
                 outputs = _row_math.normalise_bags(sums, weights,
                                                    self.combiner)
                 return ops.cast(outputs, self.compute_dtype)
         rows = self._gather(ids)
-        rows = _ids.zero_padding(rows, ids, self.padding_idx)
+        rows = _row_math.zero_padding(rows, ids, self.padding_idx)
         if self.combiner is None:
             rows = _row_math.clip_rows(rows, self.max_norm, self.norm_type)
         else:
@@ -193,18 +219,17 @@ class LookupEmbedding(_ids.IdsLayer):
         `RowSparseModel` on JAX the rows are what gets differentiated.
         """
         if self.sparse:
-            rows = _ids.take_rows(_backend.variable_handle(self.embeddings),
+            rows = _ids.take_rows(backend.variable_handle(self.embeddings),
                                   ids, self.input_dim, self.invalid_ids,
                                   self.name)
-            return sparse_updates.trace_rows(self, ids, rows)
-        table = _backend.dense_gradient(self.embeddings)
+            trace = getattr(self.embeddings, _TRACE_ATTRIBUTE, None)
+            return rows if trace is None else trace.rows(self, ids, rows)
+        table = backend.dense_gradient(self.embeddings)
         return _ids.take_rows(table, ids, self.input_dim, self.invalid_ids,
                               self.name)
 
     def get_config(self):
         config = {
-            "input_dim": self.input_dim,
-            "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(
                 self.embeddings_initializer
             ),
@@ -214,13 +239,7 @@ class LookupEmbedding(_ids.IdsLayer):
             "embeddings_constraint": constraints.serialize(
                 self.embeddings_constraint
             ),
-            "mask_zero": self.mask_zero,
-            "invalid_ids": self.invalid_ids,
-            "padding_idx": self.padding_idx,
             "sparse": self.sparse,
-            "max_norm": self.max_norm,
-            "norm_type": self.norm_type,
-            "combiner": self.combiner,
         }
         return {**super().get_config(), **config}
 
@@ -231,7 +250,7 @@ class LookupEmbedding(_ids.IdsLayer):
         Exact only without a non-zero bias and with a linear activation;
         otherwise raises `ValueError`.
         """
-        _ids.check_built(layer, "from_one_hot_dense")
+        check_built(layer, "from_one_hot_dense")
         if layer.activation is not keras.activations.linear:
             raise ValueError(
                 "Cannot convert a OneHotDense with a non-linear activation "
@@ -249,12 +268,7 @@ class LookupEmbedding(_ids.IdsLayer):
         return cls(
             layer.input_dim,
             layer.output_dim,
-            mask_zero=layer.mask_zero,
-            invalid_ids=layer.invalid_ids,
-            padding_idx=layer.padding_idx,
-            max_norm=layer.max_norm,
-            norm_type=layer.norm_type,
-            combiner=layer.combiner,
+            **shared_arguments(layer),
             embeddings_initializer=layer.kernel_initializer,
             embeddings_regularizer=layer.kernel_regularizer,
             embeddings_constraint=layer.kernel_constraint,

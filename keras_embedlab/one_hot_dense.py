@@ -4,10 +4,17 @@ import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
 from keras_embedlab import _ids, _row_math
+from keras_embedlab._base_layer import (
+    EmbeddingBase,
+    as_weight_list,
+    check_built,
+    shared_arguments,
+)
+from keras_embedlab._validation import check_bool
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
-class OneHotDense(_ids.IdsLayer):
+class OneHotDense(EmbeddingBase):
     """Computes `activation(one_hot(ids) @ kernel + bias)`.
 
     This is literally `keras.layers.Dense` applied to one-hot vectors, built
@@ -99,17 +106,14 @@ class OneHotDense(_ids.IdsLayer):
         bias_constraint=None,
         mask_zero=False,
         weights=None,
-        invalid_ids="error",
-        padding_idx=None,
-        max_norm=None,
-        norm_type=2.0,
-        combiner=None,
         **kwargs,
     ):
-        _ids.check_bool("use_bias", use_bias)
-        super().__init__(input_dim, output_dim, mask_zero, invalid_ids,
-                         padding_idx, max_norm=max_norm, norm_type=norm_type,
-                         combiner=combiner, **kwargs)
+        # `invalid_ids`, `padding_idx`, `max_norm`, `norm_type`, `combiner`:
+        # keyword arguments shared with `LookupEmbedding`, handled by
+        # `EmbeddingBase` (`_base_layer.SHARED_ARGUMENTS`).
+        check_bool("use_bias", use_bias)
+        super().__init__(input_dim, output_dim, mask_zero=mask_zero,
+                         **kwargs)
         self.use_bias = use_bias
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -123,7 +127,7 @@ class OneHotDense(_ids.IdsLayer):
         self.autocast = False
         if weights is not None:
             self.build()
-            weights = _ids.as_weight_list(weights)
+            weights = as_weight_list(weights)
             if use_bias and len(weights) == 1:
                 weights.append(ops.convert_to_numpy(self.bias))
             self.set_weights(weights)
@@ -165,7 +169,7 @@ class OneHotDense(_ids.IdsLayer):
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
         one_hot = _ids.one_hot_rows(ids, self.input_dim, dtype,
                                     self.invalid_ids, self.name)
-        one_hot = _ids.zero_padding(one_hot, ids, self.padding_idx)
+        one_hot = _row_math.zero_padding(one_hot, ids, self.padding_idx)
         if self.combiner is not None:
             # A bag of ids as a (weighted) multi-hot vector.
             one_hot = ops.cast(_row_math.weighted_sum(one_hot, weights),
@@ -185,16 +189,8 @@ class OneHotDense(_ids.IdsLayer):
 
     def get_config(self):
         config = {
-            "input_dim": self.input_dim,
-            "output_dim": self.output_dim,
             "use_bias": self.use_bias,
             "activation": activations.serialize(self.activation),
-            "mask_zero": self.mask_zero,
-            "invalid_ids": self.invalid_ids,
-            "padding_idx": self.padding_idx,
-            "max_norm": self.max_norm,
-            "norm_type": self.norm_type,
-            "combiner": self.combiner,
         }
         for name in ("kernel", "bias"):
             for kind, module in (
@@ -212,16 +208,11 @@ class OneHotDense(_ids.IdsLayer):
 
         `layer` is a built `LookupEmbedding` or `keras.layers.Embedding`.
         """
-        _ids.check_built(layer, "from_embedding")
+        check_built(layer, "from_embedding")
         return cls(
             layer.input_dim,
             layer.output_dim,
-            mask_zero=layer.mask_zero,
-            invalid_ids=getattr(layer, "invalid_ids", "error"),
-            padding_idx=getattr(layer, "padding_idx", None),
-            max_norm=getattr(layer, "max_norm", None),
-            norm_type=getattr(layer, "norm_type", 2.0),
-            combiner=getattr(layer, "combiner", None),
+            **shared_arguments(layer),
             kernel_initializer=layer.embeddings_initializer,
             kernel_regularizer=layer.embeddings_regularizer,
             kernel_constraint=layer.embeddings_constraint,

@@ -9,7 +9,8 @@ import os
 import keras
 import numpy as np
 
-from keras_embedlab import _ids
+from keras_embedlab import _validation
+from keras_embedlab._base_layer import _NOT_YET, SHARED_ARGUMENTS
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.vectors import Vectors, load_vectors
 
@@ -270,14 +271,14 @@ def _keras_getter(getter):
 
 
 _LAYER_ARGUMENT_CHECKS = {
-    "mask_zero": _ids.check_bool,
-    "sparse": _ids.check_bool,
-    "autocast": _ids.check_bool,
-    "invalid_ids": lambda name, value: _ids.check_invalid_ids(value),
+    "mask_zero": _validation.check_bool,
+    "sparse": _validation.check_bool,
+    "autocast": _validation.check_bool,
+    "invalid_ids": lambda name, value: _validation.check_invalid_ids(value),
     "padding_idx": lambda name, value: _check_padding_idx(value),
-    "max_norm": lambda name, value: _ids.check_max_norm(value),
-    "norm_type": lambda name, value: _ids.check_norm_type(value),
-    "combiner": lambda name, value: _ids.check_combiner(value),
+    "max_norm": lambda name, value: _validation.check_max_norm(value),
+    "norm_type": lambda name, value: _validation.check_norm_type(value),
+    "combiner": lambda name, value: _validation.check_combiner(value),
     "name": lambda name, value: _check_name(value),
     "embeddings_initializer": _keras_getter(keras.initializers.get),
     "embeddings_regularizer": _keras_getter(keras.regularizers.get),
@@ -292,7 +293,7 @@ def _layer_arguments():
     names = set(inspect.signature(LookupEmbedding.__init__).parameters)
     names |= set(inspect.signature(keras.layers.Layer.__init__).parameters)
     # Keras-only arguments the layer accepts (warned about or at defaults).
-    names |= {"input_length", "input_shape", *_ids._NOT_YET}
+    names |= {"input_length", "input_shape", *_NOT_YET, *SHARED_ARGUMENTS}
     return sorted(names - {"self", "kwargs", "trainable",
                            *_SET_BY_BUILDERS})
 
@@ -320,8 +321,8 @@ def _check_build_arguments(method, oov, lowercase_fallback, trainable, seed,
                            verbose, layer_kwargs):
     """What from_file and from_vectors check before reading anything."""
     _check_oov(oov)
-    _ids.check_bool("lowercase_fallback", lowercase_fallback)
-    _ids.check_bool("trainable", trainable)
+    _validation.check_bool("lowercase_fallback", lowercase_fallback)
+    _validation.check_bool("trainable", trainable)
     _check_seed(seed)
     _check_verbose(verbose)
     _check_layer_kwargs(method, layer_kwargs)
@@ -597,7 +598,7 @@ class PretrainedEmbedding(LookupEmbedding):
         (its neighbours would be noise); pass its row as a vector to ask
         anyway, e.g. after fine-tuning.
         """
-        _ids.check_positive_int("k", k)
+        _validation.check_positive_int("k", k)
         if self._vocabulary is None and self._asset_expected:
             raise ValueError(
                 f"Layer '{self.name}' was loaded from a config without a "

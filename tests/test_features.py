@@ -18,7 +18,7 @@ from helpers import (
 )
 
 import keras_embedlab as kel
-from keras_embedlab._backend import layer_gradients
+from keras_embedlab.testing import layer_gradients
 
 COMBINERS = [pytest.param(c, id=c) for c in ("sum", "mean", "sqrtn")]
 # Ranks 1-3 and both id dtypes (fewer cases than helpers.ID_CASES).
@@ -694,9 +694,9 @@ def test_bags_without_gathered_rows_on_torch():
         assert_close(out, np_bags(table, ids, "sqrtn", weights,
                                   max_norm=max_norm, padding_idx=8))
         if BACKEND != "torch":
-            from keras_embedlab import _backend
+            from keras_embedlab import backend
 
-            assert _backend.fused_bag_sum(table, ids, weights) is None
+            assert backend.fused_bag_sum(table, ids, weights) is None
             continue
         nodes, seen, stack = set(), set(), [out.grad_fn]
         while stack:  # every node of the autograd graph

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import LAYERS
 
-from keras_embedlab._backend import layer_gradients
+from keras_embedlab.testing import layer_gradients
 
 V, D = 6, 3
 

@@ -15,7 +15,7 @@ from helpers import (
 )
 
 import keras_embedlab as kel
-from keras_embedlab._backend import layer_gradients
+from keras_embedlab.testing import layer_gradients
 
 BAD_IDS = [
     pytest.param(-1, id="minus-one"),

@@ -14,7 +14,7 @@ from helpers import (
 )
 
 import keras_embedlab as kel
-from keras_embedlab._backend import layer_gradients
+from keras_embedlab.testing import layer_gradients
 
 
 @pytest.mark.parametrize("shape,dtype", ID_CASES)

@@ -1,0 +1,258 @@
+"""`EmbeddingBase`: what both layers share, end to end.
+
+The shared arguments (`SHARED_ARGUMENTS`) are validated, stored, written to
+`get_config` and copied by both converters from this one table: adding a
+shared argument is one edit here. Calls route ids through `_ids`, bags and
+norm limits through `_row_math`, and `reverse=True` through `_reverse`.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+from keras.backend import standardize_dtype
+
+from keras_embedlab import _ids, _row_math, backend
+from keras_embedlab._validation import (
+    SUPPORTED_COMBINERS,
+    check_bool,
+    check_combiner,
+    check_invalid_ids,
+    check_max_norm,
+    check_norm_type,
+    check_padding_idx,
+    check_positive_int,
+)
+
+_COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
+
+# name -> (default, check(value, input_dim)). Keyword arguments of both
+# layers (and of `PretrainedEmbedding`), stored under their own names.
+SHARED_ARGUMENTS = {
+    "mask_zero": (False, lambda value, _: check_bool("mask_zero", value)),
+    "invalid_ids": ("error", lambda value, _: check_invalid_ids(value)),
+    "padding_idx": (None, check_padding_idx),
+    "max_norm": (None, lambda value, _: check_max_norm(value)),
+    "norm_type": (2.0, lambda value, _: check_norm_type(value)),
+    "combiner": (None, lambda value, _: check_combiner(value)),
+}
+
+# Arguments of `keras.layers.Embedding` and `Dense` that are accepted with
+# their default value (so that their configs load), not yet implemented.
+_NOT_YET = ("lora_rank", "lora_alpha", "quantization_config")
+
+
+def shared_arguments(layer):
+    """The shared arguments of `layer`, for a converted copy.
+
+    A `keras.layers.Embedding` has only `mask_zero`: the others get their
+    defaults.
+    """
+    return {name: getattr(layer, name, default)
+            for name, (default, _) in SHARED_ARGUMENTS.items()}
+
+
+def _drop_keras_only_arguments(kwargs, class_name):
+    """Keras's `input_length` (warned about and ignored, as Keras does) and
+    the LoRA and quantization arguments at their defaults."""
+    if kwargs.pop("input_length", None) is not None:
+        warnings.warn("Argument `input_length` is deprecated. Just remove it.")
+    for name in _NOT_YET:
+        value = kwargs.pop(name, None)
+        if value is not None:
+            raise NotImplementedError(
+                f"`{name}` is not supported by {class_name} yet. Received: "
+                f"{name}={value!r}. Pass {name}=None (the default), or use "
+                "keras.layers.Embedding / keras.layers.Dense for LoRA and "
+                "quantized tables."
+            )
+
+
+def as_weight_list(weights):
+    """`weights=` as Keras accepts it: an array or a list of arrays."""
+    if isinstance(weights, (list, tuple)):
+        return list(weights)
+    return [weights]
+
+
+def check_built(layer, method):
+    if not layer.built:
+        raise ValueError(
+            f"`{method}` needs a built layer so it can copy its weights. "
+            f"Layer '{layer.name}' is not built yet: call it on some ids or "
+            "call `layer.build()` first."
+        )
+
+
+def check_bag_weights(bag_weights, ids, layer_name):
+    """Raises unless `bag_weights` has the (known dims of the) ids' shape."""
+    expected, received = tuple(ids.shape), tuple(bag_weights.shape)
+    if len(expected) != len(received) or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(expected, received)
+    ):
+        raise ValueError(
+            f"`bag_weights` must have the shape of the ids, one weight per "
+            f"id. Received: bag_weights of shape {received} for ids of "
+            f"shape {expected} on layer '{layer_name}'. Pass one weight per "
+            "id (e.g. `ones_like(ids)` for plain counts)."
+        )
+
+
+def check_reverse_inputs(inputs, output_dim, layer_name):
+    """Raises unless `inputs` are float vectors of size `output_dim`."""
+    dtype = standardize_dtype(inputs.dtype)
+    last = inputs.shape[-1] if len(inputs.shape) else None
+    if "float" not in dtype or last not in (None, output_dim):
+        raise ValueError(
+            f"With `reverse=True`, layer '{layer_name}' takes float vectors "
+            f"of size output_dim={output_dim} (the last axis) and returns "
+            f"logits over the vocabulary. Received inputs of shape "
+            f"{tuple(inputs.shape)} and dtype {dtype}. Pass vectors of shape "
+            f"(..., {output_dim}); to look up ids, call without "
+            "`reverse=True`."
+        )
+
+
+class EmbeddingBase(keras.layers.Layer):
+    """What both layers share: id arguments, masks, bags and output shapes."""
+
+    def __init__(self, input_dim, output_dim, **kwargs):
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("output_dim", output_dim)
+        shared = {}
+        for name, (default, check) in SHARED_ARGUMENTS.items():
+            shared[name] = kwargs.pop(name, default)
+            check(shared[name], input_dim)
+        _drop_keras_only_arguments(kwargs, type(self).__name__)
+        super().__init__(**kwargs)
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        for name, value in shared.items():
+            setattr(self, name, value)
+        self.supports_masking = self.mask_zero
+        self._reversing = False
+        if self.invalid_ids == "error" and not backend.SUPPORTS_JIT_WITH_CHECKS:
+            # XLA drops assertions: keep Keras's compiled steps off XLA.
+            self.supports_jit = False
+
+    def get_config(self):
+        config = {"input_dim": self.input_dim, "output_dim": self.output_dim}
+        config.update({name: getattr(self, name) for name in SHARED_ARGUMENTS})
+        return {**super().get_config(), **config}
+
+    def __call__(self, inputs, bag_weights=None, reverse=False, **kwargs):
+        check_bool("reverse", reverse)
+        if bag_weights is not None:
+            kwargs["bag_weights"] = bag_weights
+        if reverse:
+            return self._call_reversed(inputs, reverse=True, **kwargs)
+        if backend.is_ragged(inputs):
+            if self.combiner is None:
+                raise ValueError(
+                    f"Layer '{self.name}' received ragged ids but has no "
+                    "`combiner`: ragged ids are bags. Pass combiner="
+                    f"{_COMBINER_CHOICES}, "
+                    "or call `ids.to_tensor()` first."
+                )
+            inputs, kwargs["bag_weights"] = backend.densify_ragged_bags(
+                inputs, bag_weights, self.variable_dtype
+            )
+        elif isinstance(inputs, (np.ndarray, list, tuple)):
+            # Before Keras converts them (and JAX truncates int64 to int32).
+            inputs = _ids.host_ids(np.asarray(inputs), self.input_dim,
+                                   self.invalid_ids, self.name)
+        return super().__call__(inputs, **kwargs)
+
+    def _call_reversed(self, inputs, **kwargs):
+        # Keras computes the output mask as `compute_mask(inputs, mask)`,
+        # without the call arguments. Flag the call so that `compute_mask`
+        # passes the incoming mask through instead of computing an ids mask
+        # from float vectors, and accept that mask even without `mask_zero`.
+        supports_masking = self.supports_masking
+        self._reversing, self.supports_masking = True, True
+        try:
+            return super().__call__(inputs, **kwargs)
+        finally:
+            self._reversing, self.supports_masking = False, supports_masking
+
+    def _prepare_ids(self, inputs):
+        return _ids.prepare_ids(inputs, self.input_dim, self.invalid_ids,
+                                self.name)
+
+    def _bag_weights(self, ids, bag_weights, dtype):
+        """Each id's weight in its bag with a combiner; `None` without."""
+        if self.combiner is None:
+            if bag_weights is not None:
+                raise ValueError(
+                    f"`bag_weights` needs a `combiner`, but layer "
+                    f"'{self.name}' has combiner=None. Pass combiner="
+                    f"{_COMBINER_CHOICES}."
+                )
+            return None
+        self._check_bag_rank(ids.shape)
+        if bag_weights is not None:
+            bag_weights = ops.convert_to_tensor(bag_weights)
+            check_bag_weights(bag_weights, ids, self.name)
+        return _row_math.bag_weights_of(ids, bag_weights, self.input_dim,
+                                        self.padding_idx, self.mask_zero,
+                                        dtype)
+
+    def _check_bag_rank(self, ids_shape):
+        if len(ids_shape) < 2:
+            # Rank 1 would reduce over the batch (`torch.nn.EmbeddingBag`
+            # and TensorFlow's sparse lookups refuse it too).
+            raise ValueError(
+                f"With a `combiner`, ids need a batch axis and a bag axis "
+                f"(the last, reduced). Received ids of shape "
+                f"{tuple(ids_shape)} on layer '{self.name}' with "
+                f"combiner={self.combiner!r}. For one bag per example, pass "
+                "ids of shape (batch, bag), e.g. `ids[None]` for a single "
+                "bag or `ids[:, None]` for bags of one id."
+            )
+
+    def _reverse(self, inputs, table, bag_weights=None):
+        """`inputs @ table.T`: logits over the vocabulary (`reverse=True`)."""
+        if bag_weights is not None:
+            raise ValueError(
+                f"`bag_weights` applies to ids, not to `reverse=True` "
+                f"(layer '{self.name}'). Received both: call the layer "
+                "without `bag_weights` when `reverse=True`."
+            )
+        inputs = ops.convert_to_tensor(inputs)
+        check_reverse_inputs(inputs, self.output_dim, self.name)
+        # The table the forward direction sees: padding row zero, rows
+        # clipped to `max_norm`.
+        table = _row_math.zero_padding(ops.convert_to_tensor(table),
+                                       ops.arange(self.input_dim),
+                                       self.padding_idx)
+        table = _row_math.clip_rows(table, self.max_norm, self.norm_type)
+        dtype = self.compute_dtype
+        return ops.matmul(ops.cast(inputs, dtype),
+                          ops.transpose(ops.cast(table, dtype)))
+
+    def compute_mask(self, inputs, mask=None):
+        if self._reversing:
+            return mask
+        if self.combiner is not None:
+            return None  # Bags are reduced: no position is left to mask.
+        return _ids.embedding_mask(inputs, self.mask_zero)
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return (*input_shape[:-1], self.input_dim)
+        if self.combiner is not None:
+            self._check_bag_rank(input_shape)
+            return (*input_shape[:-1], self.output_dim)
+        return (*input_shape, self.output_dim)
+
+    def compute_output_spec(self, inputs, bag_weights=None, reverse=False):
+        if reverse:
+            check_reverse_inputs(inputs, self.output_dim, self.name)
+        else:
+            _ids.check_id_dtype(standardize_dtype(inputs.dtype), self.name)
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape, reverse=reverse),
+            dtype=self.compute_dtype,
+        )

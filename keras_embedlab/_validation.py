@@ -1,0 +1,73 @@
+"""Argument checks shared by every module (no Keras import, so the vectors
+package can use them). Each error names the argument, echoes the value and
+its type, and says what would be valid, as Keras's own layers do."""
+
+import math
+
+INVALID_IDS_MODES = ("error", "zeros")
+SUPPORTED_COMBINERS = ("sum", "mean", "sqrtn")
+
+
+def _received(name, value):
+    return f"Received: {name}={value!r} (of type {type(value).__name__})."
+
+
+def check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. "
+                         + _received(name, value))
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False. "
+                         + _received(name, value))
+
+
+def check_choice(name, value, choices, allow_none=False):
+    """`value` must be one of `choices` (strings), or None if allowed."""
+    if allow_none and value is None:
+        return
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        prefix = "None or one of" if allow_none else "one of"
+        raise ValueError(f"`{name}` must be {prefix} {listed}. "
+                         f"Received: {name}={value!r}.")
+
+
+def is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_padding_idx(padding_idx, input_dim):
+    if padding_idx is None:
+        return
+    if (not isinstance(padding_idx, int) or isinstance(padding_idx, bool)
+            or not 0 <= padding_idx < input_dim):
+        raise ValueError(
+            "`padding_idx` must be None or an integer id in [0, input_dim) "
+            f"= [0, {input_dim}). " + _received("padding_idx", padding_idx)
+        )
+
+
+def check_max_norm(max_norm):
+    if max_norm is not None and not (is_number(max_norm) and max_norm > 0):
+        raise ValueError("`max_norm` must be None or a positive number. "
+                         + _received("max_norm", max_norm))
+
+
+def check_norm_type(norm_type):
+    if not (is_number(norm_type) and norm_type > 0):
+        raise ValueError(
+            "`norm_type` must be a positive number (the p of the p-norm, "
+            "e.g. 2.0 or 1.0). " + _received("norm_type", norm_type)
+        )
+
+
+def check_invalid_ids(value):
+    check_choice("invalid_ids", value, INVALID_IDS_MODES)
+
+
+def check_combiner(combiner):
+    check_choice("combiner", combiner, SUPPORTED_COMBINERS, allow_none=True)

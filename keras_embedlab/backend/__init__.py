@@ -1,0 +1,59 @@
+"""Backend-specific code, one module per backend, chosen once at import.
+
+`keras.ops` has no assertion op, no row-sparse gradient, no fill-value
+gather, no ragged tensors and no fused bag sum. Each of `tensorflow.py`,
+`jax.py` and `torch.py` implements the same small set of functions for
+what the layers need beyond it; the rest of the package calls them through
+this module and never compares backend names. Only the active backend's
+module is imported.
+
+Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
+(invalid ids); `gather_rows`, `fill_take` (with `FILL_TAKE`),
+`variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
+`is_ragged`, `densify_ragged_bags` (ragged bags); `indexed_slices`,
+`combine_rows`, `read_rows`, `write_rows` (row-sparse training);
+`layer_gradients` (see `keras_embedlab.testing`). Constants:
+`SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`.
+"""
+
+import importlib
+
+import keras
+
+from keras_embedlab.backend._common import (  # noqa: F401
+    InvalidIdError,
+    check_on_host,
+    invalid_ids_message,
+    valid_ids,
+)
+
+NAME = keras.backend.backend()
+if NAME not in ("tensorflow", "jax", "torch"):
+    raise ImportError(
+        f"keras_embedlab supports the tensorflow, jax and torch backends. "
+        f"Received: KERAS_BACKEND={NAME!r}."
+    )
+_impl = importlib.import_module(f"keras_embedlab.backend.{NAME}")
+
+SUPPORTS_JIT_WITH_CHECKS = _impl.SUPPORTS_JIT_WITH_CHECKS
+ROW_SPARSE_TRAINING = _impl.ROW_SPARSE_TRAINING
+TRACES_ROWS = _impl.TRACES_ROWS
+FILL_TAKE = _impl.FILL_TAKE
+
+all_ids_valid = _impl.all_ids_valid
+check_ids = _impl.check_ids
+checked_on_host = _impl.checked_on_host
+fail_in_graph = _impl.fail_in_graph
+gather_rows = _impl.gather_rows
+fill_take = _impl.fill_take
+variable_handle = _impl.variable_handle
+dense_gradient = _impl.dense_gradient
+fused_bag_sum = _impl.fused_bag_sum
+is_ragged = _impl.is_ragged
+densify_ragged_bags = _impl.densify_ragged_bags
+indexed_slices = _impl.indexed_slices
+combine_rows = _impl.combine_rows
+read_rows = _impl.read_rows
+write_rows = _impl.write_rows
+layer_gradients = _impl.layer_gradients
+value_and_grad = _impl.value_and_grad

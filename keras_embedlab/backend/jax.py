@@ -1,0 +1,209 @@
+"""JAX: what `keras.ops` cannot do.
+
+- Raising on invalid ids under `jax.jit`: a `jax.pure_callback` under
+  `lax.cond`, which only a bad batch reaches.
+- A gather with a zero fill value (`keras.ops.take` has none; on JAX it
+  wraps negative ids and gives NaN rows for ids past the end).
+- Row-sparse training: no sparse gradient type exists, so `RowSparseModel`
+  differentiates the looked-up rows (`TRACES_ROWS`), with a fixed-size
+  `unique` and a scatter that drops padding slots.
+"""
+
+import logging
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from keras_embedlab.backend._common import (
+    InvalidIdError,
+    as_unsigned,
+    check_on_host,
+    gradient_inputs,
+    invalid_ids_message,
+)
+
+SUPPORTS_JIT_WITH_CHECKS = True
+ROW_SPARSE_TRAINING = True
+TRACES_ROWS = True
+FILL_TAKE = True
+
+
+def all_ids_valid(ids, input_dim):
+    return keras.ops.less(keras.ops.max(as_unsigned(ids), initial=0),
+                          input_dim)
+
+
+def fail_in_graph(rows, ids, input_dim, layer_name):
+    return rows  # `check_ids` raises through its callback.
+
+
+class _DropOwnErrors(logging.Filter):
+    """Keeps JAX from logging an `InvalidIdError` before re-raising it.
+
+    JAX logs every exception raised in a `pure_callback` and then raises it
+    again wrapped in `JaxRuntimeError`: without this filter the message is
+    printed twice.
+    """
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, InvalidIdError)
+
+
+logging.getLogger("jax._src.callback").addFilter(_DropOwnErrors())
+
+
+def checked_on_host(ids):
+    return not isinstance(ids, jax.core.Tracer)
+
+
+def check_ids(ids, input_dim, layer_name, valid=None):
+    if not isinstance(ids, jax.core.Tracer):
+        check_on_host(ids, input_dim, layer_name)
+        return ids
+    if valid is None:
+        # As unsigned integers, negative ids are huge, so one max finds any
+        # id outside [0, input_dim), and it is reported as received.
+        largest = jnp.max(as_unsigned(ids), initial=0)
+        has_bad = largest >= input_dim
+        offending = lambda: largest.astype(ids.dtype)  # noqa: E731
+    else:
+        bad = jnp.logical_not(valid).ravel()
+        has_bad = jnp.any(bad)
+        offending = lambda: ids.ravel()[jnp.argmax(bad)]  # noqa: E731
+
+    def check(has_bad, offending):
+        # Re-checked here: XLA may run a pure callback speculatively.
+        if has_bad:
+            raise InvalidIdError(invalid_ids_message(
+                layer_name, input_dim, np.asarray(offending).item()
+            ))
+        return np.zeros((), ids.dtype)
+
+    def checked_zero(has_bad):
+        return jax.lax.cond(
+            has_bad,
+            lambda: jax.pure_callback(
+                check, jax.ShapeDtypeStruct((), ids.dtype), has_bad,
+                offending(),
+            ),
+            lambda: jnp.zeros((), ids.dtype),
+        )
+
+    distribution = keras.distribution.distribution()
+    if distribution is not None:
+        # Across devices (keras.distribution), every device must run the
+        # callback and fail together; a callback on one device alone leaves
+        # the others waiting in a collective and the process hangs.
+        checked_zero = jax.shard_map(
+            checked_zero,
+            mesh=distribution.device_mesh.backend_mesh,
+            in_specs=jax.sharding.PartitionSpec(),
+            out_specs=jax.sharding.PartitionSpec(),
+            check_vma=False,
+        )
+    # Valid batches pay for one reduction and a branch, never for a trip to
+    # the host. The callback is a `pure_callback` whose (zero) result the ids
+    # depend on, so it is not dropped; an effectful `jax.debug.callback` would
+    # make every call of the compiled program about 2x slower.
+    return ids + checked_zero(has_bad)
+
+
+def fill_take(table, ids):
+    """One gather that returns zeros for invalid ids, at no extra cost;
+    as unsigned, negative ids are out of range instead of wrapping."""
+    unsigned = jnp.uint64 if ids.dtype == jnp.int64 else jnp.uint32
+    return jnp.take(keras.ops.convert_to_tensor(table), ids.astype(unsigned),
+                    axis=0, mode="fill", fill_value=0)
+
+
+def gather_rows(table, ids):
+    return keras.ops.take(table, ids, axis=0)
+
+
+def variable_handle(variable):
+    return variable
+
+
+def dense_gradient(table):
+    return table  # JAX gradients are dense already.
+
+
+def fused_bag_sum(table, ids, weights):
+    return None  # No fused bag op: XLA fuses the gathered rows' sum.
+
+
+def is_ragged(x):
+    return False
+
+
+def densify_ragged_bags(ids, bag_weights, dtype):
+    raise NotImplementedError("Ragged tensors are TensorFlow's.")
+
+
+# Row-sparse training.
+
+
+def indexed_slices(gradient):
+    return None
+
+
+def combine_rows(ids, values, input_dim):
+    """Per-row gradients `(row_ids, summed)` at a fixed size.
+
+    Duplicates are summed. Slots of ids outside the table (invalid ids in
+    `"zeros"` mode), of rows whose sum is all zeros (padding, masked
+    positions) and unused slots get id `input_dim`, which `write_rows`
+    drops.
+    """
+    values = jnp.reshape(values, (-1, values.shape[-1]))
+    ids = jnp.reshape(ids, (-1,))
+    ids = jnp.where((ids >= 0) & (ids < input_dim), ids, input_dim)
+    size = ids.shape[0]
+    # `jnp.unique` sorts (id, position) pairs, about 4x slower on CPU than
+    # sorting the ids alone and finding each id's slot by binary search.
+    ordered = jnp.sort(ids)
+    starts = jnp.concatenate([jnp.ones(1, bool), ordered[1:] != ordered[:-1]])
+    slot_of_ordered = jnp.cumsum(starts) - 1
+    row_ids = jnp.full(size, input_dim, ids.dtype)
+    row_ids = row_ids.at[slot_of_ordered].set(ordered)
+    slots = slot_of_ordered[jnp.searchsorted(ordered, ids)]
+    summed = jax.ops.segment_sum(values, slots, num_segments=size)
+    keep = jnp.any(summed != 0, axis=-1)
+    return jnp.where(keep, row_ids, input_dim), summed
+
+
+def read_rows(variable, row_ids):
+    """`variable[row_ids]`; slots dropped by `combine_rows` read any row."""
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    return jnp.take(value, row_ids, axis=0, mode="clip")
+
+
+def write_rows(optimizer, variable, row_ids, rows, add=False):
+    """`variable[row_ids] = rows` (or `+= rows`), other rows untouched."""
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    at = value.at[row_ids]
+    optimizer.assign(variable, at.add(rows, mode="drop") if add
+                     else at.set(rows, mode="drop"))
+
+
+def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
+    ids, cotangent = gradient_inputs(layer, ids, cotangent)
+    trainable = [v.value for v in layer.trainable_weights]
+    frozen = [v.value for v in layer.non_trainable_weights]
+
+    def loss(trainable):
+        outputs, _ = layer.stateless_call(trainable, frozen, ids,
+                                          **call_kwargs)
+        return jnp.sum(outputs * cotangent)
+
+    # Under `jax.jit`, as `model.fit` runs: one compilation instead of one
+    # per operation, much faster for a single call.
+    gradients = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
+    return [np.asarray(g) for g in gradients(trainable)]
+
+
+# `RowSparseModel`'s step differentiates the looked-up rows (`TRACES_ROWS`).
+value_and_grad = jax.value_and_grad

@@ -1,0 +1,203 @@
+"""TensorFlow: what `keras.ops` cannot do.
+
+- Raising on invalid ids inside a graph: `tf.debugging.Assert`, placed in
+  the branch only a bad batch takes (XLA drops it: then zero rows).
+- A dense gradient for a gather: `tf.gather` gives a `tf.IndexedSlices`,
+  which Keras optimizers such as Adam apply to part of their state only, so
+  training would differ from JAX and from one-hot matmul.
+- A plain gather for ids known to be in range (`keras.ops.take` first
+  rewrites negative ids), and reading only the needed rows of a variable.
+- Ragged bags of ids (`tf.RaggedTensor`), which only TensorFlow has.
+- Row-sparse training: the `IndexedSlices` gradient, `tf.unique` and
+  `scatter_update`.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_embedlab.backend._common import (
+    as_unsigned,
+    check_on_host,
+    gradient_inputs,
+    invalid_ids_message,
+    valid_ids,
+)
+
+# XLA drops assertions, so a layer that must raise keeps Keras's compiled
+# steps off XLA (`supports_jit = False`).
+SUPPORTS_JIT_WITH_CHECKS = False
+# Row-sparse training works with any model: the gradient of a gather
+# already is row-sparse (`RowSparseModel` needs no step of its own).
+ROW_SPARSE_TRAINING = True
+TRACES_ROWS = False
+FILL_TAKE = False
+
+
+def all_ids_valid(ids, input_dim):
+    """Scalar bool: every (signed integer) id is in `[0, input_dim)`."""
+    return keras.ops.less(keras.ops.max(as_unsigned(ids), initial=0),
+                          input_dim)
+
+
+def _assertion(ids, valid, input_dim, layer_name):
+    """An op that fails, with the message, if not `valid`.
+
+    The data are the eager message's words around the offending id, so the
+    text is the same, in TensorFlow's brackets (after its node trace).
+    String formatting ops would not compile under XLA, which drops the
+    assertion (`jit_compile=True`).
+    """
+    before, after = invalid_ids_message(layer_name, input_dim, "\0").split(
+        "\0"
+    )
+    flat_ids = tf.reshape(ids, [-1])
+    bad = tf.logical_not(tf.reshape(valid, [-1]))
+    first = tf.gather(flat_ids, tf.argmax(tf.cast(bad, tf.int32)))
+    return tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)), [before, first, after]
+    )
+
+
+def fail_in_graph(rows, ids, input_dim, layer_name):
+    """`rows`, after an assertion on the ids (the bad-batch branch)."""
+    valid = valid_ids(ids, input_dim, keras.ops)
+    with tf.control_dependencies(
+        [_assertion(ids, valid, input_dim, layer_name)]
+    ):
+        return tf.identity(rows)
+
+
+def checked_on_host(ids):
+    return tf.executing_eagerly()
+
+
+def check_ids(ids, input_dim, layer_name, valid=None):
+    if tf.executing_eagerly():
+        check_on_host(ids.numpy(), input_dim, layer_name)
+    elif valid is not None:
+        with tf.control_dependencies(
+            [_assertion(ids, valid, input_dim, layer_name)]
+        ):
+            return tf.identity(ids)
+    # For signed ids in a graph the check is `fail_in_graph`, inside the
+    # branch that only a bad batch runs.
+    return ids
+
+
+def fill_take(table, ids):
+    raise NotImplementedError("JAX only")
+
+
+def gather_rows(table, ids):
+    """`tf.gather`: the ids here are in range (no negative-id rewrite)."""
+    return tf.gather(table, ids)
+
+
+def variable_handle(variable):
+    """The `tf.Variable` itself, so that `tf.gather` reads only the rows it
+    needs (`ResourceGather`): gathering from its value reads the whole table,
+    and the optimizer's in-place row update then copies it, O(table)."""
+    return variable.value
+
+
+def dense_gradient(table):
+    @tf.custom_gradient
+    def identity(x):
+        return tf.identity(x), tf.convert_to_tensor
+
+    return identity(tf.convert_to_tensor(table))
+
+
+def fused_bag_sum(table, ids, weights):
+    return None  # No fused bag op: the caller gathers.
+
+
+def is_ragged(x):
+    return isinstance(x, tf.RaggedTensor)
+
+
+def densify_ragged_bags(ids, bag_weights, dtype):
+    """Ragged bags as dense `(ids, bag_weights)`, padded with weight 0.
+
+    `keras.ops` has no ragged tensors, so the layers see dense bags: the
+    padding ids are 0 with weight 0, which every combiner leaves out.
+    `bag_weights` must be `None` or ragged like `ids`.
+    """
+    if bag_weights is None:
+        bag_weights = tf.ones_like(ids, dtype=dtype)
+    elif not isinstance(bag_weights, tf.RaggedTensor):
+        raise ValueError(
+            "With ragged ids, `bag_weights` must be None or a "
+            "tf.RaggedTensor with the same row lengths. Received: "
+            f"bag_weights of type {type(bag_weights).__name__}."
+        )
+    elif bag_weights.ragged_rank != ids.ragged_rank:
+        raise ValueError(
+            "`bag_weights` must be ragged like the ids. Received: "
+            f"ragged_rank={bag_weights.ragged_rank} for bag_weights and "
+            f"{ids.ragged_rank} for the ids."
+        )
+    else:
+        for splits, weight_splits in zip(ids.nested_row_splits,
+                                         bag_weights.nested_row_splits):
+            tf.debugging.assert_equal(
+                splits, tf.cast(weight_splits, splits.dtype),
+                message="`bag_weights` must have the row lengths of the ids.",
+            )
+    return ids.to_tensor(0), tf.cast(bag_weights, dtype).to_tensor(0)
+
+
+# Row-sparse training.
+
+
+def indexed_slices(gradient):
+    """`(indices, values)` of an `IndexedSlices` gradient, else `None`."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return gradient.indices, gradient.values
+    return None
+
+
+def combine_rows(ids, values, input_dim):
+    """One `(row_id, summed gradient)` per distinct row to update.
+
+    Duplicates are summed; ids outside the table and all-zero sums (padding,
+    masked positions) are removed.
+    """
+    values = tf.reshape(values, (-1, values.shape[-1]))
+    row_ids, slots = tf.unique(tf.reshape(ids, (-1,)))
+    summed = tf.math.unsorted_segment_sum(values, slots,
+                                          tf.shape(row_ids)[0])
+    keep = tf.logical_and(
+        tf.logical_and(row_ids >= 0, row_ids < input_dim),
+        tf.reduce_any(summed != 0, axis=-1),
+    )
+    return tf.boolean_mask(row_ids, keep), tf.boolean_mask(summed, keep)
+
+
+def read_rows(variable, row_ids):
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    return tf.gather(value, row_ids)
+
+
+def write_rows(optimizer, variable, row_ids, rows, add=False):
+    """`variable[row_ids] = rows` (or `+= rows`), in place."""
+    update = optimizer.assign_add if add else optimizer.assign
+    update(variable, tf.IndexedSlices(rows, row_ids))
+
+
+def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
+    ids, cotangent = gradient_inputs(layer, ids, cotangent)
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(ids, **call_kwargs) * cotangent)
+        return tape.gradient(loss, layer.trainable_weights)
+
+    if compiled:
+        gradients = tf.function(gradients)
+    return [np.asarray(tf.convert_to_tensor(g)) for g in gradients()]
+
+
+def value_and_grad(*args, **kwargs):
+    raise NotImplementedError("Only JAX's row-sparse step traces rows.")

@@ -1,0 +1,53 @@
+"""Row-sparse training: steps that cost the batch, not the table.
+
+Only the rows looked up in a batch have a gradient, yet Keras optimizers
+update a whole table on every step (and on JAX the gradient itself is a
+dense table). Three pieces make an ordinary `model.fit` update only those
+rows, on TensorFlow and JAX:
+
+- `LookupEmbedding(..., sparse=True)` marks a table for row-sparse training.
+- A row-sparse optimizer, `SparseSGD`, `SparseAdagrad` or `LazyAdam`,
+  updates only the rows with a non-zero gradient, and applies the Keras rule
+  of `keras.optimizers.SGD`, `Adagrad` or `Adam` to every other variable.
+- `RowSparseModel`, a `keras.Model` whose JAX training step differentiates
+  the looked-up rows instead of the table and scatters the update into it.
+  On TensorFlow the gradient of a lookup already is a `tf.IndexedSlices`, so
+  any model works; `RowSparseModel` behaves like `keras.Model` there.
+
+Semantics next to the dense optimizers:
+
+- `SparseSGD` without momentum and `SparseAdagrad` give the same weights as
+  Keras's `SGD` and `Adagrad`: a row without gradient is unchanged by those
+  anyway.
+- `LazyAdam` and `SparseSGD(momentum>0)` are lazy: the moments of a row
+  decay only on steps where the row has a non-zero gradient, and rows
+  without one are left bit-for-bit unchanged (the dense rules keep moving
+  them with their momentum). Adam's bias correction uses the global step, as
+  TF Addons' `LazyAdam` did.
+- "Rows in the batch" means rows whose summed gradient is non-zero, so
+  padding ids, masked positions and invalid ids (`invalid_ids="zeros"`)
+  never touch their rows. Duplicate ids in a batch are summed first.
+- Not supported (construction raises `ValueError`): `weight_decay`,
+  `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`,
+  `gradient_accumulation_steps`, `loss_scale_factor`, and Adam's
+  `amsgrad`; on the layer, `embeddings_regularizer` and
+  `embeddings_constraint`. Each acts on every row on every step, which is
+  what row-sparse training avoids.
+- PyTorch is not supported: `RowSparseModel`'s training step raises there.
+
+Layout: `optimizers.py` (the row-sparse rules), `model.py` (`RowSparseModel`
+and its JAX step), `trace.py` (how that step learns which rows each table
+looks up). A table is recognised by one mark only: the attribute
+`LookupEmbedding(sparse=True)` puts on its variable (`ROW_SPARSE_MARK`).
+"""
+
+from keras_embedlab.sparse_updates.model import RowSparseModel
+from keras_embedlab.sparse_updates.optimizers import (
+    UNSUPPORTED_OPTIONS,
+    LazyAdam,
+    SparseAdagrad,
+    SparseSGD,
+)
+
+__all__ = ["LazyAdam", "RowSparseModel", "SparseAdagrad", "SparseSGD",
+           "UNSUPPORTED_OPTIONS"]

@@ -1,0 +1,171 @@
+"""Row-sparse optimizers: Keras's rules, applied to the rows in the batch."""
+
+import keras
+from keras import ops
+
+from keras_embedlab import backend
+from keras_embedlab.lookup_embedding import ROW_SPARSE_MARK
+
+UNSUPPORTED_OPTIONS = (
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "gradient_accumulation_steps",
+    "loss_scale_factor",
+)
+
+
+class _RowSparseOptimizer:
+    """Mixin: row-sparse updates for `IndexedSlices` and `RowSparseModel`."""
+
+    def _check_row_sparse_options(self):
+        for name in UNSUPPORTED_OPTIONS:
+            value = getattr(self, name)
+            if value:
+                raise ValueError(
+                    f"`{name}` is not supported by row-sparse optimizers: it "
+                    "acts on every row of a table on every step. Received: "
+                    f"{name}={value!r} on {type(self).__name__}. Leave "
+                    f"`{name}` unset, or use a Keras optimizer and "
+                    "`sparse=False`."
+                )
+
+    def update_step(self, gradient, variable, learning_rate):
+        slices = backend.indexed_slices(gradient)
+        if slices is not None:
+            return self.apply_to_rows(variable, *slices, learning_rate)
+        table_of = getattr(variable, ROW_SPARSE_MARK, None)
+        if table_of:
+            # A dense gradient for a sparse=True table: JAX outside
+            # RowSparseModel, or PyTorch. The dense rule would silently
+            # differ from the lazy one (and cost the whole table).
+            raise ValueError(
+                f"{type(self).__name__} received a dense gradient for the "
+                f"table of layer '{table_of}' "
+                "(sparse=True). On JAX, build the model as "
+                "keras_embedlab.RowSparseModel; row-sparse training runs on "
+                f"TensorFlow and JAX only (backend: "
+                f"{backend.NAME!r})."
+            )
+        return super().update_step(gradient, variable, learning_rate)
+
+    def apply_to_rows(self, variable, ids, row_gradients, learning_rate):
+        """Updates the rows `ids` of `variable` given their gradients.
+
+        `row_gradients` has shape `ids.shape + (variable.shape[-1],)`;
+        duplicates are summed and all-zero rows skipped (`combine_rows`).
+        """
+        row_ids, grads = backend.combine_rows(
+            ids, row_gradients, variable.shape[0]
+        )
+        lr = ops.cast(learning_rate, variable.dtype)
+        self._update_rows(variable, row_ids, ops.cast(grads, variable.dtype),
+                          lr)
+
+    def _slot_rows(self, slots, variable, row_ids):
+        slot = slots[self._get_variable_index(variable)]
+        return slot, backend.read_rows(slot, row_ids)
+
+    def _set(self, variable, row_ids, rows):
+        backend.write_rows(self, variable, row_ids, rows)
+
+    def _subtract(self, variable, row_ids, rows):
+        # `variable[row_ids] -= rows` in place: the table rows are not read
+        # back first (each random read of a large table costs a cache miss).
+        backend.write_rows(self, variable, row_ids, -rows, add=True)
+
+
+@keras.saving.register_keras_serializable(package="keras_embedlab")
+class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` that updates only the rows in the batch.
+
+    Without momentum it gives the same weights as `SGD`. With momentum the
+    velocity of a row decays only on steps where the row is in the batch
+    (lazy momentum, as TensorFlow's sparse momentum kernels do). Arguments
+    are `SGD`'s, less those listed in `UNSUPPORTED_OPTIONS`.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
+                 name="sparse_sgd", **kwargs):
+        super().__init__(learning_rate=learning_rate, momentum=momentum,
+                         nesterov=nesterov, name=name, **kwargs)
+        self._check_row_sparse_options()
+
+    def _update_rows(self, variable, row_ids, grads, lr):
+        if self.momentum == 0:
+            self._subtract(variable, row_ids, grads * lr)
+            return
+        momentum = ops.cast(self.momentum, variable.dtype)
+        m, m_rows = self._slot_rows(self.momentums, variable, row_ids)
+        m_rows = m_rows * momentum - grads * lr
+        self._set(m, row_ids, m_rows)
+        if self.nesterov:
+            self._subtract(variable, row_ids, grads * lr - m_rows * momentum)
+        else:
+            self._subtract(variable, row_ids, -m_rows)
+
+
+@keras.saving.register_keras_serializable(package="keras_embedlab")
+class SparseAdagrad(_RowSparseOptimizer, keras.optimizers.Adagrad):
+    """`keras.optimizers.Adagrad` that updates only the rows in the batch.
+
+    Gives the same weights as `Adagrad`: a row without gradient keeps its
+    accumulator and value there too. Arguments are `Adagrad`'s, less those in
+    `UNSUPPORTED_OPTIONS`.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1,
+                 epsilon=1e-7, name="sparse_adagrad", **kwargs):
+        super().__init__(learning_rate=learning_rate,
+                         initial_accumulator_value=initial_accumulator_value,
+                         epsilon=epsilon, name=name, **kwargs)
+        self._check_row_sparse_options()
+
+    def _update_rows(self, variable, row_ids, grads, lr):
+        acc, acc_rows = self._slot_rows(self._accumulators, variable, row_ids)
+        acc_rows = acc_rows + ops.square(grads)
+        self._set(acc, row_ids, acc_rows)
+        self._subtract(variable, row_ids, ops.divide(
+            lr * grads, ops.sqrt(acc_rows + self.epsilon)))
+
+
+@keras.saving.register_keras_serializable(package="keras_embedlab")
+class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
+    """Adam whose moments decay only for the rows in the batch.
+
+    For a row with gradient `g` at global step `t`:
+    `m = b1*m + (1-b1)*g`, `v = b2*v + (1-b2)*g**2`,
+    `row -= lr * sqrt(1-b2**t) / (1-b1**t) * m / (sqrt(v) + epsilon)`;
+    other rows and their moments are untouched. Dense gradients (every
+    variable that is not a `sparse=True` table) get `keras.optimizers.Adam`.
+    Arguments are `Adam`'s except `amsgrad` and those in
+    `UNSUPPORTED_OPTIONS`.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, name="lazy_adam", **kwargs):
+        if kwargs.get("amsgrad"):
+            raise ValueError(
+                "`amsgrad` is not supported by LazyAdam. Received: "
+                "amsgrad=True. Use amsgrad=False (the default)."
+            )
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, name=name, **kwargs)
+        self._check_row_sparse_options()
+
+    def _update_rows(self, variable, row_ids, grads, lr):
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        beta_1 = ops.cast(self.beta_1, variable.dtype)
+        beta_2 = ops.cast(self.beta_2, variable.dtype)
+        alpha = lr * ops.sqrt(1 - ops.power(beta_2, step)) / (
+            1 - ops.power(beta_1, step))
+        m, m_rows = self._slot_rows(self._momentums, variable, row_ids)
+        v, v_rows = self._slot_rows(self._velocities, variable, row_ids)
+        m_rows = m_rows + (grads - m_rows) * (1 - beta_1)
+        v_rows = v_rows + (ops.square(grads) - v_rows) * (1 - beta_2)
+        self._set(m, row_ids, m_rows)
+        self._set(v, row_ids, v_rows)
+        self._subtract(variable, row_ids,
+                       alpha * m_rows / (ops.sqrt(v_rows) + self.epsilon))

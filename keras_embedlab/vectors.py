@@ -11,7 +11,11 @@ import warnings
 import numpy as np
 
 from keras_embedlab import _vector_formats as formats
-from keras_embedlab._vector_formats import VectorFileError
+from keras_embedlab._vector_formats import (
+    MAX_LINE_BYTES,
+    MAX_TOKEN_BYTES,
+    VectorFileError,
+)
 
 FORMATS = ("auto", "glove", "word2vec-text", "word2vec-binary")
 SAVE_FORMATS = ("word2vec-text", "word2vec-binary", "glove")
@@ -21,7 +25,13 @@ VERBOSE_MODES = ("auto", 0, 1)
 # verbose="auto" shows progress for files larger than this, on a terminal.
 PROGRESS_MIN_BYTES = 8 << 20
 
-__all__ = ["Vectors", "VectorFileError", "load_vectors"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_TOKEN_BYTES",
+    "Vectors",
+    "VectorFileError",
+    "load_vectors",
+]
 
 
 def _check_choice(name, value, choices):
@@ -432,10 +442,11 @@ def load_vectors(
     a token at most 10,000 bytes (`MAX_TOKEN_BYTES`).
 
     Which rows are checked: every row read, up to `limit`, is checked
-    whether or not `vocabulary` keeps it: its number of fields, token
-    length, line breaks and the decoding of its token. Values are parsed,
-    and so checked to be numbers (and finite), only for the rows returned.
-    Rows after the first `limit` rows are not read.
+    whether or not `vocabulary` keeps it: its number of fields, its
+    token's length and decoding, and stray `\\r`s (binary: the record's
+    token). Values are parsed, and so checked to be numbers (and finite),
+    only for the rows returned. Rows after the first `limit` rows are not
+    read at all.
 
     Args:
         path: Path of the file.

@@ -311,7 +311,8 @@ def test_example_runs_and_agrees():
 def test_invalid_id_under_sharding_raises_and_does_not_hang(sharded):
     # Every device runs the check, so all of them fail together.
     assert sharded["invalid_id_error"] is not None
-    assert "invalid id: 69 is outside the valid range [0, 64)" in (
+    assert "invalid id: 69. Ids must be whole numbers in the valid range " \
+        "[0, 64)" in (
         sharded["invalid_id_error"]
     )
     assert sharded["predict_after_error"] <= 1e-6

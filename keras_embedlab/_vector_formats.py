@@ -173,7 +173,7 @@ def _decompressor(kind, raw):
         return bz2.BZ2File(raw, "rb")
     if kind == "xz":
         return lzma.LZMAFile(raw, "rb")
-    return zstd.ZstdFile(raw, "rb")
+    return zstd.ZstdFile(raw, "r")
 
 
 _DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error) + (

@@ -606,6 +606,16 @@ def test_zstd_file_is_named_not_misread(tmp_path):
     assert "zstd-compressed" in message and "zstd -d" in message
 
 
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="no zstd module")
+def test_zstd_file_loads(tmp_path):
+    from compression import zstd
+
+    path = write(tmp_path, zstd.compress(b"2 2\na 1 2\nb 3 4\n"), "v.zst")
+    vectors = load_vectors(path)
+    assert vectors.words == ["a", "b"]
+    np.testing.assert_array_equal(vectors.matrix, [[1, 2], [3, 4]])
+
+
 def test_xz_still_detected(tmp_path):
     path = write(tmp_path, lzma.compress(b"a 1 2\n"), "v")
     assert load_vectors(path).words == ["a"]

@@ -2,20 +2,30 @@
 
 Private helpers behind `keras_embedlab.vectors`. Files are read as bytes in
 chunks of complete lines (text) or records (binary), so memory follows the
-chunk and the rows kept, never the whole file. Text values are parsed by a
-vectorized decimal parser (`parse_numbers`): it reads 8 characters of a
-number at once as one `uint64` and combines the digits with a few integer
-operations (the "SWAR" trick), which is several times faster than NumPy's
-per-value text parsers. It gives the same float32 as `float()`: the digits
-form an exact integer `m < 2**53` and the value is one correctly rounded
-division `m / 10**k`. Anything else (exponents, `nan`, more than 15 digits)
-falls back to `float()` one value at a time.
+chunk and the rows kept, never the whole file, and time is linear in the
+bytes read. Text values are parsed by a vectorized decimal parser
+(`parse_numbers`): it reads 8 characters of a number at once as one
+`uint64` and combines the digits with a few integer operations (the "SWAR"
+trick), which is several times faster than NumPy's per-value text parsers.
+It gives the same float32 as `float()`: the digits form an exact integer
+`m < 2**53` and the value is one correctly rounded division `m / 10**k`.
+Anything else (exponents, `nan`, more than 15 digits) falls back to
+`float()` one value at a time.
+
+Text rules: a line ends at b"\\n" (a b"\\r" just before it is dropped; one
+anywhere else is an error). Fields are separated by runs of ASCII spaces
+and tabs, nothing else. A row is the last `dim` fields of a line; all
+before them is the token. A line has at most `MAX_LINE_BYTES` bytes and a
+token at most `MAX_TOKEN_BYTES`, in every format.
 """
 
 import bz2
 import gzip
 import lzma
+import math
 import os
+import re
+import stat
 import sys
 import time
 import zlib
@@ -23,17 +33,34 @@ from collections import Counter
 
 import numpy as np
 
+try:  # Python 3.14 and later
+    from compression import zstd
+except ImportError:
+    zstd = None
+
 CHUNK_SIZE = 1 << 19
+# The longest token, and the longest text line or binary record (without
+# its line break), in bytes. Longer ones raise `VectorFileError`.
 MAX_TOKEN_BYTES = 10_000
+MAX_LINE_BYTES = 16 << 20
+# The matrix of a compressed file starts at this size, then grows.
+INITIAL_MATRIX_BYTES = 64 << 20
 _BOM = b"\xef\xbb\xbf"
-# Bytes that never occur in a text vectors file (tab, LF, CR are allowed).
+# Bytes that never occur in a binary token (tab, LF, CR are checked apart).
 _CONTROL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(14, 32))
-_COMPRESSIONS = (
-    (b"\x1f\x8b", "gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
-    (b"BZh", "bzip2", lambda f: bz2.BZ2File(f, "rb")),
-    (b"\xfd7zXZ\x00", "xz", lambda f: lzma.LZMAFile(f, "rb")),
+# Bytes that never occur in a number: controls, space, '_', non-ASCII.
+_NOT_IN_NUMBERS = bytes(range(0, 33)) + b"_" + bytes(range(127, 256))
+_BLANK_LINES = re.compile(rb"(?:[ \t\r]*\n)*")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+_WHITESPACE = re.compile(rb"[ \t\r\n]*")
+_IN_FIELDS = np.ones(256, bool)  # bytes that are part of a field
+_IN_FIELDS[[9, 10, 32]] = False
+_NONFINITE_FIX = (
+    "A NaN or infinite value would make statistics over the vectors (such "
+    "as the rows made for out-of-vocabulary tokens) NaN. Fix the file, or "
+    "pass nonfinite='skip' to leave out such rows or nonfinite='keep' to "
+    "load them as they are."
 )
-_DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 
 
 class VectorFileError(ValueError):
@@ -44,7 +71,7 @@ VectorFileError.__module__ = "keras_embedlab.vectors"
 
 
 # --------------------------------------------------------------------------
-# Opening files: transparent decompression, progress.
+# Opening files: regular files only, transparent decompression, progress.
 
 
 class Progress:
@@ -76,29 +103,111 @@ class Progress:
         self.stream.flush()
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(name, mode):
+    kind = next((k for is_kind, k in _FILE_KINDS if is_kind(mode)), "?")
+    return VectorFileError(
+        f"{name}: not a regular file ({kind}); vectors are read from "
+        "regular files only. Save a stream to a file first."
+    )
+
+
+def _open_regular(path, name):
+    """Opens a regular file for reading; refuses others before opening.
+
+    (A FIFO would block in `open()` and a device like /dev/zero never
+    ends.) O_NONBLOCK makes `open()` return at once should a FIFO replace
+    the file after the check; `fstat` then refuses it.
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_regular(name, mode)
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | nonblock)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(name, mode)
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# bzip2: "BZh", the block size '1'-'9', then the magic of a block (pi) or
+# of the end of the stream (sqrt(pi)), for an empty file.
+_BZIP2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")
+
+
+def sniff_compression(head):
+    """The compression of a file starting with `head` (10 bytes) or None."""
+    if head.startswith(b"\x1f\x8b\x08"):
+        return "gzip"
+    if (
+        head.startswith(b"BZh")
+        and head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9")
+        and head[4:10] in _BZIP2_BLOCKS
+    ):
+        return "bzip2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    return None
+
+
+def _decompressor(kind, raw):
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(raw, "rb")
+    if kind == "xz":
+        return lzma.LZMAFile(raw, "rb")
+    return zstd.ZstdFile(raw, "r")
+
+
+_DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error) + (
+    (zstd.ZstdError,) if zstd is not None else ()
+)
+
+
 class Source:
     """Reads a file's (decompressed) bytes, counting the offset reached.
 
-    gzip, bzip2 and xz files are detected by their magic bytes, not their
-    names. Read errors of the decompressor become `VectorFileError`.
+    Only regular files are opened. gzip, bzip2, xz (and, on Python 3.14+,
+    zstd) files are detected by their full signatures, not their names.
+    Read errors of the decompressor become `VectorFileError`.
     """
 
     def __init__(self, path, name):
         self.name = name
-        self.raw = open(path, "rb")
-        self.size = os.fstat(self.raw.fileno()).st_size
-        head = self.raw.read(6)
-        self.raw.seek(0)
-        self.compression = None
-        self.stream = self.raw
-        for magic, kind, opener in _COMPRESSIONS:
-            if head.startswith(magic):
-                self.compression = kind
-                try:
-                    self.stream = opener(self.raw)
-                except BaseException:
-                    self.raw.close()
-                    raise
+        self.raw = _open_regular(path, name)
+        try:
+            self.size = os.fstat(self.raw.fileno()).st_size
+            self.compression = sniff_compression(self.raw.read(10))
+            self.raw.seek(0)
+            self.stream = self.raw
+            if self.compression == "zstd" and zstd is None:
+                raise VectorFileError(
+                    f"{name}: the file is zstd-compressed, which Python "
+                    f"{sys.version.split()[0]} cannot read; decompress it "
+                    "first (`zstd -d`) or use Python 3.14 or later."
+                )
+            if self.compression is not None:
+                self.stream = _decompressor(self.compression, self.raw)
+        except BaseException:
+            self.raw.close()
+            raise
         self.offset = 0
         self.progress = None
 
@@ -127,19 +236,108 @@ class Source:
 
 
 # --------------------------------------------------------------------------
-# Format detection.
+# Lines: line breaks, the line length limit, format detection.
+
+
+def split_fields(line):
+    """The fields of `line` (no line break): runs between spaces and tabs."""
+    return [field for field in line.replace(b"\t", b" ").split(b" ") if field]
+
+
+def _strip_cr(line):
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def check_lone_cr(name, data, first_line, end=None):
+    """Raises for a b"\\r" in `data[:end]` that is not followed by b"\\n"."""
+    match = _LONE_CR.search(data, 0, len(data) if end is None else end)
+    if match is None:
+        return
+    i = match.start()
+    line = first_line + data.count(b"\n", 0, i)
+    column = i - data.rfind(b"\n", 0, i)
+    raise VectorFileError(
+        f"{name}: line {line}, column {column}: a carriage return (\\r) "
+        "that does not end the line. Lines end with \\n or \\r\\n, and only "
+        "spaces and tabs separate fields; convert a file with old Mac \\r "
+        "line endings first."
+    )
+
+
+def _line_too_long(name, line):
+    return VectorFileError(
+        f"{name}: line {line} is longer than {MAX_LINE_BYTES:,} bytes, the "
+        "limit for a line; this is not a vectors file, or its line breaks "
+        "are missing."
+    )
+
+
+def _read_to_line_end(source, pending, line):
+    """Reads until `pending` (part of line `line`) has its line break.
+
+    Returns `(data, eof)`: `pending` and what was read, joined once.
+    """
+    pieces, size = [pending], len(pending)
+    while True:
+        data = source.read()
+        if not data:
+            return b"".join(pieces), True
+        pieces.append(data)
+        end = data.find(b"\n")
+        if end >= 0:
+            if size + end > MAX_LINE_BYTES:
+                raise _line_too_long(source.name, line)
+            return b"".join(pieces), False
+        size += len(data)
+        if size > MAX_LINE_BYTES:
+            raise _line_too_long(source.name, line)
+
+
+def read_head(source):
+    """Reads the start of the file for `detect`.
+
+    Skips a UTF-8 BOM and blank lines, however many, then reads until the
+    first line that is not blank is complete, and at least a chunk.
+    Returns `(head, line)`: `head` starts with that line, number `line`.
+    """
+    data = source.read()
+    eof = not data
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    line = 1
+    while True:
+        end = _BLANK_LINES.match(data).end()
+        if end:
+            check_lone_cr(source.name, data, line, end)
+            line += data.count(b"\n", 0, end)
+            data = data[end:]
+        if eof or b"\n" in data:
+            break
+        data, eof = _read_to_line_end(source, data, line)
+    if not data.strip(b" \t\r"):
+        if line == 1 and not data:
+            raise VectorFileError(f"{source.name}: the file is empty.")
+        raise VectorFileError(
+            f"{source.name}: the file is empty: it has only blank lines; no "
+            "vectors found."
+        )
+    if len(data) < CHUNK_SIZE and not eof:
+        data += source.read()
+    return data, line
 
 
 def parse_header(line):
     """`(count, dim)` if `line` is two non-negative integers, else None."""
-    parts = line.split()
+    parts = split_fields(_strip_cr(line))
     if len(parts) == 2 and all(p.isdigit() for p in parts):
         return int(parts[0]), int(parts[1])
     return None
 
 
 def _is_number(field):
-    if b"_" in field:  # float() accepts "1_0"; vector files do not.
+    """Whether bytes `field` are a number as float() reads it, in printable
+    ASCII without '_' (float() accepts "1_0"; vector files do not)."""
+    if len(field.translate(None, _NOT_IN_NUMBERS)) != len(field):
         return False
     try:
         float(field)
@@ -148,9 +346,22 @@ def _is_number(field):
     return True
 
 
-def _is_text_row(line, dim):
-    parts = line.split()
-    return len(parts) > dim and all(_is_number(p) for p in parts[-dim:])
+def _trailing_numbers(fields, most):
+    """How many of the last `most` fields are numbers, from the end."""
+    n = 0
+    while n < most and _is_number(fields[-1 - n]):
+        n += 1
+    return n
+
+
+def _is_text_row(line, dim, complete=True):
+    """Whether `line` reads as a text row of `dim` values; of a line cut
+    short (not `complete`), whether its last fields are numbers."""
+    parts = split_fields(_strip_cr(line))
+    if complete:
+        return len(parts) > dim and _trailing_numbers(parts, dim) == dim
+    tail = min(len(parts) - 2, 100)  # the last field may be cut
+    return tail > 0 and _trailing_numbers(parts[:-1], tail) == tail
 
 
 def _has_control_bytes(data):
@@ -161,54 +372,81 @@ def _looks_binary(data, count, dim):
     """Whether the first records of `data` parse as word2vec binary."""
     pos, records = 0, min(count, 3)
     for _ in range(records):
-        space = data.find(b" ", pos, pos + MAX_TOKEN_BYTES)
-        token = data[pos:space].strip()
-        if space < 0 or not token or _has_control_bytes(token):
+        start = _WHITESPACE.match(data, pos).end()
+        space = data.find(b" ", start, start + MAX_TOKEN_BYTES + 1)
+        if space <= start or _has_control_bytes(data[start:space]):
             return False
         pos = space + 1 + 4 * dim
     return records > 0 and pos <= len(data)
 
 
-def read_head(source):
-    """Reads until the first line is complete; strips a UTF-8 BOM."""
-    head = source.read()
-    while b"\n" not in head:
-        more = source.read()
-        if not more:
-            break
-        head += more
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
-    if not head.strip():
-        if source.read(1):
-            raise VectorFileError(
-                f"{source.name}: the file starts with over "
-                f"{len(head):,} bytes of blank lines; no vectors found."
-            )
-        raise VectorFileError(f"{source.name}: the file is empty.")
-    return head
+def _first_row(data):
+    """The first line of `data` that is not blank, and if it is complete."""
+    start = _BLANK_LINES.match(data).end()
+    end = data.find(b"\n", start)
+    return (data[start:] if end < 0 else data[start:end]), end >= 0
 
 
-def detect(head, fmt, name):
-    """Returns `(format, count or None, dim, body)` from the file's start.
+def _glove_dim(head):
+    """The number of values per row of a GloVe file starting with `head`.
 
-    `body` is `head` without the header line. With `fmt="auto"`, a first
-    line of two integers is a word2vec header; the data after it is text if
-    its first row parses as text or it holds no control bytes, else binary.
-    Without a header the file is GloVe, and `dim` is the most common number
-    of fields per line, minus one, over the first lines.
+    Tokens may contain spaces, so the number of fields alone does not
+    tell. Each of the first lines counts its trailing fields that are
+    numbers (at most all but the first), or if its last field is not a
+    number (a bad value), all its fields but the first. The result is the
+    most common count, the largest on a tie; 0 when most lines have no
+    number after their first field (this is not a vectors file).
+    """
+    lines = head.split(b"\n", 100)
+    if len(lines) > 1:
+        lines.pop()  # cut short, or everything after the first 100 lines
+    counts, numeric = Counter(), 0
+    for line in lines:
+        fields = split_fields(_strip_cr(line))
+        if fields:
+            trailing = _trailing_numbers(fields, len(fields) - 1)
+            counts[trailing or len(fields) - 1] += 1
+            numeric += bool(trailing) or any(map(_is_number, fields[1:]))
+    if 2 * numeric < sum(counts.values()):
+        return 0
+    return max(counts.items(), key=lambda kv: kv[::-1])[0]
+
+
+def check_dim(name, fmt, dim):
+    """A header's `dim` must allow a row within `MAX_LINE_BYTES`."""
+    what = "binary record" if fmt == "word2vec-binary" else "line"
+    shortest = 4 * dim + 2 if fmt == "word2vec-binary" else 2 * dim + 1
+    if shortest > MAX_LINE_BYTES:
+        raise VectorFileError(
+            f"{name}: the header says dim={dim:,}; a {what} of that many "
+            f"values takes at least {shortest:,} bytes, over the "
+            f"{MAX_LINE_BYTES:,}-byte limit for a {what}. The header is "
+            "wrong, or this is not a vectors file."
+        )
+
+
+def detect(head, fmt, name, first_line=1):
+    """Returns `(format, count or None, dim, body, body_line)`.
+
+    `head` is from `read_head`, its first line number `first_line`; `body`
+    is `head` without the header line, and `body_line` its first line
+    number. With `fmt="auto"`, a first line of two integers is a word2vec
+    header; the data after it is text if its first row (blank lines
+    skipped) parses as text or it holds no control bytes, else binary.
+    Without a header the file is GloVe (see `_glove_dim`).
     """
     end = head.find(b"\n")
     first = head if end < 0 else head[:end]
+    rest = head[end + 1 :] if end >= 0 else b""
     header = parse_header(first)
     if fmt == "auto":
         fmt = "glove"
         if header is not None:
             count, dim = header
-            rest = head[end + 1 :] if end >= 0 else b""
-            row_end = rest.find(b"\n")
-            row = rest if row_end < 0 else rest[:row_end]
-            if not rest or _is_text_row(row, max(dim, 1)):
+            row, complete = _first_row(rest)
+            if not row.strip(b" \t\r") or _is_text_row(
+                row, max(dim, 1), complete
+            ):
                 fmt = "word2vec-text"
             elif _looks_binary(rest, count, dim):
                 fmt = "word2vec-binary"
@@ -217,29 +455,29 @@ def detect(head, fmt, name):
             else:
                 fmt = "word2vec-text"
     if fmt == "glove":
-        sample = [line.split() for line in head.split(b"\n", 1000)[:1000]]
-        counts = Counter(len(fields) for fields in sample if fields)
-        # The most common number of fields; on a tie, the largest.
-        fields = max(counts.items(), key=lambda kv: kv[::-1], default=(1, 0))
-        dim = fields[0] - 1
+        dim = _glove_dim(head)
         if dim < 1:
             raise VectorFileError(
-                f"{name}: line 1 has no values after its token; this is not "
-                "a GloVe or word2vec file."
+                f"{name}: this is not a vectors file: line {first_line} "
+                f"({first[:60]!r}), like most of the first lines, has no "
+                "values (numbers) after its token. A GloVe row is a token "
+                "followed by numbers; a word2vec file starts with a header "
+                "line 'count dim'."
             )
-        return fmt, None, dim, head
+        return fmt, None, dim, head, first_line
     if header is None:
         raise VectorFileError(
-            f"{name}: line 1 must be a word2vec header of two integers "
-            f"'count dim'. Received: {first[:80]!r}. For a file without a "
-            "header use format='glove'."
+            f"{name}: line {first_line} must be a word2vec header of two "
+            f"integers 'count dim'. Received: {first[:80]!r}. For a file "
+            "without a header use format='glove'."
         )
     count, dim = header
     if dim < 1:
         raise VectorFileError(
             f"{name}: the header says dim={dim}; it must be at least 1."
         )
-    return fmt, count, dim, head[end + 1 :] if end >= 0 else b""
+    check_dim(name, fmt, dim)
+    return fmt, count, dim, rest, first_line + 1
 
 
 # --------------------------------------------------------------------------
@@ -423,6 +661,10 @@ class Rows:
     def where(self, i):
         raise NotImplementedError
 
+    def nonfinite_error(self, select, row, col, value):
+        """The error for value `col` of row `select[row]`, not finite."""
+        raise NotImplementedError
+
     def decode(self, encoding, errors):
         blob = b"\n".join(self.tokens)
         try:
@@ -446,14 +688,25 @@ class Rows:
 
 
 class TextRows(Rows):
-    def __init__(self, name, dim, tokens, line_numbers, fields, last_line):
+    def __init__(self, name, dim, tokens, line_numbers, line_starts, fields):
         super().__init__(name, dim, tokens)
         self.line_numbers = line_numbers
+        self.line_starts = line_starts  # offsets in the chunk, for columns
         self.fields = fields  # select -> (a, starts, ends), dim per row
-        self.last_line = last_line
 
     def where(self, i):
         return f"line {self.line_numbers[i]}"
+
+    def _value(self, i, col, a, start, end):
+        """`(field, column, description)` of value `col` of row `i`."""
+        field = a[start:end].tobytes()
+        column = int(start - self.line_starts[i]) + 1
+        return (
+            field,
+            column,
+            f"{self.name}: {self.where(i)}: value {col + 1} of {self.dim}, "
+            f"{field!r}",
+        )
 
     def values(self, select, out=None):
         a, starts, ends = self.fields(select)
@@ -462,10 +715,11 @@ class TextRows(Rows):
             i = fallback(a, starts, ends, bad, values)
             if i is not None:
                 row, col = divmod(i, self.dim)
-                field = a[starts[i] : ends[i]].tobytes()
+                _, column, value = self._value(
+                    select[row], col, a, starts[i], ends[i]
+                )
                 raise VectorFileError(
-                    f"{self.name}: {self.where(select[row])}: value "
-                    f"{col + 1} of {self.dim}, {field!r}, is not a number."
+                    f"{value}, is not a number (at column {column})."
                 )
         values = values.reshape(-1, self.dim)
         if out is None:
@@ -474,25 +728,42 @@ class TextRows(Rows):
             out[...] = values
         return out
 
+    def nonfinite_error(self, select, row, col, value):
+        a, starts, ends = self.fields(select[row : row + 1])
+        field, column, described = self._value(
+            select[row], col, a, starts[col], ends[col]
+        )
+        number = float(field)
+        if math.isnan(number):
+            kind = "NaN"
+        elif math.isinf(number):
+            kind = "infinite"
+        else:
+            kind = "it overflows float32 (the largest float32 is 3.4e38)"
+        return VectorFileError(
+            f"{described}, is not finite: {kind} (at column {column}). "
+            + _NONFINITE_FIX
+        )
 
-def _wrong_count(name, line_no, fields, dim, last, glove_line1):
+
+def _wrong_count(name, line_no, fields, dim, last, header_hint):
     message = (
-        f"{name}: line {line_no} has {fields} fields; expected a token "
-        f"followed by {dim} values."
+        f"{name}: line {line_no} has {fields} fields (a token and "
+        f"{fields - 1} values); expected a token followed by {dim} values."
     )
     if last:
         message += " It is the last line: the file may be truncated."
-    if glove_line1:
+    if header_hint:
         message += (
-            " (If line 1 is meant as a word2vec header, it must be two "
-            "integers 'count dim'.)"
+            f" (If line {line_no} is meant as a word2vec header, it must be "
+            "two integers 'count dim'.)"
         )
     return VectorFileError(message)
 
 
 def _check_spaced_token(name, line_no, token, dim):
     """A token with spaces must not end in a number: that is a long row."""
-    if _is_number(token.split()[-1]):
+    if _is_number(split_fields(token)[-1]):
         raise VectorFileError(
             f"{name}: line {line_no} has more than {dim} values (or a token "
             f"{token!r} that ends in a number); rows must have a token "
@@ -504,21 +775,20 @@ def _pad(data):
     return np.frombuffer(data + bytes(16), np.uint8)
 
 
-def _split_simple(buf, size, dim):
-    """Field boundaries of `buf[:size]` if all separators are single spaces.
+def _split_simple(chunk, dim):
+    """The rows of `chunk` if all its separators are single spaces.
 
     Returns None when a line has fewer than `dim` spaces, or a separator is
-    not a single space (tabs, runs of spaces, blank lines, CR, control
-    bytes), or else `(a, bounds, newline, ends, spaces)`: the bytes as uint8
-    (with at least 16 more after `size`), the offsets of all spaces and
-    newlines, which of those are newlines, the index in `bounds` of each
-    line's newline, and the number of spaces of each line.
+    not a single space (tabs, runs of spaces, blank lines, control bytes),
+    or else `(a, line_starts, token_ends, fields, extra)`: the bytes as
+    uint8 (with 16 more), where each line and its token start and end, the
+    value boundaries of selected rows, and which rows have spaced tokens.
     """
-    if len(buf) - size >= 16:
-        a = np.frombuffer(buf, np.uint8)
-    else:
-        a = _pad(buf[:size])
-    bounds = np.flatnonzero(a[:size] <= 32)
+    a = _pad(chunk)
+    separator = a[: len(chunk)] <= 32
+    if 2 * np.count_nonzero(separator) > len(chunk):
+        return None  # runs of blanks: do not index them all
+    bounds = np.flatnonzero(separator)
     kinds = a[bounds]
     newline = kinds == 10
     if (
@@ -532,125 +802,213 @@ def _split_simple(buf, size, dim):
     spaces = np.diff(ends, prepend=-1) - 1
     if not (spaces >= dim).all():
         return None
-    return a, bounds, newline, ends, spaces
-
-
-def text_rows(buf, size, first_line, dim, name, last, glove):
-    """Splits the complete lines `buf[:size]` into `TextRows`.
-
-    `buf[:size]` ends with b"\n". A row is the last `dim` fields of a line;
-    everything before them is the token, which may contain spaces and any
-    non-ASCII character. Fields are separated by ASCII spaces and tabs
-    only. The vectorized path handles lines separated by single spaces
-    (after dropping CRs before newlines and trailing spaces, as fastText
-    writes); others go line by line through `_slow_rows`.
-    """
-    split = _split_simple(buf, size, dim)
-    if split is None and (
-        buf.find(b"\r", 0, size) >= 0 or buf.find(b" \n", 0, size) >= 0
-    ):
-        buf = buf[:size].replace(b"\r\n", b"\n")
-        while b" \n" in buf:
-            buf = buf.replace(b" \n", b"\n")
-        size = len(buf)
-        split = _split_simple(buf, size, dim)
-    if split is None:
-        return _slow_rows(buf[:size], first_line, dim, name, last, glove)
-    a, bounds, newline, ends, spaces = split
-    token_ends = bounds[ends - dim]
-    starts = np.empty_like(token_ends)
-    starts[0] = 0
-    starts[1:] = bounds[ends[:-1]] + 1
-    tokens = [buf[s:e] for s, e in zip(starts.tolist(), token_ends.tolist())]
-    line_numbers = np.arange(first_line, first_line + len(tokens))
+    line_starts = np.empty_like(ends)
+    line_starts[0] = 0
+    line_starts[1:] = bounds[ends[:-1]] + 1
     spaced = np.flatnonzero(spaces > dim)
-    for i in spaced.tolist():
-        _check_spaced_token(name, line_numbers[i], tokens[i], dim)
 
     def fields(select):
-        if select.size == len(tokens) and not spaced.size:
+        if select.size == ends.size and not spaced.size:
             # Every space (the one after the token too) precedes a value.
             left = ~newline
             return a, bounds[left] + 1, bounds[np.flatnonzero(left) + 1]
         left = (ends[select][:, None] - dim + np.arange(dim)).ravel()
         return a, bounds[left] + 1, bounds[left + 1]
 
-    return TextRows(name, dim, tokens, line_numbers, fields, last)
-
-
-def _slow_rows(chunk, first_line, dim, name, last, glove):
-    """Line-by-line split for chunks with tabs, runs of spaces, blanks."""
-    tokens, line_numbers, tails = [], [], []
-    lines = chunk.split(b"\n")[:-1]
-    for i, line in enumerate(lines):
-        line = line.strip()
-        if not line:
-            continue
-        line_no = first_line + i
-        parts = line.rsplit(None, dim)
-        if len(parts) != dim + 1:
-            raise _wrong_count(
-                name,
-                line_no,
-                len(parts),
-                dim,
-                last and i == len(lines) - 1,
-                glove and line_no == 1,
-            )
-        if len(parts[0].split()) > 1:
-            _check_spaced_token(name, line_no, parts[0], dim)
-        tokens.append(parts[0])
-        line_numbers.append(line_no)
-        tails.append(b" ".join(parts[1:]))
-
-    def fields(select):
-        data = b"\n".join([tails[i] for i in select.tolist()]) + b"\n"
-        a = _pad(data)
-        bounds = np.flatnonzero(a[: len(data)] <= 32)
-        if bounds.size != select.size * dim:  # control bytes in a value
-            for row, i in enumerate(select.tolist()):
-                for col, field in enumerate(tails[i].split(b" ")):
-                    if not _is_number(field) or _has_control_bytes(field):
-                        raise VectorFileError(
-                            f"{name}: line {line_numbers[i]}: value "
-                            f"{col + 1} of {dim}, {field!r}, is not a number."
-                        )
-        starts = np.empty_like(bounds)
-        starts[0] = 0
-        starts[1:] = bounds[:-1] + 1
-        return a, starts, bounds
-
-    return TextRows(
-        name, dim, tokens, np.array(line_numbers, np.int64), fields, last
+    lines = np.arange(ends.size)
+    return (
+        a,
+        lines,
+        line_starts,
+        line_starts,
+        bounds[ends - dim],
+        fields,
+        spaced,
     )
 
 
-def iter_text_rows(source, body, first_line, dim, glove):
-    """Yields `TextRows` for chunks of complete lines of the file."""
-    pending, line_no, eof = body, first_line, False
+def _split_general(chunk, dim, first_line, name, last, header_line):
+    """The rows of `chunk`, any separators; as `_split_simple`."""
+    a = _pad(chunk)
+    b = a[: len(chunk)]
+    content = _IN_FIELDS[b]
+    # Fields start and end where `content` changes, alternately; the chunk
+    # ends with a line break, outside any field.
+    changes = np.flatnonzero(content[1:] != content[:-1]) + 1
+    if content[0]:
+        changes = np.concatenate([[0], changes])
+    starts, ends = changes[0::2], changes[1::2]
+    newlines = np.flatnonzero(b == 10)
+    per_line = np.bincount(
+        np.searchsorted(newlines, starts), minlength=newlines.size
+    )
+    lines = np.flatnonzero(per_line)  # lines that are not blank
+    count = per_line[lines]
+    first = (np.cumsum(per_line) - per_line)[lines]  # their first fields
+    short = np.flatnonzero(count <= dim)
+    if short.size:
+        i = lines[short[0]]
+        line_no = first_line + int(i)
+        raise _wrong_count(
+            name,
+            line_no,
+            int(count[short[0]]),
+            dim,
+            last and i == newlines.size - 1,
+            line_no == header_line,
+        )
+    values = first + count - dim  # the first value of each row
+    line_starts = np.where(lines > 0, newlines[lines - 1] + 1, 0)
+
+    def fields(select):
+        index = (values[select][:, None] + np.arange(dim)).ravel()
+        return a, starts[index], ends[index]
+
+    spaced = np.flatnonzero(count > dim + 1)
+    return (
+        a,
+        lines,
+        line_starts,
+        starts[first],
+        ends[values - 1],
+        fields,
+        spaced,
+    )
+
+
+def text_rows(chunk, first_line, dim, name, last=False, header_line=None):
+    """Splits `chunk`, complete lines (ending with b"\\n"), into `TextRows`.
+
+    `first_line` is the number of its first line. `last`: the chunk ends
+    with the file's last line, which had no line break (a short row there
+    hints at truncation). `header_line`: a GloVe file's first line, where
+    a wrong number of fields hints at a bad word2vec header. The fast path
+    handles chunks whose separators are single spaces (after dropping the
+    CRs of CRLF and one trailing space, as fastText writes); the general
+    one any runs of spaces and tabs and blank lines. Both leave the
+    columns of fields unchanged.
+    """
+    split = _split_simple(chunk, dim)
+    if split is None:
+        if b"\r" in chunk:
+            check_lone_cr(name, chunk, first_line)
+            chunk = chunk.replace(b"\r\n", b"\n")
+        chunk = chunk.replace(b" \n", b"\n")
+        split = _split_simple(chunk, dim) or _split_general(
+            chunk, dim, first_line, name, last, header_line
+        )
+    a, lines, line_starts, token_starts, token_ends, fields, spaced = split
+    line_numbers = first_line + lines
+    lengths = token_ends - token_starts
+    long = np.flatnonzero(lengths > MAX_TOKEN_BYTES)
+    if long.size:
+        raise VectorFileError(
+            f"{name}: line {line_numbers[long[0]]}: the token is "
+            f"{int(lengths[long[0]]):,} bytes long; the limit is "
+            f"{MAX_TOKEN_BYTES:,} bytes. This is not a vectors file, or its "
+            "rows have far fewer values than its first lines."
+        )
+    tokens = [
+        chunk[s:e] for s, e in zip(token_starts.tolist(), token_ends.tolist())
+    ]
+    for i in spaced.tolist():
+        _check_spaced_token(name, line_numbers[i], tokens[i], dim)
+    return TextRows(name, dim, tokens, line_numbers, line_starts, fields)
+
+
+def _line_chunks(source, body, first_line):
+    """Yields `(chunk, line, last)`: chunks of complete lines of the file.
+
+    `body` is the start; `line` is the number of a chunk's first line;
+    `last` says the file's last line had no line break (one is added). A
+    line of more than `MAX_LINE_BYTES` raises. Each byte is copied a fixed
+    number of times, however long the lines.
+    """
+    pieces, lines = [body], body.count(b"\n")
+    size = len(body) - body.rfind(b"\n") - 1  # of the unfinished line
+    line = first_line
     while True:
         data = source.read()
-        eof = not data
-        buf = pending + data if pending else data
-        unterminated = False
-        if eof:
-            if buf and not buf.endswith(b"\n"):
-                buf += b"\n"
-                unterminated = True
-            cut = len(buf)
-        else:
-            cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                pending = buf
-                continue
-        if cut:
-            yield text_rows(
-                buf, cut, line_no, dim, source.name, unterminated, glove
-            )
-            line_no += buf.count(b"\n", 0, cut)
-        if eof:
+        if not data:
+            chunk = b"".join(pieces)
+            if chunk:
+                last = not chunk.endswith(b"\n")
+                yield chunk + b"\n" if last else chunk, line, last
             return
-        pending = buf[cut:]
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            size += len(data)
+            if size > MAX_LINE_BYTES:
+                raise _line_too_long(source.name, line + lines)
+            pieces.append(data)
+            continue
+        if size + data.find(b"\n") > MAX_LINE_BYTES:
+            raise _line_too_long(source.name, line + lines)
+        pieces.append(data[:cut])
+        chunk = b"".join(pieces)
+        yield chunk, line, False
+        line += lines + data.count(b"\n", 0, cut)
+        pieces, lines, size = [data[cut:]], 0, len(data) - cut
+
+
+def _end_of_rows(chunk, want):
+    """The offset after the `want`-th line of `chunk` that is not blank,
+    or None when it has fewer."""
+    if want == 0:
+        return 0
+    if chunk.count(b"\n") < want:
+        return None
+    a = np.frombuffer(chunk, np.uint8)
+    filled = ~((a == 32) | (a == 9) | (a == 13) | (a == 10))
+    newlines = np.flatnonzero(a == 10)
+    rows = np.flatnonzero(np.diff(np.cumsum(filled)[newlines], prepend=0))
+    if rows.size < want:
+        return None
+    return int(newlines[rows[want - 1]]) + 1
+
+
+def _check_no_more_rows(name, count, chunk, pos, line, chunks):
+    """Raises if a line that is not blank follows the header's rows."""
+    while chunk is not None:
+        end = _BLANK_LINES.match(chunk, pos).end()
+        if end < len(chunk):
+            line += chunk.count(b"\n", 0, end)
+            raise VectorFileError(
+                f"{name}: line {line}: the header says {count} vectors but "
+                "the file has more rows; the header's count is wrong."
+            )
+        chunk, line, _ = next(chunks, (None, None, None))
+        pos = 0
+
+
+def iter_text_rows(source, body, first_line, dim, glove, stop, check_extra):
+    """Yields `TextRows` for the first `stop` rows (None: all) of a file.
+
+    `body`, from line `first_line` on, is the data read so far. Lines after
+    the `stop`-th row are not split or checked, except with `check_extra`
+    (`stop` is the header's count): then one that is not blank raises.
+    """
+    header_line = first_line if glove else None
+    done = 0
+    chunks = _line_chunks(source, body, first_line)
+    for chunk, line, last in chunks:
+        end = None
+        # A row takes at least 2 * dim + 1 bytes and its line break.
+        if stop is not None and stop - done <= len(chunk) // (2 * dim + 2):
+            end = _end_of_rows(chunk, stop - done)
+        rows = chunk if end is None else chunk[:end]
+        if rows:
+            whole = end is None or end == len(chunk)
+            rows = text_rows(
+                rows, line, dim, source.name, last and whole, header_line
+            )
+            done += len(rows.tokens)
+            if rows.tokens:
+                yield rows
+        if end is not None:
+            if check_extra:
+                _check_no_more_rows(source.name, stop, chunk, end, line, chunks)
+            return
 
 
 # --------------------------------------------------------------------------
@@ -658,14 +1016,16 @@ def iter_text_rows(source, body, first_line, dim, glove):
 
 
 class BinaryRows(Rows):
-    def __init__(self, name, dim, tokens, offsets, buf, vector_offsets):
+    def __init__(self, name, dim, tokens, offsets, buf, base, vectors, first):
         super().__init__(name, dim, tokens)
         self.offsets = offsets
         self.buf = buf
-        self.vector_offsets = np.array(vector_offsets, np.int64)
+        self.base = base  # the byte offset of `buf` in the file
+        self.vector_offsets = np.array(vectors, np.int64)  # in `buf`
+        self.first = first  # records before this chunk
 
     def where(self, i):
-        return f"byte offset {self.offsets[i]}"
+        return f"record {self.first + i + 1} at byte offset {self.offsets[i]}"
 
     def values(self, select, out=None):
         nbytes = 4 * self.dim
@@ -682,41 +1042,68 @@ class BinaryRows(Rows):
         out[...] = values
         return out
 
+    def nonfinite_error(self, select, row, col, value):
+        i = select[row]
+        offset = self.base + int(self.vector_offsets[i]) + 4 * col
+        return VectorFileError(
+            f"{self.name}: {self.where(i)}: value {col + 1} of {self.dim} "
+            f"is {float(value)!r} (at byte offset {offset}). " + _NONFINITE_FIX
+        )
 
-def iter_binary_rows(source, body, body_offset, count, dim):
-    """Yields `BinaryRows` for up to `count` records (token, space, floats).
+
+def iter_binary_rows(source, body, body_offset, count, dim, stop, check_end):
+    """Yields `BinaryRows` for the first `stop` of the header's `count`
+    records (token, space, `dim` float32), reading no further.
 
     Tokens may be preceded by whitespace: the word2vec C tool ends each
-    vector with a newline, gensim does not.
+    vector with a newline, gensim does not. With `check_end` (`stop` is
+    `count`), data after the last record raises.
     """
     name, nbytes = source.name, 4 * dim
     buf, base, done = body, body_offset, 0
-    if count == 0:
-        _check_binary_end(source, buf, count)
-    while done < count:
+    while True:
         tokens, offsets, vectors = [], [], []
-        pos = 0
-        while done + len(tokens) < count:
-            space = buf.find(b" ", pos, pos + MAX_TOKEN_BYTES)
+        pos = need = 0
+        while done + len(tokens) < stop:
+            start = _WHITESPACE.match(buf, pos).end()
+            space = buf.find(b" ", start, start + MAX_TOKEN_BYTES + 1)
             if space < 0 or space + 1 + nbytes > len(buf):
-                if space < 0 and len(buf) - pos >= MAX_TOKEN_BYTES:
-                    raise _bad_record(name, base + pos, dim, "no space")
+                if space < 0 and len(buf) - start > MAX_TOKEN_BYTES:
+                    raise _bad_record(
+                        name,
+                        done + len(tokens) + 1,
+                        base + start,
+                        dim,
+                        f"no space within {MAX_TOKEN_BYTES + 1:,} bytes; a "
+                        f"token has at most {MAX_TOKEN_BYTES:,}",
+                    )
+                if space >= 0:  # Read the rest of the vector at once.
+                    need = space + 1 + nbytes - len(buf)
+                pos = start
                 break
-            token = buf[pos:space]
-            stripped = token.lstrip()
-            if not stripped or _has_control_bytes(stripped):
-                raise _bad_record(name, base + pos, dim, repr(token[:40]))
-            tokens.append(stripped)
-            offsets.append(base + pos + len(token) - len(stripped))
+            token = buf[start:space]
+            if _has_control_bytes(token):
+                raise _bad_record(
+                    name,
+                    done + len(tokens) + 1,
+                    base + start,
+                    dim,
+                    repr(token[:40]),
+                )
+            tokens.append(token)
+            offsets.append(base + start)
             vectors.append(space + 1)
             pos = space + 1 + nbytes
         if tokens:
-            yield BinaryRows(name, dim, tokens, offsets, buf, vectors)
+            yield BinaryRows(
+                name, dim, tokens, offsets, buf, base, vectors, done
+            )
             done += len(tokens)
-        if done >= count:
-            _check_binary_end(source, buf[pos:], count)
+        if done >= stop:
+            if check_end:
+                _check_binary_end(source, buf, pos, base, count)
             return
-        data = source.read()
+        data = source.read(max(CHUNK_SIZE, need))
         if not data:
             raise VectorFileError(
                 f"{name}: the file is truncated: its header says {count} "
@@ -726,22 +1113,25 @@ def iter_binary_rows(source, body, body_offset, count, dim):
         buf, base = buf[pos:] + data, base + pos
 
 
-def _bad_record(name, offset, dim, what):
+def _bad_record(name, number, offset, dim, what):
     return VectorFileError(
-        f"{name}: the record at byte offset {offset} does not start with a "
-        f"token and a space ({what}); the header's dim={dim} is probably "
-        "wrong or the file is not word2vec binary."
+        f"{name}: record {number} at byte offset {offset} does not start "
+        f"with a token and a space ({what}); the header's dim={dim} is "
+        "probably wrong or the file is not word2vec binary."
     )
 
 
-def _check_binary_end(source, rest, count):
-    if not rest.strip():
-        rest = source.read(4096)
-    if rest.strip():
-        raise VectorFileError(
-            f"{source.name}: the file continues after the {count} vectors "
-            "its header announces; the header's count or dim is wrong."
-        )
+def _check_binary_end(source, buf, pos, base, count):
+    """Raises unless only whitespace follows `buf[:pos]`, to the end."""
+    while buf:
+        start = _WHITESPACE.match(buf, pos).end()
+        if start < len(buf):
+            raise VectorFileError(
+                f"{source.name}: the file continues after the {count} "
+                f"vectors its header announces (at byte offset "
+                f"{base + start}); the header's count or dim is wrong."
+            )
+        base, buf, pos = base + len(buf), source.read(), 0
 
 
 # --------------------------------------------------------------------------
@@ -760,8 +1150,24 @@ def open_for_writing(path):
     return open(path, "wb")
 
 
+def _format_row(row):
+    """A text row as '%.9g' writes it, but '-nan' for a negative NaN."""
+    return (
+        " ".join(
+            "-nan" if v != v and math.copysign(1.0, v) < 0 else "%.9g" % v
+            for v in row.tolist()
+        )
+        + "\n"
+    )
+
+
 def write_vectors(f, tokens, matrix, fmt):
-    """Writes encoded `tokens` and float32 `matrix` rows in `fmt`."""
+    """Writes encoded `tokens` and float32 `matrix` rows in `fmt`.
+
+    In text, '%.9g' round-trips every float32 (9 significant digits
+    suffice) and NaN is written 'nan' or '-nan'; other NaN payloads are
+    the caller's to refuse.
+    """
     n, dim = matrix.shape
     if fmt != "glove":
         f.write(f"{n} {dim}\n".encode("ascii"))
@@ -770,14 +1176,22 @@ def write_vectors(f, tokens, matrix, fmt):
         for token, row in zip(tokens, little):
             f.write(token + b" " + row.tobytes() + b"\n")
         return
-    # '%.9g' round-trips every float32 (9 significant digits suffice).
     line = " ".join(["%.9g"] * dim) + "\n"
+    negative_nan = np.flatnonzero(
+        (np.isnan(matrix) & np.signbit(matrix)).any(1)
+    )
     step = 512
     for start in range(0, n, step):
-        block = matrix[start : start + step].tolist()
+        rows = [
+            line % tuple(row) for row in matrix[start : start + step].tolist()
+        ]
+        for i in negative_nan[
+            (negative_nan >= start) & (negative_nan < start + step)
+        ].tolist():
+            rows[i - start] = _format_row(matrix[i])
         f.write(
             b"".join(
-                token + b" " + (line % tuple(row)).encode("ascii")
-                for token, row in zip(tokens[start : start + step], block)
+                token + b" " + row.encode("ascii")
+                for token, row in zip(tokens[start : start + step], rows)
             )
         )

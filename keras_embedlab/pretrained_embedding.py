@@ -466,7 +466,7 @@ class PretrainedEmbedding(LookupEmbedding):
 
         `vocabulary` must be None or a list of strings (a `.keras` file
         cannot point the loader at a file outside the archive) and
-        `coverage` None or the dict `get_config` writes; both are checked
+        `coverage` None or the dict `get_config` writes. Both are checked
         before the layer is made.
         """
         config = dict(config)
@@ -475,10 +475,18 @@ class PretrainedEmbedding(LookupEmbedding):
         coverage = config.pop("coverage", None)
         if vocabulary is not None:
             vocabulary = _check_list_vocabulary(vocabulary)
+            input_dim = config.get("input_dim")
+            if isinstance(input_dim, int) and not isinstance(input_dim, bool):
+                _check_vocabulary_of(vocabulary, input_dim)
+            else:  # The constructor names the bad input_dim.
+                _check_vocabulary(vocabulary)
+        coverage = _as_coverage(coverage, vocabulary)
+        # Without the (possibly large) vocabulary, so that an error Keras
+        # raises about another argument prints a short config.
         layer = super().from_config(config)
         if vocabulary is not None:
             layer._set_vocabulary(vocabulary)
-        layer.coverage = _as_coverage(coverage, layer._vocabulary)
+        layer.coverage = coverage
         layer._asset_expected = legacy
         return layer
 
@@ -601,10 +609,11 @@ class PretrainedEmbedding(LookupEmbedding):
         _validation.check_positive_int("k", k)
         if self._vocabulary is None and self._asset_expected:
             raise ValueError(
-                f"Layer '{self.name}' was loaded from a config without a "
-                "vocabulary (as keras_embedlab 0.1.0 saved it) from an "
-                f"archive without its asset {ASSET_FILENAME}: the vocabulary "
-                "is lost. Load a complete .keras file."
+                f"Layer '{self.name}' has no vocabulary: its config has none "
+                "(keras_embedlab 0.1.0 kept it only in the .keras asset "
+                f"{ASSET_FILENAME}) and no such asset was loaded. Load the "
+                "complete .keras file, or build the layer with from_file or "
+                "from_vectors."
             )
         if self._vocabulary is None:
             raise ValueError(

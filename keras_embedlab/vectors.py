@@ -11,16 +11,27 @@ import warnings
 import numpy as np
 
 from keras_embedlab import _vector_formats as formats
-from keras_embedlab._vector_formats import VectorFileError
+from keras_embedlab._vector_formats import (
+    MAX_LINE_BYTES,
+    MAX_TOKEN_BYTES,
+    VectorFileError,
+)
 
 FORMATS = ("auto", "glove", "word2vec-text", "word2vec-binary")
 SAVE_FORMATS = ("word2vec-text", "word2vec-binary", "glove")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
+NONFINITE = ("error", "skip", "keep")
 VERBOSE_MODES = ("auto", 0, 1)
 # verbose="auto" shows progress for files larger than this, on a terminal.
 PROGRESS_MIN_BYTES = 8 << 20
 
-__all__ = ["Vectors", "VectorFileError", "load_vectors"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_TOKEN_BYTES",
+    "Vectors",
+    "VectorFileError",
+    "load_vectors",
+]
 
 
 def _check_choice(name, value, choices):
@@ -155,12 +166,18 @@ class Vectors:
                 `KeyedVectors.load_word2vec_format` reads both word2vec
                 formats.
 
-        Tokens must be non-empty, must not start or end with whitespace and
-        must not contain line breaks. Text tokens may contain spaces but not
-        end in a space-separated number (a reader could not tell it from a
-        value); binary tokens may not contain spaces or control characters.
-        A GloVe file whose first row is an integer token with one integer
-        value reads as a word2vec header; load it with `format="glove"`.
+        What cannot be read back bit-exact raises `ValueError` naming the
+        word, before the file is opened. Tokens must be non-empty, at most
+        10,000 bytes long in UTF-8 (`MAX_TOKEN_BYTES`), must not contain
+        line breaks (`\\n`, `\\r`) and must not start or end with a space
+        or tab. Text tokens may contain spaces and tabs but not end in a
+        space-separated number (a reader could not tell it from a value);
+        binary tokens may not contain spaces or control characters. Text
+        holds NaN only as `nan` and `-nan`: a NaN with another payload needs
+        `"word2vec-binary"`. Loading NaN or infinite values back needs
+        `load_vectors(..., nonfinite="keep")`. A GloVe file whose first row
+        is an integer token with one integer value reads as a word2vec
+        header; load it with `format="glove"`.
         """
         _check_choice("format", format, SAVE_FORMATS)
         if format == "glove" and not len(self):
@@ -169,28 +186,73 @@ class Vectors:
                 "cannot be read back. Use format='word2vec-text'."
             )
         tokens = [_encode_token(word, format) for word in self._words]
+        if format != "word2vec-binary":
+            _check_text_values(self._words, self._matrix, format)
         with formats.open_for_writing(path) as f:
             formats.write_vectors(f, tokens, self._matrix, format)
 
 
+def _short(word):
+    """`repr(word)`, cut short for long words."""
+    if len(word) <= 60:
+        return repr(word)
+    return f"{word[:40]!r}... ({len(word):,} characters)"
+
+
 def _encode_token(word, fmt):
+    """`word` in UTF-8, if the format can hold it and read it back."""
     token = word.encode("utf-8")
+    fields = formats.split_fields(token)
     problem = None
-    if not token or token.strip() != token:
-        problem = "is empty or starts or ends with whitespace"
+    if not token:
+        problem = "is empty"
+    elif len(token) > formats.MAX_TOKEN_BYTES:
+        problem = (
+            f"is {len(token):,} bytes long in UTF-8; the limit is "
+            f"{formats.MAX_TOKEN_BYTES:,} bytes"
+        )
     elif b"\n" in token or b"\r" in token:
         problem = "contains a line break"
-    elif fmt == "word2vec-binary" and (
-        b" " in token or formats._has_control_bytes(token)
-    ):
-        problem = "contains a space or control character (binary format)"
-    elif len(token.split()) > 1 and formats._is_number(token.split()[-1]):
+    elif token[:1] in (b" ", b"\t") or token[-1:] in (b" ", b"\t"):
+        problem = "starts or ends with whitespace (a space or tab)"
+    elif fmt == "word2vec-binary":
+        if b" " in token or formats._has_control_bytes(token):
+            problem = "contains a space or control character (binary format)"
+    elif len(fields) > 1 and formats._is_number(fields[-1]):
         problem = "ends in a space-separated number, like a vector value"
     if problem:
         raise ValueError(
-            f"Cannot save the word {word!r} with format={fmt!r}: it {problem}."
+            f"Cannot save the word {_short(word)} with format={fmt!r}: it "
+            f"{problem}."
         )
     return token
+
+
+def _check_text_values(words, matrix, fmt):
+    """Text holds NaN only as `nan` and `-nan`: refuses other payloads."""
+    bits = matrix.view(np.uint32)
+    odd = np.isnan(matrix) & ((bits & 0x7FFFFFFF) != 0x7FC00000)
+    if odd.any():
+        row, col = np.argwhere(odd)[0].tolist()
+        raise ValueError(
+            f"Cannot save the vector of {_short(words[row])} with "
+            f"format={fmt!r}: value {col + 1} is a NaN with the bits "
+            f"0x{int(bits[row, col]):08x}, which text cannot hold (it has "
+            "only nan and -nan). Use format='word2vec-binary', or replace "
+            "the value with np.nan."
+        )
+
+
+def _check_path(path):
+    """The name of `path` for messages; a TypeError if it is not a path."""
+    try:
+        name = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            "`path` must be a file path (str or os.PathLike). Received: "
+            f"path={path!r} (of type {type(path).__name__})."
+        ) from None
+    return os.fsdecode(name)
 
 
 def _check_arguments(limit, encoding, unicode_errors, verbose):
@@ -244,7 +306,7 @@ def _as_vocabulary(vocabulary):
 
 class _Collector:
     """Keeps the rows to return: first of duplicates, in the vocabulary,
-    within `limit`; parses values for those rows only.
+    finite unless `nonfinite="keep"`; parses values for those rows only.
 
     Values go straight into one float32 matrix that grows in place
     (`ndarray.resize`, a `realloc`: large blocks move without copying), so
@@ -252,20 +314,17 @@ class _Collector:
     """
 
     def __init__(
-        self, name, dim, count, limit, vocabulary, encoding, errors, capacity
+        self, name, dim, vocabulary, encoding, errors, nonfinite, capacity
     ):
-        self.name, self.dim, self.count = name, dim, count
+        self.name, self.dim = name, dim
         self.vocabulary = vocabulary
         self.encoding, self.errors = encoding, errors
-        if count is None or (limit is not None and limit <= count):
-            self.stop = limit  # read this many rows (None: all), then stop
-            self.check_extra = False
-        else:
-            self.stop = count  # more rows than the header says is an error
-            self.check_extra = True
+        self.nonfinite = nonfinite
         self.words, self.index = [], {}
         self.seen = self.rows = self.duplicates = 0
         self.first_duplicate = None
+        self.left_out = []  # words whose rows are not finite ("skip")
+        self.first_left_out = None
         if vocabulary is not None:
             capacity = min(capacity, len(vocabulary))
         self.matrix = np.empty((capacity, dim), np.float32)
@@ -276,19 +335,10 @@ class _Collector:
             self.matrix.resize((capacity, self.dim), refcheck=False)
 
     def add(self, rows):
-        """Adds a chunk of rows; returns True once no more are wanted."""
-        n = len(rows.tokens)
-        if self.stop is not None and self.seen + n > self.stop:
-            n = self.stop - self.seen
-            if self.check_extra:
-                raise VectorFileError(
-                    f"{self.name}: {rows.where(n)}: the header says "
-                    f"{self.count} vectors but the file has more rows; the "
-                    "header's count is wrong."
-                )
-            rows.tokens = rows.tokens[:n]
+        """Adds a chunk of rows."""
         keep = []
         index, words, vocabulary = self.index, self.words, self.vocabulary
+        start = len(words)
         for i, word in enumerate(rows.decode(self.encoding, self.errors)):
             if word in index:
                 self.duplicates += 1
@@ -298,29 +348,61 @@ class _Collector:
                 index[word] = len(words)
                 words.append(word)
                 keep.append(i)
-        self.seen += n
-        if keep:
-            end = self.rows + len(keep)
-            self._reserve(end)
-            rows.values(
-                np.array(keep, np.intp), out=self.matrix[self.rows : end]
-            )
-            self.rows = end
-        return self.full
+        self.seen += len(rows.tokens)
+        if not keep:
+            return
+        select = np.array(keep, np.intp)
+        end = self.rows + len(keep)
+        self._reserve(end)
+        block = self.matrix[self.rows : end]
+        rows.values(select, out=block)
+        if self.nonfinite != "keep":
+            finite = np.isfinite(block).all(axis=1)
+            if not finite.all():
+                if self.nonfinite == "error":
+                    row = int(np.argmin(finite))
+                    col = int(np.argmin(np.isfinite(block[row])))
+                    raise rows.nonfinite_error(
+                        select, row, col, block[row, col]
+                    )
+                end = self.rows + self._leave_out(
+                    rows, select, block, finite, start
+                )
+        self.rows = end
 
-    @property
-    def full(self):
-        """True once no more rows are wanted (and none are checked)."""
-        return (
-            self.stop is not None
-            and self.seen >= self.stop
-            and not self.check_extra
-        )
+    def _leave_out(self, rows, select, block, finite, start):
+        """Drops the rows of `block` that are not `finite`; returns how many
+        are left. Their words stay in the index until the end, so that
+        later duplicates are still dropped."""
+        kept = int(finite.sum())
+        block[:kept] = block[finite]
+        words = self.words[start:]
+        del self.words[start:]
+        for word, ok, i in zip(words, finite.tolist(), select.tolist()):
+            if ok:
+                self.index[word] = len(self.words)
+                self.words.append(word)
+            else:
+                self.left_out.append(word)
+                if self.first_left_out is None:
+                    self.first_left_out = (word, rows.where(i))
+        return kept
 
     def result(self):
         matrix = self.matrix
         if self.rows < len(matrix):
             matrix.resize((self.rows, self.dim), refcheck=False)
+        for word in self.left_out:
+            del self.index[word]
+        if self.left_out:
+            word, where = self.first_left_out
+            warnings.warn(
+                f"{self.name}: left out {len(self.left_out)} row(s) with a "
+                f"NaN or infinite value (nonfinite='skip'); the first is "
+                f"{word!r} at {where}.",
+                UserWarning,
+                stacklevel=3,
+            )
         if self.duplicates:
             word, where = self.first_duplicate
             warnings.warn(
@@ -341,16 +423,30 @@ def load_vectors(
     encoding="utf-8",
     unicode_errors="strict",
     verbose="auto",
+    nonfinite="error",
 ):
     """Reads a GloVe, word2vec or fastText vectors file.
 
     Handles the files people have: tokens with spaces or non-breaking
     spaces (a row is the last `dim` fields; everything before them is the
-    token, and only ASCII spaces and tabs separate fields), CRLF line
-    endings, trailing spaces, a last line without a newline, and `.gz`,
-    `.bz2` or `.xz` compression (detected by content). Duplicate tokens keep
-    their first row, with one warning saying how many were dropped. Files
-    are data: nothing in them is ever executed or unpickled.
+    token), CRLF line endings, trailing spaces and tabs, blank lines, a
+    last line without a newline, and `.gz`, `.bz2` or `.xz` compression
+    (detected by content). Duplicate tokens keep their first row, with one
+    warning saying how many were dropped. Files are data: nothing in them
+    is ever executed or unpickled. Only regular files are read (not
+    directories, FIFOs or devices).
+
+    Text files: lines end with `\\n` or `\\r\\n` (a `\\r` anywhere else is
+    an error); only ASCII spaces and tabs separate fields. A line has at
+    most 16 MiB (`MAX_LINE_BYTES`, also the limit for a binary record) and
+    a token at most 10,000 bytes (`MAX_TOKEN_BYTES`).
+
+    Which rows are checked: every row read, up to `limit`, is checked
+    whether or not `vocabulary` keeps it: its number of fields, its
+    token's length and decoding, and stray `\\r`s (binary: the record's
+    token). Values are parsed, and so checked to be numbers (and finite),
+    only for the rows returned. Rows after the first `limit` rows are not
+    read at all.
 
     Args:
         path: Path of the file.
@@ -369,22 +465,32 @@ def load_vectors(
         verbose: `"auto"` shows a progress bar on stderr for files over
             8 MB when stderr is a terminal; 0 or False never, 1 or True
             always.
+        nonfinite: What to do with a returned row that holds a NaN or an
+            infinite value (including a decimal too large for float32):
+            `"error"` (raise `VectorFileError` naming its line and column,
+            or binary record and byte offset), `"skip"` (leave the row out,
+            with one warning; its token's later duplicates are still
+            dropped) or `"keep"`.
 
     Returns:
         A `Vectors`.
 
     Raises:
-        VectorFileError: The file is empty, truncated (fewer rows than its
-            header says, or a binary vector cut short), has a row with the
-            wrong number of values, a value that is not a number, a header
-            that is not two integers, or a binary header whose `dim` does
-            not fit the data. The message names the file and the line (text)
-            or byte offset (binary).
+        VectorFileError: The file is not a regular file, empty, truncated
+            (fewer rows than its header says, or a binary vector cut
+            short), has a row with the wrong number of values, a value that
+            is not a number or not finite, a line or token over the limits,
+            a header that is not two integers, or a header whose `count`
+            or `dim` does not fit the file. The message names the file and
+            the line (text) or byte offset (binary).
+        ValueError, TypeError: An argument is invalid; all are checked
+            before the file is opened.
     """
+    name = _check_path(path)
     _check_choice("format", format, FORMATS)
     verbose = _check_arguments(limit, encoding, unicode_errors, verbose)
+    _check_choice("nonfinite", nonfinite, NONFINITE)
     vocabulary = _as_vocabulary(vocabulary)
-    name = os.fspath(path)
     source = formats.Source(path, name)
     try:
         show = verbose == 1 or (
@@ -395,35 +501,51 @@ def load_vectors(
         if show:
             label = f"Loading {os.path.basename(name)}"
             source.progress = formats.Progress(source.size, label)
-        head = formats.read_head(source)
-        fmt, count, dim, body = formats.detect(head, format, name)
+        head, first_line = formats.read_head(source)
+        fmt, count, dim, body, body_line = formats.detect(
+            head, format, name, first_line
+        )
         binary = fmt == "word2vec-binary"
-        rows = _expected_rows(source, head, binary, count, limit, dim)
+        # Read `stop` rows (None: all). Without a limit below the header's
+        # count, more rows than the count are an error.
+        if count is None or (limit is not None and limit <= count):
+            stop, check_extra = limit, False
+        else:
+            stop, check_extra = count, True
+        if binary:
+            _check_binary_size(source, len(body), count, stop, dim)
         collector = _Collector(
             name,
             dim,
-            count,
-            limit,
             vocabulary,
             encoding,
             unicode_errors,
-            rows,
+            nonfinite,
+            _initial_rows(source, head, binary, stop, dim),
         )
         if binary:
-            _check_binary_size(source, len(body), collector.stop, dim)
             rows = formats.iter_binary_rows(
-                source, body, source.offset - len(body), count, dim
+                source,
+                body,
+                source.offset - len(body),
+                count,
+                dim,
+                stop,
+                check_extra,
             )
         else:
-            first_line = 1 if fmt == "glove" else 2
             rows = formats.iter_text_rows(
-                source, body, first_line, dim, fmt == "glove"
+                source,
+                body,
+                body_line,
+                dim,
+                fmt == "glove",
+                stop,
+                check_extra,
             )
-        if not collector.full:
-            for chunk in rows:
-                if collector.add(chunk):
-                    break
-        if count is not None and collector.seen < collector.stop:
+        for chunk in rows:
+            collector.add(chunk)
+        if count is not None and collector.seen < stop:
             raise VectorFileError(
                 f"{name}: the file is truncated: its header says {count} "
                 f"vectors but it has only {collector.seen} rows."
@@ -433,35 +555,37 @@ def load_vectors(
         source.close()
 
 
-def _expected_rows(source, head, binary, count, limit, dim):
-    """How many rows to allocate at first; more are added as needed.
+def _initial_rows(source, head, binary, stop, dim):
+    """How many rows to allocate at first; more are added as rows arrive.
 
-    Headers are not trusted beyond what the file size allows; for files
-    without a header, the first lines' length gives an estimate.
+    Sized by bytes: never more rows than the file's size can hold, and for
+    compressed files (whose size says little) `INITIAL_MATRIX_BYTES`.
+    Files without a header get an estimate from their first lines.
     """
-    wanted = 1 << 62 if count is None else count
-    if limit is not None:
-        wanted = min(wanted, limit)
+    wanted = 1 << 62 if stop is None else stop
     if source.compression is not None:
-        return min(wanted, 1 << 16)
-    if count is None:
+        return min(wanted, formats.INITIAL_MATRIX_BYTES // (4 * dim))
+    shortest = 4 * dim + 2 if binary else 2 * dim + 1  # a 1-byte token
+    wanted = min(wanted, source.size // shortest + 1)
+    if stop is None:
         per_row = len(head) / max(head.count(b"\n"), 1)
         return min(wanted, int(source.size / per_row * 1.05) + 64)
-    # A row holds at least a 1-byte token, a space and its values.
-    per_row = 4 * dim + 2 if binary else 2 * dim + 1
-    return min(wanted, source.size // per_row + 1)
+    return wanted
 
 
-def _check_binary_size(source, body_size, rows, dim):
-    """Fails early when an uncompressed binary file cannot hold its rows."""
+def _check_binary_size(source, body_size, count, rows, dim):
+    """Fails early when an uncompressed binary file cannot hold the `rows`
+    (of the header's `count`) it should have. (Text needs no such check:
+    `_initial_rows` is bounded by the file size, and a row by
+    `MAX_LINE_BYTES`.)"""
     if source.compression is not None or not rows:
         return
     available = source.size - (source.offset - body_size)
     needed = rows * (4 * dim + 2)  # at least a 1-byte token and a space
     if needed > available:
         raise VectorFileError(
-            f"{source.name}: the header says {rows} vectors of dim={dim}, "
-            f"which need at least {needed:,} bytes, but only "
-            f"{available:,} follow the header: the file is truncated or the "
-            "header's dim is wrong."
+            f"{source.name}: the header says {count:,} vectors of "
+            f"dim={dim:,}; {rows:,} of them need at least {needed:,} bytes, "
+            f"but only {available:,} follow the header: the file is "
+            "truncated or the header is wrong."
         )

@@ -4,6 +4,7 @@ import bz2
 import gzip
 import lzma
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -133,7 +134,8 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, fmt, suffix):
     magic = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".xz": b"\xfd7zXZ"}
     assert path.read_bytes().startswith(magic.get(suffix, b""))
     for fmt_arg in ("auto", fmt):
-        loaded = load_vectors(path, format=fmt_arg)
+        # The matrix holds NaN and inf, which load only on request.
+        loaded = load_vectors(path, format=fmt_arg, nonfinite="keep")
         assert loaded.words == words
         assert_bits_equal(loaded.matrix, matrix)
 
@@ -221,6 +223,106 @@ def test_save_rejects_unwritable_tokens(tmp_path, word, fmt, problem):
         Vectors([word], [[1.0, 2.0]]).save(tmp_path / "v", format=fmt)
 
 
+# The round-trip property: `save` either refuses (a ValueError naming the
+# word) or writes what `load_vectors` reads back bit-exact. An oracle of
+# what each format can hold, written from the documented rules:
+ALPHABET = list("abxyz019.-+eE_") + [" ", " ", "\t", "é", "東", "\u00a0"]
+ALPHABET += ["\u0085", "\u3000", "\x01", "\x0b", "\x0c", "\x1f", "\x7f"]
+ALPHABET += ["\r", "\n", "nan", "inf", "1e5", "-0"]
+SPECIAL_BITS = [
+    0x00000000, 0x80000000, 0x3F800000, 0x00000001, 0x807FFFFF, 0x7F7FFFFF,
+    0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7FC00001, 0xFFFFFFFF,
+]  # fmt: skip
+MAX_TOKEN = _vector_formats.MAX_TOKEN_BYTES
+
+
+def oracle_is_number(field):
+    if not re.fullmatch(r"[!-~]+", field) or "_" in field:
+        return False
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def oracle_token_ok(word, fmt):
+    token = word.encode("utf-8")
+    if not token or len(token) > MAX_TOKEN or "\n" in word or "\r" in word:
+        return False
+    if word[0] in " \t" or word[-1] in " \t":
+        return False
+    if fmt == "word2vec-binary":  # no spaces or control bytes but tab
+        return all(byte == 9 or byte > 32 for byte in token)
+    fields = re.split(r"[ \t]+", word)
+    return len(fields) == 1 or not oracle_is_number(fields[-1])
+
+
+def oracle_values_ok(bits, fmt):
+    """Text holds NaN only as nan and -nan."""
+    nan = ((bits & 0x7F800000) == 0x7F800000) & ((bits & 0x007FFFFF) != 0)
+    odd = nan & ((bits & 0x7FFFFFFF) != 0x7FC00000)
+    return fmt == "word2vec-binary" or not odd.any()
+
+
+def random_case(rng):
+    n, dim = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+    words = []
+    while len(words) < n:
+        word = "".join(rng.choice(ALPHABET, int(rng.integers(1, 8))))
+        if rng.random() < 0.02:
+            word = "é" * int(
+                rng.integers(MAX_TOKEN // 2 - 1, MAX_TOKEN // 2 + 2)
+            )
+        if word not in words:
+            words.append(word)
+    bits = rng.integers(0, 2**32, (n, dim), dtype=np.uint64).astype(np.uint32)
+    special = rng.random((n, dim)) < 0.3
+    bits[special] = rng.choice(SPECIAL_BITS, int(special.sum()))
+    if rng.random() < 0.3:  # everyday values, short decimals
+        values = np.round(rng.normal(0, 2, (n, dim)), int(rng.integers(0, 4)))
+        bits = values.astype(np.float32).view(np.uint32)
+    return words, bits
+
+
+@pytest.mark.parametrize("fmt", ["word2vec-text", "word2vec-binary", "glove"])
+def test_save_load_round_trip_property(tmp_path, fmt):
+    rng = np.random.default_rng(["word2vec-text", "word2vec-binary"].count(fmt))
+    written = refused = 0
+    for case in range(150):
+        words, bits = random_case(rng)
+        path = tmp_path / f"v{case}{rng.choice(['', '.gz', '.bz2', '.xz'])}"
+        ok_tokens = [oracle_token_ok(w, fmt) for w in words]
+        ok_rows = [oracle_values_ok(row, fmt) for row in bits]
+        vectors = Vectors(words, bits.view(np.float32))
+        if not all(ok_tokens) or not all(ok_rows):
+            with pytest.raises(ValueError) as info:
+                vectors.save(path, format=fmt)
+            # Tokens are checked first, then values; the first is named.
+            bad = [w for w, ok in zip(words, ok_tokens) if not ok]
+            bad = bad or [w for w, ok in zip(words, ok_rows) if not ok]
+            assert repr(bad[0][:40])[:-1] in str(info.value), case
+            assert not path.exists()
+            refused += 1
+            keep = [i for i, ok in enumerate(ok_tokens) if ok and ok_rows[i]]
+            if not keep:
+                continue
+            words, bits = [words[i] for i in keep], bits[keep]
+            vectors = Vectors(words, bits.view(np.float32))
+        vectors.save(path, format=fmt)
+        written += 1
+        formats = [fmt, "auto"]
+        first_value = "%.9g" % bits.view(np.float32)[0, 0]
+        if fmt == "glove" and bits.shape[1] == 1 and words[0].isdecimal():
+            if first_value.isdecimal():  # "12 3" reads as a header (docs)
+                formats.remove("auto")
+        for fmt_arg in formats:
+            loaded = load_vectors(path, format=fmt_arg, nonfinite="keep")
+            assert loaded.words == words, (case, fmt_arg)
+            assert_bits_equal(loaded.matrix, bits.view(np.float32))
+    assert written > 100 and refused > 20, (written, refused)
+
+
 def test_save_rejects_bad_format_and_empty_glove(tmp_path):
     with pytest.raises(ValueError, match="`format` must be one of"):
         random_vectors(2, 2).save(tmp_path / "v", format="auto")
@@ -279,7 +381,7 @@ def test_number_syntax_matches_python_float(tmp_path):
         "0.000000001", "12345678.9", "99999999.9999999",
     ]  # fmt: skip
     data = "tok " + " ".join(fields) + "\n"
-    vectors = load_vectors(write(tmp_path, data))
+    vectors = load_vectors(write(tmp_path, data), nonfinite="keep")
     expected = np.array([float(f) for f in fields], np.float32)
     assert_bits_equal(vectors["tok"], expected)
 

@@ -41,7 +41,18 @@ def is_number(value):
 
 
 def check_padding_idx(padding_idx, input_dim):
+    """An id in `[0, input_dim)`; `input_dim=None`: not known yet (any id
+    from 0 up, checked again once it is)."""
     if padding_idx is None:
+        return
+    if input_dim is None:
+        if (not isinstance(padding_idx, int) or isinstance(padding_idx, bool)
+                or padding_idx < 0):
+            raise ValueError(
+                "`padding_idx` must be None or a non-negative integer id "
+                "(below the vocabulary size). "
+                + _received("padding_idx", padding_idx)
+            )
         return
     if (not isinstance(padding_idx, int) or isinstance(padding_idx, bool)
             or not 0 <= padding_idx < input_dim):

@@ -9,6 +9,7 @@ matches two keys).
 """
 
 import re
+from typing import Any
 
 import keras
 
@@ -51,7 +52,12 @@ def _tables(model):
     return tables
 
 
-def layout_map(model_or_mesh, mesh=None, model_axis="model", shard="rows"):
+def layout_map(
+    model_or_mesh: Any,
+    mesh: Any = None,
+    model_axis: str = "model",
+    shard: str = "rows",
+) -> keras.distribution.LayoutMap:
     """A `keras.distribution.LayoutMap` sharding every keras_embedlab table.
 
     Tables are the `embeddings` of `LookupEmbedding` and

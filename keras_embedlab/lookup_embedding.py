@@ -1,5 +1,7 @@
 """`LookupEmbedding`: a drop-in for `keras.layers.Embedding` on `ops.take`."""
 
+from typing import Any
+
 import keras
 from keras import constraints, initializers, ops, regularizers
 
@@ -124,17 +126,17 @@ class LookupEmbedding(EmbeddingBase):
 
     def __init__(
         self,
-        input_dim,
-        output_dim,
-        embeddings_initializer="uniform",
-        embeddings_regularizer=None,
-        embeddings_constraint=None,
-        mask_zero=False,
-        weights=None,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: Any = "uniform",
+        embeddings_regularizer: Any = None,
+        embeddings_constraint: Any = None,
+        mask_zero: bool = False,
+        weights: Any = None,
         *,
-        sparse=False,
-        **kwargs,
-    ):
+        sparse: bool = False,
+        **kwargs: Any,
+    ) -> None:
         # `invalid_ids`, `padding_idx`, `max_norm`, `norm_type`, `combiner`:
         # keyword arguments shared with `OneHotDense`, handled by
         # `EmbeddingBase` (`_base_layer.SHARED_ARGUMENTS`).
@@ -244,7 +246,7 @@ class LookupEmbedding(EmbeddingBase):
         return {**super().get_config(), **config}
 
     @classmethod
-    def from_one_hot_dense(cls, layer):
+    def from_one_hot_dense(cls, layer: keras.layers.Layer) -> "LookupEmbedding":
         """An equal `LookupEmbedding` holding a copy of `layer.kernel`.
 
         Exact only without a non-zero bias and with a linear activation;

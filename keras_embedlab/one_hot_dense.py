@@ -1,5 +1,7 @@
 """`OneHotDense`: a Dense layer fed one-hot vectors, the twin of a lookup."""
 
+from typing import Any
+
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
@@ -94,20 +96,20 @@ class OneHotDense(EmbeddingBase):
 
     def __init__(
         self,
-        input_dim,
-        output_dim,
-        use_bias=False,
-        activation=None,
-        kernel_initializer="uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        mask_zero=False,
-        weights=None,
-        **kwargs,
-    ):
+        input_dim: int,
+        output_dim: int,
+        use_bias: bool = False,
+        activation: Any = None,
+        kernel_initializer: Any = "uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        mask_zero: bool = False,
+        weights: Any = None,
+        **kwargs: Any,
+    ) -> None:
         # `invalid_ids`, `padding_idx`, `max_norm`, `norm_type`, `combiner`:
         # keyword arguments shared with `LookupEmbedding`, handled by
         # `EmbeddingBase` (`_base_layer.SHARED_ARGUMENTS`).
@@ -203,7 +205,7 @@ class OneHotDense(EmbeddingBase):
         return {**super().get_config(), **config}
 
     @classmethod
-    def from_embedding(cls, layer):
+    def from_embedding(cls, layer: keras.layers.Layer) -> "OneHotDense":
         """An equal `OneHotDense` whose kernel copies `layer.embeddings`.
 
         `layer` is a built `LookupEmbedding` or `keras.layers.Embedding`.

@@ -1,9 +1,20 @@
 """Test helpers that need a backend's autodiff: `layer_gradients`."""
 
+from typing import Any
+
+import keras
+import numpy as np
+
 from keras_embedlab import backend
 
 
-def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
+def layer_gradients(
+    layer: keras.layers.Layer,
+    ids: Any,
+    cotangent: Any,
+    compiled: bool = False,
+    **call_kwargs: Any,
+) -> list[np.ndarray]:
     """Gradients of `sum(layer(ids) * cotangent)` for `layer.trainable_weights`.
 
     Keras has no backend-agnostic gradient function; the demo, the examples

@@ -72,3 +72,24 @@ def gradient_inputs(layer, ids, cotangent, **call_kwargs):
     if not layer.built:
         layer.build(tuple(ids.shape))
     return ids, cotangent
+
+def all_ids_valid(ids, input_dim):
+    """Scalar bool: every (signed integer) id is in `[0, input_dim)`: one
+    reduction, the largest id as an unsigned integer (TensorFlow, JAX)."""
+    return keras.ops.less(keras.ops.max(as_unsigned(ids), initial=0),
+                          input_dim)
+
+
+# What a backend without ragged tensors or sparse gradients answers.
+
+
+def is_ragged(x):
+    return False
+
+
+def densify_ragged_bags(ids, bag_weights, dtype):
+    raise NotImplementedError("Ragged tensors are TensorFlow's.")
+
+
+def indexed_slices(gradient):
+    return None

@@ -16,23 +16,22 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from keras_embedlab.backend._common import (
+from keras_embedlab.backend._common import (  # noqa: F401
     InvalidIdError,
+    all_ids_valid,
     as_unsigned,
     check_on_host,
+    densify_ragged_bags,
     gradient_inputs,
+    indexed_slices,
     invalid_ids_message,
+    is_ragged,
 )
 
 SUPPORTS_JIT_WITH_CHECKS = True
 ROW_SPARSE_TRAINING = True
 TRACES_ROWS = True
 FILL_TAKE = True
-
-
-def all_ids_valid(ids, input_dim):
-    return keras.ops.less(keras.ops.max(as_unsigned(ids), initial=0),
-                          input_dim)
 
 
 def fail_in_graph(rows, ids, input_dim, layer_name):
@@ -135,19 +134,7 @@ def fused_bag_sum(table, ids, weights):
     return None  # No fused bag op: XLA fuses the gathered rows' sum.
 
 
-def is_ragged(x):
-    return False
-
-
-def densify_ragged_bags(ids, bag_weights, dtype):
-    raise NotImplementedError("Ragged tensors are TensorFlow's.")
-
-
 # Row-sparse training.
-
-
-def indexed_slices(gradient):
-    return None
 
 
 def combine_rows(ids, values, input_dim):

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_embedlab.backend._common import (
-    as_unsigned,
+from keras_embedlab.backend._common import (  # noqa: F401
+    all_ids_valid,
     check_on_host,
     gradient_inputs,
     invalid_ids_message,
@@ -32,12 +32,6 @@ SUPPORTS_JIT_WITH_CHECKS = False
 ROW_SPARSE_TRAINING = True
 TRACES_ROWS = False
 FILL_TAKE = False
-
-
-def all_ids_valid(ids, input_dim):
-    """Scalar bool: every (signed integer) id is in `[0, input_dim)`."""
-    return keras.ops.less(keras.ops.max(as_unsigned(ids), initial=0),
-                          input_dim)
 
 
 def _assertion(ids, valid, input_dim, layer_name):

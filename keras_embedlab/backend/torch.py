@@ -12,7 +12,13 @@ import keras
 import torch
 import torch.nn.functional as F
 
-from keras_embedlab.backend._common import check_on_host, gradient_inputs
+from keras_embedlab.backend._common import (  # noqa: F401
+    check_on_host,
+    densify_ragged_bags,
+    gradient_inputs,
+    indexed_slices,
+    is_ragged,
+)
 
 SUPPORTS_JIT_WITH_CHECKS = True
 ROW_SPARSE_TRAINING = False
@@ -79,19 +85,7 @@ def fused_bag_sum(table, ids, weights):
     return sums.reshape(*ids.shape[:-1], table.shape[-1])
 
 
-def is_ragged(x):
-    return False
-
-
-def densify_ragged_bags(ids, bag_weights, dtype):
-    raise NotImplementedError("Ragged tensors are TensorFlow's.")
-
-
 # Row-sparse training: not on PyTorch yet.
-
-
-def indexed_slices(gradient):
-    return None
 
 
 def _not_supported(*args, **kwargs):

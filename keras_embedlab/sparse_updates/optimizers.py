@@ -1,5 +1,7 @@
 """Row-sparse optimizers: Keras's rules, applied to the rows in the batch."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -87,8 +89,9 @@ class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
     are `SGD`'s, less those listed in `UNSUPPORTED_OPTIONS`.
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
-                 name="sparse_sgd", **kwargs):
+    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, name: str = "sparse_sgd",
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, momentum=momentum,
                          nesterov=nesterov, name=name, **kwargs)
         self._check_row_sparse_options()
@@ -116,8 +119,10 @@ class SparseAdagrad(_RowSparseOptimizer, keras.optimizers.Adagrad):
     `UNSUPPORTED_OPTIONS`.
     """
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1,
-                 epsilon=1e-7, name="sparse_adagrad", **kwargs):
+    def __init__(self, learning_rate: Any = 0.001,
+                 initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, name: str = "sparse_adagrad",
+                 **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate,
                          initial_accumulator_value=initial_accumulator_value,
                          epsilon=epsilon, name=name, **kwargs)
@@ -144,8 +149,9 @@ class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
     `UNSUPPORTED_OPTIONS`.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, name="lazy_adam", **kwargs):
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7,
+                 name: str = "lazy_adam", **kwargs: Any) -> None:
         if kwargs.get("amsgrad"):
             raise ValueError(
                 "`amsgrad` is not supported by LazyAdam. Received: "

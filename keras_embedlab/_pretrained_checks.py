@@ -1,0 +1,208 @@
+"""What `PretrainedEmbedding` checks before it reads or builds anything.
+
+`from_file` and `from_vectors` check every argument, the layer's keyword
+arguments included, before a file is opened; `load_assets` checks the
+`vocabulary.json` asset of a `.keras` archive and names it in each error.
+The shared layer arguments are checked by their own validators
+(`_base_layer.SHARED_ARGUMENTS`); the vocabulary size, which bounds
+`padding_idx`, is only known after reading, when the layer checks it again.
+"""
+
+import inspect
+import json
+import numbers
+import os
+
+import keras
+import numpy as np
+
+from keras_embedlab import _validation
+from keras_embedlab._base_layer import _NOT_YET, SHARED_ARGUMENTS
+from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.vectors.align import (
+    check_oov,
+    check_vocabulary,
+    short_repr,
+    token_list,
+)
+
+ASSET_FILENAME = "vocabulary.json"
+
+
+def check_seed(seed):
+    if seed is not None and (not isinstance(seed, numbers.Integral)
+                             or isinstance(seed, (bool, np.bool_))
+                             or seed < 0):
+        raise ValueError(
+            "`seed` must be None or a non-negative integer (it seeds "
+            f"oov='random'). Received: seed={short_repr(seed)} (of type "
+            f"{type(seed).__name__})."
+        )
+
+
+def check_verbose(verbose):
+    if not (isinstance(verbose, (bool, int, str))
+            and verbose in ("auto", 0, 1)):
+        raise ValueError(
+            "`verbose` must be 'auto', 0 (or False) or 1 (or True). "
+            f"Received: verbose={short_repr(verbose)}."
+        )
+
+
+# Set by from_file/from_vectors themselves, so not layer arguments there.
+SET_BY_BUILDERS = ("input_dim", "output_dim", "vocabulary", "coverage",
+                    "weights")
+
+
+def _check_name(value):
+    if value is not None and not isinstance(value, str):
+        raise ValueError(
+            "`name` must be None or a string. Received: "
+            f"name={short_repr(value)} (of type {type(value).__name__})."
+        )
+
+
+def _keras_getter(getter):
+    def check(name, value):
+        try:
+            getter(value)
+        except (ValueError, TypeError) as error:
+            reason = str(error).rstrip(".")
+            raise ValueError(
+                f"`{name}` is not valid: {reason}. Received: "
+                f"{name}={short_repr(value)}."
+            ) from None
+    return check
+
+
+def _shared(name):
+    # Before reading, the vocabulary size is unknown: `padding_idx` is
+    # checked without its upper bound here, and with it by the layer.
+    check = SHARED_ARGUMENTS[name][1]
+    return lambda _, value: check(value, None)
+
+
+_LAYER_ARGUMENT_CHECKS = {
+    **{name: _shared(name) for name in SHARED_ARGUMENTS},
+    "sparse": _validation.check_bool,
+    "autocast": _validation.check_bool,
+    "name": lambda name, value: _check_name(value),
+    "embeddings_initializer": _keras_getter(keras.initializers.get),
+    "embeddings_regularizer": _keras_getter(keras.regularizers.get),
+    "activity_regularizer": _keras_getter(keras.regularizers.get),
+    "embeddings_constraint": _keras_getter(keras.constraints.get),
+    "dtype": _keras_getter(keras.dtype_policies.get),
+}
+
+
+def layer_arguments():
+    """The keyword arguments from_file/from_vectors pass to the layer."""
+    names = set(inspect.signature(LookupEmbedding.__init__).parameters)
+    names |= set(inspect.signature(keras.layers.Layer.__init__).parameters)
+    # Keras-only arguments the layer accepts (warned about or at defaults).
+    names |= {"input_length", "input_shape", *_NOT_YET, *SHARED_ARGUMENTS}
+    return sorted(names - {"self", "kwargs", "trainable",
+                           *SET_BY_BUILDERS})
+
+
+def check_layer_kwargs(method, layer_kwargs):
+    accepted = layer_arguments()
+    for name, value in layer_kwargs.items():
+        if name in SET_BY_BUILDERS:
+            raise ValueError(
+                f"`{name}` is set by {method} (from the vectors and the "
+                f"vocabulary); remove it. Received: {name}={short_repr(value)}."
+            )
+        if name not in accepted:
+            raise ValueError(
+                f"{method} got an unexpected keyword argument `{name}` "
+                f"(Received: {name}={short_repr(value)}). Besides its own "
+                "arguments it takes the layer's: "
+                f"{', '.join(accepted)}."
+            )
+        if name in _LAYER_ARGUMENT_CHECKS:
+            _LAYER_ARGUMENT_CHECKS[name](name, value)
+
+
+def check_build_arguments(method, oov, lowercase_fallback, trainable, seed,
+                           verbose, layer_kwargs):
+    """What from_file and from_vectors check before reading anything."""
+    check_oov(oov)
+    _validation.check_bool("lowercase_fallback", lowercase_fallback)
+    _validation.check_bool("trainable", trainable)
+    check_seed(seed)
+    check_verbose(verbose)
+    check_layer_kwargs(method, layer_kwargs)
+
+
+def check_vocabulary_of(tokens, input_dim):
+    check_vocabulary(tokens)
+    if len(tokens) != input_dim:
+        raise ValueError(
+            f"`vocabulary` has {len(tokens)} tokens but input_dim="
+            f"{input_dim}: they must be equal (row i is token i)."
+        )
+
+def asset_name(dir_path):
+    """`assets/<layer path>/vocabulary.json`: the asset's name in the
+    archive, from the folder Keras extracted it to."""
+    if dir_path is None:
+        return f"assets/.../{ASSET_FILENAME}"
+    parts = os.path.normpath(dir_path).split(os.sep)
+    for i, part in enumerate(parts):
+        if part == "assets" and parts[i + 1:i + 2] in ([], ["layers"]):
+            return "/".join(parts[i:] + [ASSET_FILENAME])
+    return os.path.join(dir_path, ASSET_FILENAME)
+
+
+def read_asset(path, name):
+    """`(vocabulary, coverage)` of a `vocabulary.json`, types checked."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            assets = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{name} is not valid JSON in UTF-8 ({error}): the archive is "
+            "damaged. Save the model again."
+        ) from None
+    if not isinstance(assets, dict):
+        raise ValueError(
+            f"{name} must hold a JSON object with the keys 'vocabulary' and "
+            f"'coverage'. Received a {type(assets).__name__}."
+        )
+    for key in ("vocabulary", "coverage"):
+        if key not in assets:
+            raise ValueError(
+                f"{name} has no key {key!r}: it needs 'vocabulary' and "
+                "'coverage' (each may be null)."
+            )
+    extra = sorted(set(assets) - {"vocabulary", "coverage"})
+    if extra:
+        raise ValueError(
+            f"{name} has the unexpected key {short_repr(extra[0])}: it holds "
+            "only 'vocabulary' and 'coverage'."
+        )
+    vocabulary = assets["vocabulary"]
+    if vocabulary is not None:
+        vocabulary = token_list(vocabulary, f"{name}: 'vocabulary'")
+    return vocabulary, assets["coverage"]
+
+
+def same_as_config(key, from_asset, from_config):
+    if from_asset == from_config:
+        return
+    detail = ""
+    if isinstance(from_asset, list) and isinstance(from_config, list):
+        if len(from_asset) != len(from_config):
+            detail = (f" ({len(from_asset)} tokens in the asset, "
+                      f"{len(from_config)} in the config)")
+        else:
+            row = next(i for i, (a, b) in enumerate(zip(from_asset,
+                                                        from_config))
+                       if a != b)
+            detail = (f" (row {row} is {short_repr(from_asset[row])} in the "
+                      f"asset, {short_repr(from_config[row])} in the config)")
+    raise ValueError(
+        f"its {key!r} disagrees with the layer config{detail}: the archive "
+        "was altered. Save the model again."
+    )

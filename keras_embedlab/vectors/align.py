@@ -1,0 +1,268 @@
+"""Aligning vectors to a vocabulary: `align` and `Coverage`.
+
+NumPy only, like the rest of `keras_embedlab.vectors`. Row `i` of the
+aligned matrix is the vector of `vocabulary[i]`, as Keras's lookup layers
+number their tokens: `""` is the mask (zero) row, `"[UNK]"` and tokens
+without a vector get OOV rows (`oov=`).
+"""
+
+import collections
+import os
+
+import numpy as np
+
+OOV_MODES = ("random", "zeros", "mean")
+MASK_TOKEN = ""
+OOV_TOKEN = "[UNK]"
+SPECIAL_TOKENS = (MASK_TOKEN, OOV_TOKEN)
+
+Coverage = collections.namedtuple(
+    "Coverage", ["found", "total", "lowercase", "missing"]
+)
+Coverage.__doc__ = """How much of a vocabulary the vectors file covered.
+
+`total` counts the vocabulary's tokens other than the mask token `""` and
+the OOV token `"[UNK]"`; `found` of them have a vector in the file,
+`lowercase` of those only through their lowercased form, and `missing` lists
+the rest (initialised according to `oov`).
+"""
+
+
+def short_repr(value, limit=120):
+    """`repr(value)`, cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def token_list(value, what):
+    """`value` (a list or tuple of strings) as a list, else `ValueError`."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(
+            f"{what} must be a list of token strings. Received: "
+            f"{short_repr(value)} (of type {type(value).__name__})."
+        )
+    for i, token in enumerate(value):
+        if not isinstance(token, str):
+            raise ValueError(
+                f"{what} must contain only strings. Received: "
+                f"{short_repr(token)} (of type {type(token).__name__}) at "
+                f"row {i}."
+            )
+    return list(value)
+
+
+VOCABULARY_NOT_A_LIST = (
+    "`vocabulary` must be a list of token strings (row i is token i). "
+    "Received: vocabulary={value} (of type {type}). The constructor, and so "
+    "from_config and .keras loading, never opens a path: to read a "
+    "one-token-per-line file or take the vocabulary of a StringLookup or "
+    "TextVectorization, use PretrainedEmbedding.from_file(vectors_path, "
+    "vocabulary=...) or PretrainedEmbedding.from_vectors(vectors, "
+    "vocabulary=...)."
+)
+
+
+def check_list_vocabulary(vocabulary):
+    """The constructor's `vocabulary`: data only, never a path or a layer."""
+    if not isinstance(vocabulary, (list, tuple)):
+        raise ValueError(VOCABULARY_NOT_A_LIST.format(
+            value=short_repr(vocabulary), type=type(vocabulary).__name__))
+    return token_list(vocabulary, "`vocabulary`")
+
+
+def resolve_vocabulary(vocabulary):
+    """A list of tokens from a list, a file path, or a Keras lookup layer.
+
+    Only `from_file` and `from_vectors` (called by the user) use it: the
+    constructor, and so `from_config`, takes a list of strings only.
+    """
+    if hasattr(vocabulary, "get_vocabulary"):
+        return [str(token) for token in vocabulary.get_vocabulary()]
+    if isinstance(vocabulary, (str, os.PathLike)):
+        with open(vocabulary, encoding="utf-8") as f:
+            return [line.rstrip("\r\n") for line in f]
+    if (isinstance(vocabulary, (bytes, dict))
+            or not hasattr(vocabulary, "__iter__")):
+        raise ValueError(
+            "`vocabulary` must be a list of tokens, a path to a file with one "
+            "token per line, or a StringLookup/TextVectorization layer. "
+            f"Received: vocabulary={short_repr(vocabulary)}."
+        )
+    return token_list(list(vocabulary), "`vocabulary`")
+
+
+def as_coverage(value, vocabulary, what="`coverage`"):
+    """`value` (a `Coverage`, its dict, or None) checked against
+    `vocabulary`; returns a `Coverage` or None."""
+    if value is None:
+        return None
+    fields = Coverage._fields
+    if isinstance(value, Coverage):
+        value = value._asdict()
+    elif not isinstance(value, dict):
+        raise ValueError(
+            f"{what} must be None, a Coverage (as from_file and from_vectors "
+            "make it) or a dict with its fields "
+            f"{', '.join(fields)}. Received: {short_repr(value)} (of type "
+            f"{type(value).__name__})."
+        )
+    if sorted(map(str, value)) != sorted(fields):
+        raise ValueError(
+            f"{what} must have exactly the fields {', '.join(fields)}. "
+            f"Received the fields {', '.join(map(short_repr, value))}."
+        )
+    for name in ("found", "total", "lowercase"):
+        count = value[name]
+        if (not isinstance(count, int) or isinstance(count, bool)
+                or count < 0):
+            raise ValueError(
+                f"{what}: `{name}` must be a non-negative integer. "
+                f"Received: {name}={short_repr(count)} (of type "
+                f"{type(count).__name__})."
+            )
+    missing = token_list(value["missing"], f"{what}: `missing`")
+    found, total, lowercase = value["found"], value["total"], value["lowercase"]
+    if not lowercase <= found <= total or found + len(missing) != total:
+        raise ValueError(
+            f"{what} is inconsistent: it needs lowercase <= found <= total "
+            "and found + len(missing) == total. Received: "
+            f"found={found}, total={total}, lowercase={lowercase}, "
+            f"{len(missing)} missing."
+        )
+    if vocabulary is None:
+        raise ValueError(
+            f"{what} describes how a vectors file covered a vocabulary, but "
+            "the layer has none: pass `vocabulary=` too (from_file and "
+            "from_vectors do)."
+        )
+    counted = sum(token not in SPECIAL_TOKENS for token in vocabulary)
+    if total != counted:
+        raise ValueError(
+            f"{what} has total={total}, but the vocabulary has {counted} "
+            f"tokens other than {MASK_TOKEN!r} and {OOV_TOKEN!r}: they must "
+            "be equal."
+        )
+    known = set(vocabulary) - set(SPECIAL_TOKENS)
+    seen = set()
+    for token in missing:
+        if token not in known or token in seen:
+            raise ValueError(
+                f"{what}: `missing` must list distinct tokens of the "
+                f"vocabulary other than {MASK_TOKEN!r} and {OOV_TOKEN!r}. "
+                f"Received: {short_repr(token)}"
+                f"{' twice' if token in seen else ''}."
+            )
+        seen.add(token)
+    return Coverage(found, total, lowercase, missing)
+
+
+def check_vocabulary(tokens):
+    seen = set()
+    for i, token in enumerate(tokens):
+        if token in seen:
+            raise ValueError(
+                f"`vocabulary` has the token {token!r} twice (again at "
+                f"row {i}); each row must be a different token."
+            )
+        seen.add(token)
+    if not tokens:
+        raise ValueError("`vocabulary` is empty: it needs at least a token.")
+
+
+def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
+          seed=1337):
+    """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`."""
+    check_oov(oov)
+    matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")
+    found, missing, lowercase, oov_rows = [], [], 0, []
+    for i, token in enumerate(vocabulary):
+        if token == MASK_TOKEN:
+            continue
+        if token == OOV_TOKEN:
+            oov_rows.append(i)
+        elif token in vectors:
+            matrix[i] = vectors[token]
+            found.append(i)
+        elif lowercase_fallback and token.lower() in vectors:
+            matrix[i] = vectors[token.lower()]
+            found.append(i)
+            lowercase += 1
+        else:
+            missing.append(token)
+            oov_rows.append(i)
+    if not found:
+        raise NoOverlapError(no_overlap_message(
+            vocabulary, "the vectors", "the vectors start with",
+            vectors.words, lowercase_fallback,
+        ))
+    if oov_rows and oov != "zeros":
+        matrix[oov_rows] = oov_rows(matrix[found], len(oov_rows), oov, seed)
+    total = len(found) + len(missing)
+    return matrix, Coverage(len(found), total, lowercase, missing)
+
+def check_oov(oov):
+    if not isinstance(oov, str) or oov not in OOV_MODES:
+        raise ValueError(
+            f"`oov` must be one of {', '.join(map(repr, OOV_MODES))}. "
+            f"Received: oov={short_repr(oov)}."
+        )
+
+class NoOverlapError(ValueError):
+    """No vocabulary token has a vector (`from_file` adds the file name)."""
+
+
+EXAMPLES = 5
+
+
+def examples(tokens):
+    if not tokens:
+        return "no words"
+    shown = ", ".join(short_repr(t, 40) for t in tokens[:EXAMPLES])
+    return shown + (", ..." if len(tokens) > EXAMPLES else "")
+
+
+def no_overlap_message(vocabulary, where, starts, words, lowercase_fallback):
+    tokens = [t for t in vocabulary if t not in SPECIAL_TOKENS]
+    return (
+        f"None of the {len(vocabulary)} vocabulary tokens has a vector in "
+        f"{where}{' (nor in lowercase)' if lowercase_fallback else ''}: "
+        "check that the vocabulary and the vectors use the same tokens "
+        f"(case, tokenisation). The vocabulary has {examples(tokens)}; "
+        f"{starts} {examples(list(words))}."
+    )
+
+
+def first_words(path, format, encoding, unicode_errors, loader):
+    """The first few words of a vectors file, for an error message."""
+    try:
+        from keras_embedlab.vectors import load_vectors
+
+        return load_vectors(path, format=format, limit=EXAMPLES + 1,
+                            encoding=encoding, unicode_errors=unicode_errors,
+                            verbose=0, **loader).words
+    except Exception:  # Only an example: the error being raised matters.
+        return []
+
+
+def oov_rows(found_rows, count, oov, seed):
+    """`count` rows for `oov="mean"` or `"random"` from the found rows.
+
+    The statistics are taken in float64 over the finite values (a float32
+    sum of values near 3e38 overflows), and the rows are clipped to the
+    float32 range, so they are always finite.
+    """
+    values = found_rows.astype(np.float64)
+    finite = np.isfinite(values)
+    if oov == "mean":
+        counts = finite.sum(axis=0)
+        sums = np.where(finite, values, 0.0).sum(axis=0)
+        mean = np.divide(sums, counts, out=np.zeros_like(sums),
+                         where=counts > 0)
+        rows = np.broadcast_to(mean, (count, values.shape[1]))
+    else:
+        pool = values[finite]
+        mean, std = (pool.mean(), pool.std()) if pool.size else (0.0, 0.0)
+        rng = np.random.default_rng(seed)
+        rows = rng.normal(mean, std, (count, values.shape[1]))
+    limit = float(np.finfo(np.float32).max)
+    return np.clip(rows, -limit, limit).astype(np.float32)

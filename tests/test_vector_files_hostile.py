@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-from keras_embedlab import _vector_formats
+from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
 
 MAX_LINE = _vector_formats.MAX_LINE_BYTES

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from keras_embedlab import _vector_formats
+from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
 
 COMPRESSORS = {

@@ -1,0 +1,52 @@
+"""Pretrained word vectors (GloVe, word2vec, fastText) as NumPy arrays.
+
+NumPy only: reading and writing vectors needs no Keras import. The public
+names are `load_vectors`, `Vectors`, `VectorFileError` and the limits
+`MAX_LINE_BYTES` and `MAX_TOKEN_BYTES`; they are defined in the private
+submodules, one concern each:
+
+- `_rules`: the limits, `VectorFileError`, and what a line, a field, a
+  number and a token byte are, for every reader and the writer.
+- `_source`: opening a file: regular files only, decompression detected by
+  content (`Source`), the progress bar (`Progress`).
+- `_detect`: the start of a file: BOM, blank lines, header, and which
+  format it is, with what `dim`.
+- `_numbers`: the vectorized decimal parser of text values.
+- `_rows`: `Rows`, a chunk of tokens whose values are parsed on demand.
+- `_text`: text files (GloVe, word2vec text) split into `TextRows`.
+- `_binary`: word2vec binary records as `BinaryRows`.
+- `_write`: writing files, after refusing what would not read back
+  bit-exact.
+- `_vectors`: the `Vectors` class.
+- `_collect`: the rows `load_vectors` keeps (first of duplicates, in the
+  vocabulary, finite), in one growing matrix.
+- `_load`: `load_vectors`: argument checks, then detection, reading and
+  collecting.
+
+`align` (public) aligns vectors to a vocabulary for `PretrainedEmbedding`.
+"""
+
+from keras_embedlab.vectors._load import load_vectors
+from keras_embedlab.vectors._rules import CHUNK_SIZE as CHUNK_SIZE
+from keras_embedlab.vectors._rules import (
+    MAX_LINE_BYTES,
+    MAX_TOKEN_BYTES,
+    VectorFileError,
+)
+from keras_embedlab.vectors._vectors import Vectors
+from keras_embedlab.vectors._write import write_vectors as write_vectors
+
+# `CHUNK_SIZE` (the read size) and `write_vectors` (the low-level writer)
+# are importable here for the tests, but not public.
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_TOKEN_BYTES",
+    "Vectors",
+    "VectorFileError",
+    "load_vectors",
+]
+
+# Documented, and pickled, as `keras_embedlab.vectors.<name>`.
+for _public in (VectorFileError, Vectors, load_vectors):
+    _public.__module__ = __name__
+del _public

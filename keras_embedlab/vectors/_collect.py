@@ -1,0 +1,118 @@
+"""The rows `load_vectors` returns, collected into one growing matrix."""
+
+import warnings
+
+import numpy as np
+
+from keras_embedlab.vectors._vectors import Vectors
+
+
+class Collector:
+    """Keeps the rows to return: first of duplicates, in the vocabulary,
+    finite unless `nonfinite="keep"`; parses values for those rows only.
+
+    Values go straight into one float32 matrix that grows in place
+    (`ndarray.resize`, a `realloc`: large blocks move without copying), so
+    peak memory is about the result, not twice it.
+    """
+
+    def __init__(
+        self, name, dim, vocabulary, encoding, errors, nonfinite, capacity
+    ):
+        self.name, self.dim = name, dim
+        self.vocabulary = vocabulary
+        self.encoding, self.errors = encoding, errors
+        self.nonfinite = nonfinite
+        self.words, self.index = [], {}
+        self.seen = self.rows = self.duplicates = 0
+        self.first_duplicate = None
+        self.left_out = []  # words whose rows are not finite ("skip")
+        self.first_left_out = None
+        if vocabulary is not None:
+            capacity = min(capacity, len(vocabulary))
+        self.matrix = np.empty((capacity, dim), np.float32)
+
+    def _reserve(self, rows):
+        if rows > len(self.matrix):
+            capacity = max(rows, 2 * len(self.matrix))
+            self.matrix.resize((capacity, self.dim), refcheck=False)
+
+    def add(self, rows):
+        """Adds a chunk of rows."""
+        keep = []
+        index, words, vocabulary = self.index, self.words, self.vocabulary
+        start = len(words)
+        for i, word in enumerate(rows.decode(self.encoding, self.errors)):
+            if word in index:
+                self.duplicates += 1
+                if self.first_duplicate is None:
+                    self.first_duplicate = (word, rows.where(i))
+            elif vocabulary is None or word in vocabulary:
+                index[word] = len(words)
+                words.append(word)
+                keep.append(i)
+        self.seen += len(rows.tokens)
+        if not keep:
+            return
+        select = np.array(keep, np.intp)
+        end = self.rows + len(keep)
+        self._reserve(end)
+        block = self.matrix[self.rows : end]
+        rows.values(select, out=block)
+        if self.nonfinite != "keep":
+            finite = np.isfinite(block).all(axis=1)
+            if not finite.all():
+                if self.nonfinite == "error":
+                    row = int(np.argmin(finite))
+                    col = int(np.argmin(np.isfinite(block[row])))
+                    raise rows.nonfinite_error(
+                        select, row, col, block[row, col]
+                    )
+                end = self.rows + self._leave_out(
+                    rows, select, block, finite, start
+                )
+        self.rows = end
+
+    def _leave_out(self, rows, select, block, finite, start):
+        """Drops the rows of `block` that are not `finite`; returns how many
+        are left. Their words stay in the index until the end, so that
+        later duplicates are still dropped."""
+        kept = int(finite.sum())
+        block[:kept] = block[finite]
+        words = self.words[start:]
+        del self.words[start:]
+        for word, ok, i in zip(words, finite.tolist(), select.tolist()):
+            if ok:
+                self.index[word] = len(self.words)
+                self.words.append(word)
+            else:
+                self.left_out.append(word)
+                if self.first_left_out is None:
+                    self.first_left_out = (word, rows.where(i))
+        return kept
+
+    def result(self):
+        matrix = self.matrix
+        if self.rows < len(matrix):
+            matrix.resize((self.rows, self.dim), refcheck=False)
+        for word in self.left_out:
+            del self.index[word]
+        if self.left_out:
+            word, where = self.first_left_out
+            warnings.warn(
+                f"{self.name}: left out {len(self.left_out)} row(s) with a "
+                f"NaN or infinite value (nonfinite='skip'); the first is "
+                f"{word!r} at {where}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        if self.duplicates:
+            word, where = self.first_duplicate
+            warnings.warn(
+                f"{self.name}: dropped {self.duplicates} duplicate "
+                f"token(s), keeping the first occurrence of each; the first "
+                f"duplicate is {word!r} at {where}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return Vectors._trusted(self.words, matrix, self.index)

@@ -1,0 +1,154 @@
+"""The `Vectors` class: words and their float32 matrix, and `save`."""
+
+import numpy as np
+
+from keras_embedlab._validation import check_choice
+from keras_embedlab.vectors._write import write_file
+
+SAVE_FORMATS = ("word2vec-text", "word2vec-binary", "glove")
+
+
+class Vectors:
+    """Words and their vectors: row `i` of `matrix` is the vector of `words[i]`.
+
+    Args:
+        words: Sequence of unique strings.
+        matrix: Array-like of real numbers, shape `(len(words), dim)`, stored
+            as float32.
+
+    Attributes:
+        words: `list[str]`, in file order for loaded vectors.
+        matrix: float32 `np.ndarray` of shape `(len(words), dim)`.
+        dim: Length of each vector.
+
+    `len(vectors)`, `word in vectors` and `vectors[word]` (the word's vector,
+    shape `(dim,)`; `KeyError` for a missing word) work as for a dict.
+
+    Example:
+
+    >>> vectors = Vectors(["king", "queen"], [[1.0, 0.0], [0.9, 0.1]])
+    >>> vectors["queen"]
+    array([0.9, 0.1], dtype=float32)
+    >>> vectors.save("tiny.vec")  # word2vec text, readable by gensim
+    """
+
+    def __init__(self, words, matrix):
+        if isinstance(words, (str, bytes)):
+            raise ValueError(
+                "`words` must be a sequence of strings, not a single string. "
+                f"Received: words={words!r}."
+            )
+        words = list(words)
+        index = {}
+        for i, word in enumerate(words):
+            if not isinstance(word, str):
+                raise ValueError(
+                    "`words` must contain only strings. Received: "
+                    f"words[{i}]={word!r} (of type {type(word).__name__})."
+                )
+            if word in index:
+                raise ValueError(
+                    f"`words` must be unique. Received: {word!r} at "
+                    f"positions {index[word]} and {i}."
+                )
+            index[word] = i
+        words = [str(word) for word in words]  # e.g. np.str_ to str
+        array = np.asarray(matrix)
+        if array.dtype.kind not in "fiu" or array.ndim != 2:
+            raise ValueError(
+                "`matrix` must be a 2-D array of real numbers. Received: "
+                f"matrix with shape {array.shape} and dtype {array.dtype}."
+            )
+        if array.shape[0] != len(words) or array.shape[1] < 1:
+            raise ValueError(
+                "`matrix` must have shape (len(words), dim) with dim >= 1. "
+                f"Received: matrix.shape={array.shape} for {len(words)} words."
+            )
+        with np.errstate(over="ignore"):
+            array = np.ascontiguousarray(array, dtype=np.float32)
+        self._set(words, array, index)
+
+    def _set(self, words, matrix, index):
+        self._words = words
+        self._matrix = matrix
+        self._index = index
+
+    @classmethod
+    def _trusted(cls, words, matrix, index):
+        vectors = cls.__new__(cls)
+        vectors._set(words, matrix, index)
+        return vectors
+
+    @property
+    def words(self):
+        return self._words
+
+    @property
+    def matrix(self):
+        return self._matrix
+
+    @property
+    def dim(self):
+        return self._matrix.shape[1]
+
+    def __len__(self):
+        return len(self._words)
+
+    def __contains__(self, word):
+        try:
+            return word in self._index
+        except TypeError:  # unhashable
+            return False
+
+    def index(self, word):
+        """The row of `word` in `matrix`; `KeyError` if it is missing."""
+        try:
+            return self._index[word]
+        except (KeyError, TypeError):
+            raise KeyError(
+                f"{word!r} is not among these {len(self)} words."
+            ) from None
+
+    def __getitem__(self, word):
+        return self._matrix[self.index(word)]
+
+    def __repr__(self):
+        return f"<Vectors: {len(self):,} words, dim={self.dim}>"
+
+    def save(self, path, format="word2vec-text"):
+        """Writes the vectors to `path` (UTF-8 tokens); `load_vectors` reads
+        them back bit-exact.
+
+        Args:
+            path: File path. A name ending in `.gz`, `.bz2` or `.xz` is
+                compressed accordingly.
+            format: `"word2vec-text"` (a `count dim` header line, then
+                `token v1 ... vdim` lines, as fastText `.vec` files),
+                `"word2vec-binary"` (header, then token, space, `dim`
+                little-endian float32 values and a newline, as the
+                word2vec C tool writes) or `"glove"` (text without header).
+                Text values are written with 9 significant digits, which
+                round-trip every float32. gensim's
+                `KeyedVectors.load_word2vec_format` reads both word2vec
+                formats.
+
+        What cannot be read back bit-exact raises `ValueError` naming the
+        word, before the file is opened. Tokens must be non-empty, at most
+        10,000 bytes long in UTF-8 (`MAX_TOKEN_BYTES`), must not contain
+        line breaks (`\\n`, `\\r`) and must not start or end with a space
+        or tab. Text tokens may contain spaces and tabs but not end in a
+        space-separated number (a reader could not tell it from a value);
+        binary tokens may not contain spaces or control characters. Text
+        holds NaN only as `nan` and `-nan`: a NaN with another payload needs
+        `"word2vec-binary"`. Loading NaN or infinite values back needs
+        `load_vectors(..., nonfinite="keep")`. A GloVe file whose first row
+        is an integer token with one integer value reads as a word2vec
+        header; load it with `format="glove"`.
+        """
+        check_choice("format", format, SAVE_FORMATS)
+        if format == "glove" and not len(self):
+            raise ValueError(
+                "Cannot save 0 vectors with format='glove': an empty file "
+                "cannot be read back. Use format='word2vec-text'."
+            )
+        write_file(path, self._words, self._matrix, format)

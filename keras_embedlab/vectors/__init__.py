@@ -23,7 +23,8 @@ submodules, one concern each:
 - `_load`: `load_vectors`: argument checks, then detection, reading and
   collecting.
 
-`align` (public) aligns vectors to a vocabulary for `PretrainedEmbedding`.
+`align` (public, with `Coverage`; in `align.py`) aligns vectors to a
+vocabulary, for `PretrainedEmbedding`.
 """
 
 from keras_embedlab.vectors._load import load_vectors
@@ -35,14 +36,17 @@ from keras_embedlab.vectors._rules import (
 )
 from keras_embedlab.vectors._vectors import Vectors
 from keras_embedlab.vectors._write import write_vectors as write_vectors
+from keras_embedlab.vectors.align import Coverage, align
 
 # `CHUNK_SIZE` (the read size) and `write_vectors` (the low-level writer)
 # are importable here for the tests, but not public.
 __all__ = [
+    "Coverage",
     "MAX_LINE_BYTES",
     "MAX_TOKEN_BYTES",
     "Vectors",
     "VectorFileError",
+    "align",
     "load_vectors",
 ]
 

@@ -174,12 +174,12 @@ def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
     """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`."""
     check_oov(oov)
     matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")
-    found, missing, lowercase, oov_rows = [], [], 0, []
+    found, missing, lowercase, oov_ids = [], [], 0, []
     for i, token in enumerate(vocabulary):
         if token == MASK_TOKEN:
             continue
         if token == OOV_TOKEN:
-            oov_rows.append(i)
+            oov_ids.append(i)
         elif token in vectors:
             matrix[i] = vectors[token]
             found.append(i)
@@ -189,14 +189,14 @@ def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
             lowercase += 1
         else:
             missing.append(token)
-            oov_rows.append(i)
+            oov_ids.append(i)
     if not found:
         raise NoOverlapError(no_overlap_message(
             vocabulary, "the vectors", "the vectors start with",
             vectors.words, lowercase_fallback,
         ))
-    if oov_rows and oov != "zeros":
-        matrix[oov_rows] = oov_rows(matrix[found], len(oov_rows), oov, seed)
+    if oov_ids and oov != "zeros":
+        matrix[oov_ids] = oov_rows(matrix[found], len(oov_ids), oov, seed)
     total = len(found) + len(missing)
     return matrix, Coverage(len(found), total, lowercase, missing)
 

@@ -41,7 +41,7 @@ class RowSparseModel(keras.Model):
         """`{index in trainable_variables: variable}` for sparse tables.
 
         Found from the mark `LookupEmbedding(sparse=True)` puts on its table
-        (`mark_table`), so frozen tables and other layers with a `sparse`
+        (`ROW_SPARSE_MARK`), so frozen tables and other layers with a `sparse`
         attribute (`CategoryEncoding`, `StringLookup`, ...) are left alone.
         """
         return {

@@ -99,10 +99,8 @@ def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
     invalid ids by 0 (never wrapping them) and zeroing rows. In `"error"`
     mode, ids that `prepare_ids` already checked on the host are valid (or
     it raised): they skip the branch, and its second trip to the host.
+    Eager calls choose the branch in Python, without `ops.cond`'s overhead.
     """
-    if invalid_ids == "error" and backend.checked_on_host(ids):
-        return lookup(ids)
-
     def bad_batch():
         valid = backend.valid_ids(ids, input_dim, ops)
         rows = lookup(ops.where(valid, ids, ops.zeros_like(ids)))
@@ -112,6 +110,11 @@ def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
             rows = backend.fail_in_graph(rows, ids, input_dim, layer_name)
         return rows
 
+    if backend.checked_on_host(ids):
+        if invalid_ids == "error" or bool(backend.all_ids_valid(ids,
+                                                                input_dim)):
+            return lookup(ids)
+        return bad_batch()
     return ops.cond(backend.all_ids_valid(ids, input_dim),
                     lambda: lookup(ids), bad_batch)
 

@@ -16,25 +16,13 @@ import warnings
 
 import numpy as np
 import pytest
+from vector_helpers import seed_everything, write  # noqa: F401
 
 from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
 
 MAX_LINE = _vector_formats.MAX_LINE_BYTES
 MAX_TOKEN = _vector_formats.MAX_TOKEN_BYTES
-
-
-@pytest.fixture(autouse=True)
-def seed_everything():
-    """Overrides the conftest fixture: no Keras here (see test_vectors)."""
-    np.random.seed(1234)
-    yield
-
-
-def write(tmp_path, data, name="vectors.txt"):
-    path = tmp_path / name
-    path.write_bytes(data if isinstance(data, bytes) else data.encode())
-    return path
 
 
 def error_of(path, **kwargs):

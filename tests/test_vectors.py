@@ -10,6 +10,7 @@ import struct
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
+from vector_helpers import seed_everything, write  # noqa: F401
 
 from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
@@ -21,20 +22,6 @@ COMPRESSORS = {
     ".xz": lzma.compress,
 }
 TEXT_WORDS = ["the", ". . .", "at\u00a0name@domain.com", "x\u0085y", "東京"]
-
-
-@pytest.fixture(autouse=True)
-def seed_everything():
-    """Overrides the conftest fixture: these tests use no Keras, so they skip
-    its Keras seeding and per-test `clear_session` (about 0.2 s a test)."""
-    np.random.seed(1234)
-    yield
-
-
-def write(tmp_path, data, name="vectors.txt"):
-    path = tmp_path / name
-    path.write_bytes(data if isinstance(data, bytes) else data.encode())
-    return path
 
 
 def assert_bits_equal(actual, expected):

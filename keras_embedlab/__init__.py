@@ -27,7 +27,7 @@ _EXPORTS = {
     "Vectors": "vectors",
     "load_vectors": "vectors",
 }
-_SUBMODULES = ("distribution", "sparse_updates", "vectors")
+_SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.
 _KERAS_MODULES = ("sparse_updates", "lookup_embedding", "one_hot_dense",
                   "pretrained_embedding", "distribution")

@@ -4,8 +4,9 @@ Both layers route ids through `prepare_ids` and differ only in how they turn
 ids into rows (`take_rows` versus `one_hot_rows` and `matmul`), so they agree
 on dtypes, masking and invalid ids by construction.
 
-The rule, written once (`backend.valid_ids`): an id is valid if it is a
-whole number in `[0, input_dim)`. Every place ids are checked, and why:
+The rule is written once, in `backend/_common.py` (`valid_ids`, with its
+one message): an id is valid if it is a whole number in `[0, input_dim)`.
+Every place ids are checked or kept from reaching a row, and why:
 
     where               runs for                 why there
     ------------------  -----------------------  ----------------------------
@@ -20,12 +21,18 @@ whole number in `[0, input_dim)`. Every place ids are checked, and why:
                                                  eager; under jax.jit via a
                                                  callback; on PyTorch in
                                                  Python (a graph break)
-    _rows, bad-batch    TensorFlow graphs, and   only a bad batch pays for
-    branch              "zeros" everywhere but   the assertion and zeroing;
-                        JAX                      XLA drops the assertion,
-                                                 leaving zero rows
-    backend.fill_take   JAX                      the gather fills invalid
+    _rows, bad-batch    graphs and "zeros":      only a bad batch pays for
+    branch              TensorFlow and PyTorch   the assertion and zeroing;
+                        lookups, OneHotDense     XLA drops the assertion,
+                        everywhere               leaving zero rows
+    backend.fill_take   JAX lookups              the gather fills invalid
                                                  ids with zeros itself
+    _row_math.          bags                     invalid ids get weight 0:
+    bag_weights_of                               they count nowhere
+    backend.            PyTorch bags             invalid ids are read as row
+    fused_bag_sum                                0 with weight 0
+    backend.            row-sparse training      rows outside the table are
+    combine_rows                                 never written
 """
 
 import numpy as np

@@ -6,6 +6,8 @@ combine rows the same way. `keras.ops` only.
 
 from keras import ops
 
+from keras_embedlab.backend._common import valid_ids
+
 
 def _powered_sums(rows, norm_type):
     """`sum(abs(rows) ** norm_type)` over the last axis."""
@@ -60,7 +62,7 @@ def bag_weights_of(ids, weights, input_dim, padding_idx, mask_zero, dtype):
     `mask_zero`, id 0: those get 0, so they count neither in the sum nor
     in the `"mean"` and `"sqrtn"` denominators.
     """
-    keep = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, input_dim))
+    keep = valid_ids(ids, input_dim, ops)
     if padding_idx is not None:
         keep = ops.logical_and(keep, ops.not_equal(ids, padding_idx))
     if mask_zero:

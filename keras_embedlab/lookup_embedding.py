@@ -137,9 +137,8 @@ class LookupEmbedding(EmbeddingBase):
         sparse: bool = False,
         **kwargs: Any,
     ) -> None:
-        # `invalid_ids`, `padding_idx`, `max_norm`, `norm_type`, `combiner`:
-        # keyword arguments shared with `OneHotDense`, handled by
-        # `EmbeddingBase` (`_base_layer.SHARED_ARGUMENTS`).
+        # The shared keyword arguments (`invalid_ids`, ...) are handled by
+        # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
         super().__init__(input_dim, output_dim, mask_zero=mask_zero,
                          **kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)

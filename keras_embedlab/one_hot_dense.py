@@ -110,9 +110,8 @@ class OneHotDense(EmbeddingBase):
         weights: Any = None,
         **kwargs: Any,
     ) -> None:
-        # `invalid_ids`, `padding_idx`, `max_norm`, `norm_type`, `combiner`:
-        # keyword arguments shared with `LookupEmbedding`, handled by
-        # `EmbeddingBase` (`_base_layer.SHARED_ARGUMENTS`).
+        # The shared keyword arguments (`invalid_ids`, ...) are handled by
+        # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
         check_bool("use_bias", use_bias)
         super().__init__(input_dim, output_dim, mask_zero=mask_zero,
                          **kwargs)

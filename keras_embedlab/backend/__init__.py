@@ -11,8 +11,10 @@ Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 (invalid ids); `gather_rows`, `fill_take` (with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
 `is_ragged`, `densify_ragged_bags` (ragged bags); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows` (row-sparse training);
-`layer_gradients` (see `keras_embedlab.testing`). Constants:
+`combine_rows`, `read_rows`, `write_rows`, `value_and_grad` (row-sparse
+training); `layer_gradients` (see `keras_embedlab.testing`); from
+`_common.py`, the invalid-id rule `valid_ids`, `check_on_host`,
+`invalid_ids_message` and `InvalidIdError`. Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`.
 """
 

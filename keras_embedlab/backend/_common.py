@@ -93,3 +93,19 @@ def densify_ragged_bags(ids, bag_weights, dtype):
 
 def indexed_slices(gradient):
     return None
+
+
+def fill_take(table, ids):
+    raise NotImplementedError("JAX only (`FILL_TAKE`).")
+
+
+def value_and_grad(*args, **kwargs):
+    raise NotImplementedError("Only JAX's row-sparse step traces rows.")
+
+
+def gather_rows(table, ids):
+    return keras.ops.take(table, ids, axis=0)
+
+
+def variable_handle(variable):
+    return variable

@@ -22,10 +22,12 @@ from keras_embedlab.backend._common import (  # noqa: F401
     as_unsigned,
     check_on_host,
     densify_ragged_bags,
+    gather_rows,
     gradient_inputs,
     indexed_slices,
     invalid_ids_message,
     is_ragged,
+    variable_handle,
 )
 
 SUPPORTS_JIT_WITH_CHECKS = True
@@ -113,17 +115,8 @@ def check_ids(ids, input_dim, layer_name, valid=None):
 def fill_take(table, ids):
     """One gather that returns zeros for invalid ids, at no extra cost;
     as unsigned, negative ids are out of range instead of wrapping."""
-    unsigned = jnp.uint64 if ids.dtype == jnp.int64 else jnp.uint32
-    return jnp.take(keras.ops.convert_to_tensor(table), ids.astype(unsigned),
+    return jnp.take(keras.ops.convert_to_tensor(table), as_unsigned(ids),
                     axis=0, mode="fill", fill_value=0)
-
-
-def gather_rows(table, ids):
-    return keras.ops.take(table, ids, axis=0)
-
-
-def variable_handle(variable):
-    return variable
 
 
 def dense_gradient(table):

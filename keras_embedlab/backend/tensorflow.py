@@ -19,9 +19,11 @@ import tensorflow as tf
 from keras_embedlab.backend._common import (  # noqa: F401
     all_ids_valid,
     check_on_host,
+    fill_take,
     gradient_inputs,
     invalid_ids_message,
     valid_ids,
+    value_and_grad,
 )
 
 # XLA drops assertions, so a layer that must raise keeps Keras's compiled
@@ -77,10 +79,6 @@ def check_ids(ids, input_dim, layer_name, valid=None):
     # For signed ids in a graph the check is `fail_in_graph`, inside the
     # branch that only a bad batch runs.
     return ids
-
-
-def fill_take(table, ids):
-    raise NotImplementedError("JAX only")
 
 
 def gather_rows(table, ids):
@@ -191,7 +189,3 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     if compiled:
         gradients = tf.function(gradients)
     return [np.asarray(tf.convert_to_tensor(g)) for g in gradients()]
-
-
-def value_and_grad(*args, **kwargs):
-    raise NotImplementedError("Only JAX's row-sparse step traces rows.")

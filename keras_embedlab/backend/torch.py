@@ -15,9 +15,13 @@ import torch.nn.functional as F
 from keras_embedlab.backend._common import (  # noqa: F401
     check_on_host,
     densify_ragged_bags,
+    fill_take,
+    gather_rows,
     gradient_inputs,
     indexed_slices,
     is_ragged,
+    value_and_grad,
+    variable_handle,
 )
 
 SUPPORTS_JIT_WITH_CHECKS = True
@@ -54,18 +58,6 @@ def check_ids(ids, input_dim, layer_name, valid=None):
     if not ok:
         check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
     return ids
-
-
-def fill_take(table, ids):
-    raise NotImplementedError("JAX only")
-
-
-def gather_rows(table, ids):
-    return keras.ops.take(table, ids, axis=0)
-
-
-def variable_handle(variable):
-    return variable
 
 
 def dense_gradient(table):
@@ -108,7 +100,3 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     torch.sum(layer(ids, **call_kwargs) * cotangent).backward()
     return [v.value.grad.detach().cpu().numpy()
             for v in layer.trainable_weights]
-
-
-def value_and_grad(*args, **kwargs):
-    raise NotImplementedError("Only JAX's row-sparse step traces rows.")

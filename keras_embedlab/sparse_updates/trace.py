@@ -13,8 +13,10 @@ import contextlib
 
 from keras import ops
 
-# Read by `LookupEmbedding._gather` (its `_TRACE_ATTRIBUTE`).
-TRACE_ATTRIBUTE = "_row_trace"
+from keras_embedlab.lookup_embedding import _TRACE_ATTRIBUTE
+
+# The attribute `LookupEmbedding._gather` looks for (one name, defined there).
+TRACE_ATTRIBUTE = _TRACE_ATTRIBUTE
 
 
 class RowTrace:

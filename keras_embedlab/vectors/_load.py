@@ -2,6 +2,7 @@
 
 import os
 import sys
+from collections.abc import Iterable
 
 from keras_embedlab._validation import check_choice
 from keras_embedlab.vectors._binary import iter_binary_rows
@@ -10,6 +11,7 @@ from keras_embedlab.vectors._detect import detect, read_head
 from keras_embedlab.vectors._rules import VectorFileError
 from keras_embedlab.vectors._source import Progress, Source
 from keras_embedlab.vectors._text import iter_text_rows
+from keras_embedlab.vectors._vectors import Vectors
 
 FORMATS = ("auto", "glove", "word2vec-text", "word2vec-binary")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
@@ -84,15 +86,15 @@ def _as_vocabulary(vocabulary):
 
 
 def load_vectors(
-    path,
-    format="auto",
-    vocabulary=None,
-    limit=None,
-    encoding="utf-8",
-    unicode_errors="strict",
-    verbose="auto",
-    nonfinite="error",
-):
+    path: str | os.PathLike,
+    format: str = "auto",
+    vocabulary: Iterable[str] | None = None,
+    limit: int | None = None,
+    encoding: str = "utf-8",
+    unicode_errors: str = "strict",
+    verbose: str | int | bool = "auto",
+    nonfinite: str = "error",
+) -> Vectors:
     """Reads a GloVe, word2vec or fastText vectors file.
 
     Handles the files people have: tokens with spaces or non-breaking

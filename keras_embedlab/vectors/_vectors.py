@@ -1,5 +1,8 @@
 """The `Vectors` class: words and their float32 matrix, and `save`."""
 
+import os
+from collections.abc import Sequence
+
 import numpy as np
 
 from keras_embedlab._validation import check_choice
@@ -32,7 +35,7 @@ class Vectors:
     >>> vectors.save("tiny.vec")  # word2vec text, readable by gensim
     """
 
-    def __init__(self, words, matrix):
+    def __init__(self, words: Sequence[str], matrix: np.ndarray) -> None:
         if isinstance(words, (str, bytes)):
             raise ValueError(
                 "`words` must be a sequence of strings, not a single string. "
@@ -80,15 +83,15 @@ class Vectors:
         return vectors
 
     @property
-    def words(self):
+    def words(self) -> list[str]:
         return self._words
 
     @property
-    def matrix(self):
+    def matrix(self) -> np.ndarray:
         return self._matrix
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         return self._matrix.shape[1]
 
     def __len__(self):
@@ -100,7 +103,7 @@ class Vectors:
         except TypeError:  # unhashable
             return False
 
-    def index(self, word):
+    def index(self, word: str) -> int:
         """The row of `word` in `matrix`; `KeyError` if it is missing."""
         try:
             return self._index[word]
@@ -109,13 +112,14 @@ class Vectors:
                 f"{word!r} is not among these {len(self)} words."
             ) from None
 
-    def __getitem__(self, word):
+    def __getitem__(self, word: str) -> np.ndarray:
         return self._matrix[self.index(word)]
 
     def __repr__(self):
         return f"<Vectors: {len(self):,} words, dim={self.dim}>"
 
-    def save(self, path, format="word2vec-text"):
+    def save(self, path: str | os.PathLike,
+             format: str = "word2vec-text") -> None:
         """Writes the vectors to `path` (UTF-8 tokens); `load_vectors` reads
         them back bit-exact.
 

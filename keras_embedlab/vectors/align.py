@@ -8,6 +8,8 @@ without a vector get OOV rows (`oov=`).
 
 import collections
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -169,8 +171,9 @@ def check_vocabulary(tokens):
         raise ValueError("`vocabulary` is empty: it needs at least a token.")
 
 
-def align(vectors, vocabulary, oov="random", lowercase_fallback=True,
-          seed=1337):
+def align(vectors: Any, vocabulary: Sequence[str], oov: str = "random",
+          lowercase_fallback: bool = True,
+          seed: int | None = 1337) -> tuple[np.ndarray, Coverage]:
     """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`."""
     check_oov(oov)
     matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")

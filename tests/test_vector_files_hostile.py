@@ -16,7 +16,11 @@ import warnings
 
 import numpy as np
 import pytest
-from vector_helpers import seed_everything, write  # noqa: F401
+from vector_helpers import (  # noqa: F401
+    assert_bits_equal,
+    seed_everything,
+    write,
+)
 
 from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
@@ -35,15 +39,6 @@ def error_of(path, **kwargs):
 
 def record(token, values):
     return token + b" " + struct.pack(f"<{len(values)}f", *values)
-
-
-def assert_bits_equal(actual, expected):
-    actual = np.asarray(actual, np.float32)
-    expected = np.asarray(expected, np.float32)
-    assert actual.shape == expected.shape
-    np.testing.assert_array_equal(
-        actual.view(np.uint32), expected.view(np.uint32)
-    )
 
 
 # ---------------------------------------------- 8: non-finite values

@@ -10,7 +10,11 @@ import struct
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
-from vector_helpers import seed_everything, write  # noqa: F401
+from vector_helpers import (  # noqa: F401
+    assert_bits_equal,
+    seed_everything,
+    write,
+)
 
 from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
@@ -22,15 +26,6 @@ COMPRESSORS = {
     ".xz": lzma.compress,
 }
 TEXT_WORDS = ["the", ". . .", "at\u00a0name@domain.com", "x\u0085y", "東京"]
-
-
-def assert_bits_equal(actual, expected):
-    actual = np.asarray(actual, np.float32)
-    expected = np.asarray(expected, np.float32)
-    assert actual.shape == expected.shape
-    np.testing.assert_array_equal(
-        actual.view(np.int32), expected.view(np.int32)
-    )
 
 
 def binary_record(token, values):

@@ -16,3 +16,13 @@ def write(tmp_path, data, name="vectors.txt"):
     path = tmp_path / name
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
     return path
+
+
+def assert_bits_equal(actual, expected):
+    """Equal float32 values, bit for bit (NaN payloads and -0.0 included)."""
+    actual = np.asarray(actual, np.float32)
+    expected = np.asarray(expected, np.float32)
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(
+        actual.view(np.uint32), expected.view(np.uint32)
+    )

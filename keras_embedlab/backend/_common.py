@@ -91,6 +91,18 @@ def densify_ragged_bags(ids, bag_weights, dtype):
     raise NotImplementedError("Ragged tensors are TensorFlow's.")
 
 
+def map_ragged_values(ids, fn):
+    raise NotImplementedError("Ragged tensors are TensorFlow's.")
+
+
+def is_sparse(x):
+    return False
+
+
+def densify_sparse(x):
+    return x
+
+
 def indexed_slices(gradient):
     return None
 

@@ -30,6 +30,19 @@ from keras_embedlab.backend._common import (  # noqa: F401
     variable_handle,
 )
 
+
+def is_sparse(x):
+    from jax.experimental import sparse  # Lazy: rarely used.
+
+    return isinstance(x, sparse.JAXSparse)
+
+
+def densify_sparse(x):
+    """Sparse ids as dense ids: missing entries are id 0, as Keras's `take`
+    densifies them."""
+    return x.todense()
+
+
 SUPPORTS_JIT_WITH_CHECKS = True
 ROW_SPARSE_TRAINING = True
 TRACES_ROWS = True

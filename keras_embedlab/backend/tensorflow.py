@@ -109,6 +109,22 @@ def is_ragged(x):
     return isinstance(x, tf.RaggedTensor)
 
 
+def map_ragged_values(ids, fn):
+    """`fn` on the flat values of ragged ids: a ragged result, as
+    `keras.layers.Embedding` gives (`tf.nn.embedding_lookup`)."""
+    return ids.with_flat_values(fn(ids.flat_values))
+
+
+def is_sparse(x):
+    return isinstance(x, tf.SparseTensor)
+
+
+def densify_sparse(x):
+    """Sparse ids as dense ids: missing entries are id 0, as in Keras's
+    `take` (`safe_embedding_lookup_sparse(default_id=0)`)."""
+    return tf.sparse.to_dense(x)
+
+
 def densify_ragged_bags(ids, bag_weights, dtype):
     """Ragged bags as dense `(ids, bag_weights)`, padded with weight 0.
 

@@ -172,7 +172,11 @@ class LookupEmbedding(EmbeddingBase):
         self.autocast = False
         if weights is not None:
             self.build()
-            self.set_weights(as_weight_list(weights))
+            weights = as_weight_list(weights)
+            if len(weights) == 1 and not tie_weights:
+                # The table only; the reverse projection keeps its init.
+                weights.append(ops.convert_to_numpy(self.reverse_embeddings))
+            self.set_weights(weights)
 
     def _table_shape(self):
         return (self.input_dim, self.output_dim)

@@ -11,11 +11,13 @@ Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 (invalid ids); `gather_rows`, `fill_take` (with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
 `is_ragged`, `densify_ragged_bags` (ragged bags); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows`, `value_and_grad` (row-sparse
-training); `layer_gradients` (see `keras_embedlab.testing`); from
+`combine_rows`, `read_rows`, `write_rows`, `value_and_grad` (JAX),
+`row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse training);
+`layer_gradients` (see `keras_embedlab.testing`); from
 `_common.py`, the invalid-id rule `valid_ids`, `check_on_host`,
 `invalid_ids_message` and `InvalidIdError`. Constants:
-`SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`.
+`SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`,
+`STATELESS_TRAINER`.
 """
 
 import importlib
@@ -40,6 +42,7 @@ _impl = importlib.import_module(f"keras_embedlab.backend.{NAME}")
 SUPPORTS_JIT_WITH_CHECKS = _impl.SUPPORTS_JIT_WITH_CHECKS
 ROW_SPARSE_TRAINING = _impl.ROW_SPARSE_TRAINING
 TRACES_ROWS = _impl.TRACES_ROWS
+STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE
 
 all_ids_valid = _impl.all_ids_valid
@@ -59,3 +62,6 @@ read_rows = _impl.read_rows
 write_rows = _impl.write_rows
 layer_gradients = _impl.layer_gradients
 value_and_grad = _impl.value_and_grad
+row_leaf = _impl.row_leaf
+gradients = _impl.gradients
+no_grad = _impl.no_grad

@@ -24,15 +24,19 @@ from keras_embedlab.backend._common import (  # noqa: F401
     densify_ragged_bags,
     gather_rows,
     gradient_inputs,
+    gradients,
     indexed_slices,
     invalid_ids_message,
     is_ragged,
+    no_grad,
+    row_leaf,
     variable_handle,
 )
 
 SUPPORTS_JIT_WITH_CHECKS = True
 ROW_SPARSE_TRAINING = True
 TRACES_ROWS = True
+STATELESS_TRAINER = True  # Keras's JAX trainer passes state in and out.
 FILL_TAKE = True
 
 
@@ -181,8 +185,8 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 
     # Under `jax.jit`, as `model.fit` runs: one compilation instead of one
     # per operation, much faster for a single call.
-    gradients = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
-    return [np.asarray(g) for g in gradients(trainable)]
+    grad_fn = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
+    return [np.asarray(g) for g in grad_fn(trainable)]
 
 
 # `RowSparseModel`'s step differentiates the looked-up rows (`TRACES_ROWS`).

@@ -40,16 +40,15 @@ class _RowSparseOptimizer:
             return self.apply_to_rows(variable, *slices, learning_rate)
         table_of = getattr(variable, ROW_SPARSE_MARK, None)
         if table_of:
-            # A dense gradient for a sparse=True table: JAX outside
-            # RowSparseModel, or PyTorch. The dense rule would silently
-            # differ from the lazy one (and cost the whole table).
+            # A dense gradient for a sparse=True table: JAX or PyTorch
+            # outside RowSparseModel. The dense rule would silently differ
+            # from the lazy one (and cost the whole table).
             raise ValueError(
                 f"{type(self).__name__} received a dense gradient for the "
-                f"table of layer '{table_of}' "
-                "(sparse=True). On JAX, build the model as "
-                "keras_embedlab.RowSparseModel; row-sparse training runs on "
-                f"TensorFlow and JAX only (backend: "
-                f"{backend.NAME!r})."
+                f"table of layer '{table_of}' (sparse=True), which a "
+                f"keras.Model gives on the {backend.NAME!r} backend. Build "
+                "the model as keras_embedlab.RowSparseModel, or use "
+                "sparse=False with a Keras optimizer."
             )
         return super().update_step(gradient, variable, learning_rate)
 

@@ -129,7 +129,7 @@ def combine_rows(ids, values, input_dim):
                                   return_inverse=True)
     summed = values.new_zeros((row_ids.shape[0], values.shape[-1]))
     summed.index_add_(0, slots, values)
-    keep = (row_ids >= 0) & (row_ids < input_dim) & summed.ne(0).any(-1)
+    keep = (row_ids >= 0) & (row_ids < input_dim) & summed.any(-1)
     if bool(keep.all()):
         return row_ids, summed
     return row_ids[keep], summed[keep]

@@ -21,7 +21,10 @@ def _per_layer(calls, row_grads):
         parts[1].append(ops.reshape(ids, (-1,)))
         parts[2].append(ops.reshape(grads, (-1, rows.shape[-1])))
     for layer, ids, grads in joined.values():
-        yield layer, ops.concatenate(ids), ops.concatenate(grads)
+        if len(ids) == 1:  # one lookup: nothing to join (no copy)
+            yield layer, ids[0], grads[0]
+        else:
+            yield layer, ops.concatenate(ids), ops.concatenate(grads)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")

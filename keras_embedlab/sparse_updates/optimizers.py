@@ -72,10 +72,12 @@ class _RowSparseOptimizer:
     def _set(self, variable, row_ids, rows):
         backend.write_rows(self, variable, row_ids, rows)
 
-    def _subtract(self, variable, row_ids, rows):
-        # `variable[row_ids] -= rows` in place: the table rows are not read
+    def _add(self, variable, row_ids, rows):
+        # `variable[row_ids] += rows` in place: the table rows are not read
         # back first (each random read of a large table costs a cache miss).
-        backend.write_rows(self, variable, row_ids, -rows, add=True)
+        # Callers fold the update's sign into a scalar, so that no pass over
+        # the rows negates them.
+        backend.write_rows(self, variable, row_ids, rows, add=True)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -97,16 +99,16 @@ class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
 
     def _update_rows(self, variable, row_ids, grads, lr):
         if self.momentum == 0:
-            self._subtract(variable, row_ids, grads * lr)
+            self._add(variable, row_ids, grads * -lr)
             return
         momentum = ops.cast(self.momentum, variable.dtype)
         m, m_rows = self._slot_rows(self.momentums, variable, row_ids)
         m_rows = m_rows * momentum - grads * lr
         self._set(m, row_ids, m_rows)
         if self.nesterov:
-            self._subtract(variable, row_ids, grads * lr - m_rows * momentum)
+            self._add(variable, row_ids, m_rows * momentum - grads * lr)
         else:
-            self._subtract(variable, row_ids, -m_rows)
+            self._add(variable, row_ids, m_rows)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -131,8 +133,8 @@ class SparseAdagrad(_RowSparseOptimizer, keras.optimizers.Adagrad):
         acc, acc_rows = self._slot_rows(self._accumulators, variable, row_ids)
         acc_rows = acc_rows + ops.square(grads)
         self._set(acc, row_ids, acc_rows)
-        self._subtract(variable, row_ids, ops.divide(
-            lr * grads, ops.sqrt(acc_rows + self.epsilon)))
+        self._add(variable, row_ids, ops.divide(
+            grads * -lr, ops.sqrt(acc_rows + self.epsilon)))
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -172,5 +174,5 @@ class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
         v_rows = v_rows + (ops.square(grads) - v_rows) * (1 - beta_2)
         self._set(m, row_ids, m_rows)
         self._set(v, row_ids, v_rows)
-        self._subtract(variable, row_ids,
-                       alpha * m_rows / (ops.sqrt(v_rows) + self.epsilon))
+        self._add(variable, row_ids,
+                  m_rows * -alpha / (ops.sqrt(v_rows) + self.epsilon))

@@ -11,9 +11,9 @@ Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 (invalid ids); `gather_rows`, `fill_take` (with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
 `is_ragged`, `densify_ragged_bags` (ragged bags); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows`, `value_and_grad` (JAX),
-`row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse training);
-`layer_gradients` (see `keras_embedlab.testing`); from
+`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
+(JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
+training); `layer_gradients` (see `keras_embedlab.testing`); from
 `_common.py`, the invalid-id rule `valid_ids`, `check_on_host`,
 `invalid_ids_message` and `InvalidIdError`. Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`,
@@ -60,6 +60,7 @@ indexed_slices = _impl.indexed_slices
 combine_rows = _impl.combine_rows
 read_rows = _impl.read_rows
 write_rows = _impl.write_rows
+add_rows = _impl.add_rows
 layer_gradients = _impl.layer_gradients
 value_and_grad = _impl.value_and_grad
 row_leaf = _impl.row_leaf

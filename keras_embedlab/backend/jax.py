@@ -173,6 +173,16 @@ def write_rows(optimizer, variable, row_ids, rows, add=False):
                      else at.set(rows, mode="drop"))
 
 
+def add_rows(optimizer, variable, ids, rows):
+    """`variable[ids] += rows` for every valid id, duplicates accumulating;
+    invalid ids (negative ones too, which would wrap) are dropped."""
+    ids = jnp.reshape(ids, (-1,))
+    size = variable.shape[0]
+    ids = jnp.where((ids >= 0) & (ids < size), ids, size)
+    write_rows(optimizer, variable, ids,
+               jnp.reshape(rows, (-1, rows.shape[-1])), add=True)
+
+
 def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     ids, cotangent = gradient_inputs(layer, ids, cotangent)
     trainable = [v.value for v in layer.trainable_weights]

@@ -182,6 +182,16 @@ def write_rows(optimizer, variable, row_ids, rows, add=False):
     update(variable, tf.IndexedSlices(rows, row_ids))
 
 
+def add_rows(optimizer, variable, ids, rows):
+    """`variable[ids] += rows` for every valid id, duplicates accumulating
+    (`scatter_add`); invalid ids are dropped."""
+    ids = tf.reshape(ids, (-1,))
+    rows = tf.reshape(rows, (-1, rows.shape[-1]))
+    valid = tf.logical_and(ids >= 0, ids < variable.shape[0])
+    write_rows(optimizer, variable, tf.boolean_mask(ids, valid),
+               tf.boolean_mask(rows, valid), add=True)
+
+
 def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     ids, cotangent = gradient_inputs(layer, ids, cotangent)
 

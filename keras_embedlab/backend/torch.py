@@ -165,6 +165,17 @@ def write_rows(optimizer, variable, row_ids, rows, add=False):
             value.index_copy_(0, row_ids, rows)
 
 
+def add_rows(optimizer, variable, ids, rows):
+    """`variable[ids] += rows` for every valid id, duplicates accumulating
+    (`index_add_`); invalid ids are dropped."""
+    ids = ids.reshape(-1).long()
+    rows = rows.reshape(-1, rows.shape[-1])
+    valid = (ids >= 0) & (ids < variable.shape[0])
+    if not bool(valid.all()):
+        ids, rows = ids[valid], rows[valid]
+    write_rows(optimizer, variable, ids, rows, add=True)
+
+
 def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     # Eager, as Keras runs PyTorch (`compiled` changes nothing here).
     ids, cotangent = gradient_inputs(layer, ids, cotangent)

@@ -97,10 +97,19 @@ class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
                          nesterov=nesterov, name=name, **kwargs)
         self._check_row_sparse_options()
 
+    def apply_to_rows(self, variable, ids, row_gradients, learning_rate):
+        if self.momentum:
+            return super().apply_to_rows(variable, ids, row_gradients,
+                                         learning_rate)
+        # Without momentum the rule is linear in the gradient: duplicate
+        # ids need no summing first and all-zero rows change nothing, so the
+        # scaled rows go straight to the table (as PyTorch's sparse SGD
+        # does), skipping the sort of `combine_rows`.
+        lr = ops.cast(learning_rate, variable.dtype)
+        backend.add_rows(self, variable, ids,
+                         ops.cast(row_gradients, variable.dtype) * -lr)
+
     def _update_rows(self, variable, row_ids, grads, lr):
-        if self.momentum == 0:
-            self._add(variable, row_ids, grads * -lr)
-            return
         momentum = ops.cast(self.momentum, variable.dtype)
         m, m_rows = self._slot_rows(self.momentums, variable, row_ids)
         m_rows = m_rows * momentum - grads * lr

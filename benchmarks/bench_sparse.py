@@ -209,17 +209,26 @@ def run_backend(backend, args):
             if line.startswith("{")]
 
 
+def _by_key(rows, fields):
+    """`{key: {vocabulary: row}}`, keys in the order they first appear."""
+    groups = {}
+    for r in rows:
+        key = tuple(r[f] for f in fields)
+        groups.setdefault(key, {})[r["vocabulary"]] = r
+    return groups
+
+
+def _header(first, sizes, cell, last):
+    """A Markdown header: three key columns, one per size, one more."""
+    return [f"| {first} | " + " | ".join(cell.format(f"{v:,}") for v in sizes)
+            + f" | {last} |", "|---|---|---|" + "---|" * (len(sizes) + 1)]
+
+
 def format_table(rows, sizes):
-    lines = ["| backend | table | optimizer | "
-             + " | ".join(f"V={v:,}" for v in sizes)
-             + f" | step(V={sizes[-1]:,}) / step(V={sizes[0]:,}) |",
-             "|---|---|---|" + "---|" * (len(sizes) + 1)]
-    keys = dict.fromkeys((r["backend"], r["layer"], r["optimizer"])
-                         for r in rows)
-    for backend, layer, optimizer in keys:
-        cells = {r["vocabulary"]: r for r in rows
-                 if (r["backend"], r["layer"], r["optimizer"])
-                 == (backend, layer, optimizer)}
+    lines = _header("backend | table | optimizer", sizes, "V={}",
+                    f"step(V={sizes[-1]:,}) / step(V={sizes[0]:,})")
+    for (backend, layer, optimizer), cells in _by_key(
+            rows, ("backend", "layer", "optimizer")).items():
         ms = " | ".join(f"{cells[v]['median_ms']:.2f} ms" for v in sizes)
         ratio = cells[sizes[-1]]["ratio_to_smallest"]
         lines.append(f"| {backend} | {layer} | {optimizer} | {ms} | "
@@ -229,19 +238,12 @@ def format_table(rows, sizes):
 
 def format_comparisons(comparisons, rows, sizes):
     """Ours / peer at each V, and each one's growth from the first V."""
-    growth = {(r["backend"], r["layer"], r["optimizer"]):
-              r["ratio_to_smallest"] for r in rows
-              if r["vocabulary"] == sizes[-1]}
-    lines = ["| backend | ours | peer | "
-             + " | ".join(f"ours / peer, V={v:,}" for v in sizes)
-             + f" | growth to V={sizes[-1]:,}: ours, peer |",
-             "|---|---|---|" + "---|" * (len(sizes) + 1)]
-    keys = dict.fromkeys((c["backend"], c["ours"], c["peer"])
-                         for c in comparisons)
-    for backend, ours, peer in keys:
-        cells = {c["vocabulary"]: c for c in comparisons
-                 if (c["backend"], c["ours"], c["peer"])
-                 == (backend, ours, peer)}
+    growth = {key: cells[sizes[-1]]["ratio_to_smallest"] for key, cells
+              in _by_key(rows, ("backend", "layer", "optimizer")).items()}
+    lines = _header("backend | ours | peer", sizes, "ours / peer, V={}",
+                    f"growth to V={sizes[-1]:,}: ours, peer")
+    for (backend, ours, peer), cells in _by_key(
+            comparisons, ("backend", "ours", "peer")).items():
         ratios = " | ".join(
             f"**{cells[v]['ratio']:.2f}x** ({cells[v]['ours_ms']:.2f} / "
             f"{cells[v]['peer_ms']:.2f} ms)" for v in sizes)

@@ -117,9 +117,11 @@ class RowSparseModel(keras.Model):
                  if i not in tables]
         rows = [leaf for _, _, leaf in trace.calls]
         grads = backend.gradients(loss, [v.value for v in dense] + rows)
+        # A lookup whose output the loss does not use has no gradient.
+        row_grads = [ops.zeros_like(leaf) if g is None else g
+                     for leaf, g in zip(rows, grads[len(dense):])]
         with backend.no_grad():
-            self._apply(trace.calls, grads[len(dense):], dense,
-                        grads[:len(dense)],
+            self._apply(trace.calls, row_grads, dense, grads[:len(dense)],
                         optimizer._get_current_learning_rate())
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

@@ -71,7 +71,8 @@ class LookupEmbedding(EmbeddingBase):
         sparse: Boolean. If `True`, training updates only the table rows in
             the batch when paired with a row-sparse optimizer
             (`keras_embedlab.LazyAdam`, `SparseSGD`, `SparseAdagrad`); on
-            JAX the model must also be a `keras_embedlab.RowSparseModel`.
+            JAX and PyTorch the model must also be a
+            `keras_embedlab.RowSparseModel`.
             See `keras_embedlab.sparse_updates`. Not compatible with
             `embeddings_regularizer` or `embeddings_constraint`, which act
             on the whole table.

@@ -4,6 +4,8 @@ Backend-agnostic: `valid_ids` runs on NumPy arrays or through `keras.ops`,
 so host checks and compiled checks apply the same rule.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -113,6 +115,18 @@ def fill_take(table, ids):
 
 def value_and_grad(*args, **kwargs):
     raise NotImplementedError("Only JAX's row-sparse step traces rows.")
+
+
+def row_leaf(rows):
+    raise NotImplementedError("Only PyTorch's row-sparse step has leaves.")
+
+
+def gradients(loss, tensors):
+    raise NotImplementedError("Only PyTorch's row-sparse step has leaves.")
+
+
+def no_grad():
+    return contextlib.nullcontext()
 
 
 def gather_rows(table, ids):

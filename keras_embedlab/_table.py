@@ -152,18 +152,23 @@ class Storage:
         return self._dequantize(self.integers(layer, channels), scale, zero,
                                 g_idx, dtype, self.channel_axis)
 
-    def read_rows(self, layer, ids, channels, dtype, g_idx=None):
-        """Rows `ids` (valid ids) as floats; needs `channel_axis=-1`."""
-        stored = ops.take(getattr(layer, self.attribute), ids, axis=0)
+    def read_rows(self, layer, ids, channels, dtype, g_idx=None, take=None):
+        """Rows `ids` as floats; needs `channel_axis=-1`.
+
+        `take(x, ids, fill)` gathers rows; with a filling gather (JAX),
+        invalid ids read a scale of 1 and integers of 0: a zero row.
+        """
+        take = take or (lambda x, i, fill: ops.take(x, i, axis=0))
+        stored = take(getattr(layer, self.attribute), ids, 0)
         if layer.quantization_mode == "int4":
             # Unpack the gathered rows only, not the whole table.
-            stored = quantizers.unpack_int4(stored, channels, axis=-1)
-        scale = ops.take(getattr(layer, self.scale), ids, axis=0)
+            stored = unpack_last_axis(stored, channels)
+        scale = take(getattr(layer, self.scale), ids, 1)
         zero = getattr(layer, self.zero, None)
         if zero is None:
             scale = ops.expand_dims(scale, -1)
         else:
-            zero = ops.take(zero, ids, axis=0)
+            zero = take(zero, ids, 0)
         return self._dequantize(stored, scale, zero, g_idx, dtype, -1)
 
     @staticmethod
@@ -176,6 +181,20 @@ class Storage:
         scale = ops.cast(ops.take(scale, groups, axis=axis), dtype)
         zero = ops.cast(ops.take(zero, groups, axis=axis), dtype)
         return ops.multiply(ops.subtract(values, zero), scale)
+
+
+def unpack_last_axis(packed, channels):
+    """`quantizers.unpack_int4(packed, channels, axis=-1)` without its
+    transposes and interleaving: byte `k` holds values `2k` (low nibble)
+    and `2k + 1` (high); each value is its byte shifted by 0 or 4, masked,
+    and sign-extended as four-bit two's complement: `(x ^ 8) - 8`."""
+    repeated = ops.repeat(packed, 2, axis=-1)[..., :channels]
+    shifts = ops.convert_to_tensor(
+        np.tile(np.array([0, 4], "int8"), (channels + 1) // 2)[:channels])
+    nibbles = ops.bitwise_and(ops.right_shift(repeated, shifts),
+                              ops.array(0x0F, "int8"))
+    eight = ops.array(8, "int8")
+    return ops.subtract(ops.bitwise_xor(nibbles, eight), eight)
 
 
 def group_index(channels, block_size):

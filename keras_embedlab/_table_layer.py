@@ -19,7 +19,7 @@ subclasses need `quantize(..., type_check=False)`, as in Keras.
 from keras import initializers, ops, quantizers
 from keras.saving import deserialize_keras_object, serialize_keras_object
 
-from keras_embedlab import _ids
+from keras_embedlab import _ids, backend
 from keras_embedlab._table import (
     MODES,
     block_size_of,
@@ -88,26 +88,30 @@ class TableLayer:
 
     def _table_rows(self, ids):
         """Rows `ids` of the table as floats, LoRA included; invalid ids
-        give all-zero rows (`_ids.lookup_rows`)."""
+        give all-zero rows: by filling gathers (`backend.FILL_TAKE`), else
+        `_ids.lookup_rows`."""
         dtype = self.compute_dtype
 
-        def read(valid):
+        def read(valid, take=None):
+            take = take or (lambda x, i, fill: ops.take(x, i, axis=0))
             if self.quantization_mode in MODES:
                 rows = self._TABLE.read_rows(self, valid, self.output_dim,
                                              dtype,
-                                             getattr(self, "g_idx", None))
+                                             getattr(self, "g_idx", None),
+                                             take)
             else:
-                rows = ops.take(getattr(self, self._TABLE.attribute), valid,
-                                axis=0)
+                rows = take(getattr(self, self._TABLE.attribute), valid, 0)
             if self.lora_enabled:
                 a, b = (getattr(self, name) for name in self._LORA)
-                delta = ops.matmul(ops.take(a, valid, axis=0), b)
+                delta = ops.matmul(take(a, valid, 0), b)
                 rows = ops.add(ops.cast(rows, "float32"),
                                ops.multiply(self._lora_scale(), delta))
             return rows
 
+        if backend.FILL_TAKE:
+            return read(ids, backend.fill_take)
         return _ids.lookup_rows(read, ids, self.input_dim, self.invalid_ids,
-                              self.name)
+                                self.name)
 
     def _table_property(self):
         """`layer.embeddings` / `layer.kernel`, as Keras defines it: the

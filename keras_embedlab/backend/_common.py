@@ -109,7 +109,7 @@ def indexed_slices(gradient):
     return None
 
 
-def fill_take(table, ids):
+def fill_take(table, ids, fill_value=0):
     raise NotImplementedError("JAX only (`FILL_TAKE`).")
 
 

@@ -129,11 +129,12 @@ def check_ids(ids, input_dim, layer_name, valid=None):
     return ids + checked_zero(has_bad)
 
 
-def fill_take(table, ids):
-    """One gather that returns zeros for invalid ids, at no extra cost;
-    as unsigned, negative ids are out of range instead of wrapping."""
+def fill_take(table, ids, fill_value=0):
+    """One gather that returns `fill_value` rows for invalid ids, at no
+    extra cost; as unsigned, negative ids are out of range instead of
+    wrapping."""
     return jnp.take(keras.ops.convert_to_tensor(table), as_unsigned(ids),
-                    axis=0, mode="fill", fill_value=0)
+                    axis=0, mode="fill", fill_value=fill_value)
 
 
 def dense_gradient(table):

@@ -162,14 +162,25 @@ class Storage:
         stored = take(getattr(layer, self.attribute), ids, 0)
         if layer.quantization_mode == "int4":
             # Unpack the gathered rows only, not the whole table.
-            stored = unpack_last_axis(stored, channels)
+            stored = unpack_last_axis(stored, channels, dtype)
         scale = take(getattr(layer, self.scale), ids, 1)
         zero = getattr(layer, self.zero, None)
         if zero is None:
             scale = ops.expand_dims(scale, -1)
-        else:
-            zero = take(zero, ids, 0)
-        return self._dequantize(stored, scale, zero, g_idx, dtype, -1)
+            return self._dequantize(stored, scale, None, None, dtype, -1)
+        zero = take(zero, ids, 0)
+        groups = scale.shape[-1]
+        if channels % groups or groups * layer._int4_block_size != channels:
+            return self._dequantize(stored, scale, zero, g_idx, dtype, -1)
+        # Whole blocks: broadcast each group's scale and zero over its
+        # block instead of gathering them per value (the same arithmetic).
+        shape = tuple(ops.shape(stored))
+        blocks = ops.reshape(ops.cast(stored, dtype),
+                             shape[:-1] + (groups, channels // groups))
+        rows = ops.multiply(
+            ops.subtract(blocks, ops.expand_dims(ops.cast(zero, dtype), -1)),
+            ops.expand_dims(ops.cast(scale, dtype), -1))
+        return ops.reshape(rows, shape)
 
     @staticmethod
     def _dequantize(integers, scale, zero, g_idx, dtype, axis):
@@ -183,18 +194,26 @@ class Storage:
         return ops.multiply(ops.subtract(values, zero), scale)
 
 
-def unpack_last_axis(packed, channels):
-    """`quantizers.unpack_int4(packed, channels, axis=-1)` without its
-    transposes and interleaving: byte `k` holds values `2k` (low nibble)
-    and `2k + 1` (high); each value is its byte shifted by 0 or 4, masked,
-    and sign-extended as four-bit two's complement: `(x ^ 8) - 8`."""
-    repeated = ops.repeat(packed, 2, axis=-1)[..., :channels]
-    shifts = ops.convert_to_tensor(
-        np.tile(np.array([0, 4], "int8"), (channels + 1) // 2)[:channels])
-    nibbles = ops.bitwise_and(ops.right_shift(repeated, shifts),
-                              ops.array(0x0F, "int8"))
-    eight = ops.array(8, "int8")
-    return ops.subtract(ops.bitwise_xor(nibbles, eight), eight)
+def _nibble_table():
+    """`(256, 2)` float32: the two signed four-bit values of each byte,
+    low nibble first, indexed by the byte as an int8 plus 128."""
+    byte = np.arange(-128, 128).astype("int8")
+    low = ((byte & 15) ^ 8) - 8
+    high = (((byte >> 4) & 15) ^ 8) - 8
+    return np.stack([low, high], axis=-1).astype("float32")
+
+
+_NIBBLES = _nibble_table()
+
+
+def unpack_last_axis(packed, channels, dtype):
+    """`quantizers.unpack_int4(packed, channels, axis=-1)` as floats of
+    `dtype`, in one gather from a 256-entry table (byte `k` holds values
+    `2k` and `2k + 1`) instead of shifts, masks and transposes."""
+    index = ops.add(ops.cast(packed, "int32"), 128)
+    pairs = ops.take(ops.cast(_NIBBLES, dtype), index, axis=0)
+    shape = tuple(ops.shape(packed)[:-1]) + (-1,)
+    return ops.reshape(pairs, shape)[..., :channels]
 
 
 def group_index(channels, block_size):

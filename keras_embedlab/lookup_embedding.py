@@ -97,7 +97,27 @@ class LookupEmbedding(EmbeddingBase):
             mask is returned. Ids need rank 2 or more (a batch axis and the
             bag axis). On TensorFlow, ragged ids (`tf.RaggedTensor`) are
             bags of different sizes.
+        lora_rank: Optional positive integer: build with LoRA of this rank
+            (`enable_lora`), as `keras.layers.Embedding`.
+        lora_alpha: Optional scale of the LoRA delta, `lora_alpha /
+            lora_rank`; defaults to `lora_rank`.
+        quantization_config: Optional `keras.quantizers` config, for a layer
+            built quantized (with a `dtype` such as `"int8_from_float32"`)
+            or kept from `quantize(mode, config=...)`.
+        tie_weights: Boolean, keyword-only, default `True`. If `False`,
+            `reverse=True` uses its own trainable `reverse_embeddings` of
+            shape `(output_dim, input_dim)`, as
+            `keras.layers.ReversibleEmbedding(tie_weights=False)`.
+        reverse_dtype: Optional dtype of the `reverse=True` matmul and its
+            logits; defaults to the compute dtype.
+        logit_soft_cap: Optional positive number: `reverse=True` returns
+            `tanh(logits / logit_soft_cap) * logit_soft_cap`.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
+
+    LoRA and quantization (`enable_lora`, `quantize("int8" | "int4")`,
+    `model.quantize`) follow `keras.layers.Embedding`: same variables and
+    save format; every read (lookups, bags, `max_norm`, `padding_idx`,
+    `reverse=True`) uses the quantized or LoRA table. See `_table.py`.
 
     Call arguments:
         inputs: Integer tensor of ids, any rank. Other dtypes are cast to
@@ -108,8 +128,8 @@ class LookupEmbedding(EmbeddingBase):
             `combiner`.
         reverse: Boolean. If `True`, returns the tied output projection
             `inputs @ embeddings.T`, logits over the vocabulary, as
-            `keras.layers.ReversibleEmbedding` does. The table is the one
-            the forward direction uses: the `padding_idx` row is zero (its
+            `keras.layers.ReversibleEmbedding` does. A tied table is the
+            one the forward direction uses: the `padding_idx` row is zero (its
             logit is 0 and it gets no gradient) and rows are clipped to
             `max_norm`. The incoming mask, if any, is passed through.
 

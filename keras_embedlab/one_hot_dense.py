@@ -65,6 +65,13 @@ class OneHotDense(EmbeddingBase):
             `bag_weights`); `"mean"` and `"sqrtn"` divide
             `multi_hot @ kernel` before the bias is added. An empty bag
             gives `activation(bias)` (zeros without a bias).
+        lora_rank, lora_alpha, quantization_config: As
+            `keras.layers.Dense`: LoRA on the kernel (`lora_kernel_a`,
+            `lora_kernel_b`), and int8/int4 kernels (`quantize`). Unlike
+            `Dense`, the kernel is quantized with one scale per row (per
+            id, `kernel_scale` of shape `(input_dim,)`), as a lookup table
+            is, so that a quantized `OneHotDense` equals the quantized
+            `LookupEmbedding` with the same table.
         **kwargs: Base layer arguments such as `name`, `dtype`, `trainable`.
 
     Call arguments:

@@ -25,8 +25,11 @@ Every place ids are checked or kept from reaching a row, and why:
     branch              TensorFlow and PyTorch   the assertion and zeroing;
                         lookups, OneHotDense     XLA drops the assertion,
                         everywhere               leaving zero rows
-    backend.fill_take   JAX lookups              the gather fills invalid
-                                                 ids with zeros itself
+    backend.fill_take   JAX lookups, quantized   the gather fills invalid
+                        and LoRA ones too        ids with zeros itself (a
+                                                 scale of 1: no 0 / 0)
+    lookup_rows         quantized and LoRA       the bad-batch branch of
+                        lookups elsewhere        `_rows` around any reader
     _row_math.          bags                     invalid ids get weight 0:
     bag_weights_of                               they count nowhere
     backend.            PyTorch bags             invalid ids are read as row

@@ -286,3 +286,45 @@ class TableLayer:
             config["lora_rank"] = self.lora_rank
             config["lora_alpha"] = self.lora_alpha
         return config
+
+
+# The converters (`OneHotDense.from_embedding`,
+# `LookupEmbedding.from_one_hot_dense`): a quantized table is copied as it
+# is stored, a float or LoRA one as its float values.
+
+
+def _quantized(layer):
+    return getattr(layer, "quantization_mode", None) in MODES
+
+
+def float_table(layer, name):
+    """`weights=` for a converted copy of `layer`'s table `name`: its float
+    values (LoRA merged), or `None` when it is quantized (see
+    `converted`)."""
+    if not _quantized(layer):
+        value = (layer._dense_table("float32") if isinstance(layer, TableLayer)
+                 else getattr(layer, name))
+        return [ops.convert_to_numpy(value)]
+    if getattr(layer, "lora_enabled", False):
+        raise ValueError(
+            f"Cannot convert layer '{layer.name}': it is quantized "
+            f"({layer.quantization_mode}) and has LoRA enabled, and its "
+            "merged table would have to be quantized again. Save and reload "
+            "the model first (saving merges LoRA into the quantized table)."
+        )
+    return None
+
+
+def converted(layer, name, copy):
+    """`copy` holding `layer`'s quantized table `name` as stored (the same
+    integers, scales and zero points), or `copy` as it is (float)."""
+    if not _quantized(layer):
+        return copy
+    copy.build()
+    storage = copy._TABLE
+    sources = {storage.attribute: "_" + name, storage.scale: name + "_scale",
+               storage.zero: name + "_zero", "g_idx": "g_idx"}
+    for mine, theirs in sources.items():
+        if hasattr(copy, mine):
+            getattr(copy, mine).assign(getattr(layer, theirs))
+    return copy

@@ -13,6 +13,7 @@ from keras_embedlab._base_layer import (
     shared_arguments,
 )
 from keras_embedlab._table import MODES, Storage
+from keras_embedlab._table_layer import converted, float_table
 from keras_embedlab._validation import check_bool
 
 # The one mark of a row-sparse table: set on the `embeddings` variable of a
@@ -352,14 +353,15 @@ class LookupEmbedding(EmbeddingBase):
                 "use_bias=True). Fold the bias into the kernel yourself "
                 "(kernel + bias is a lookup table) or use use_bias=False."
             )
-        return cls(
+        return converted(layer, "kernel", cls(
             layer.input_dim,
             layer.output_dim,
             **shared_arguments(layer),
             embeddings_initializer=layer.kernel_initializer,
             embeddings_regularizer=layer.kernel_regularizer,
             embeddings_constraint=layer.kernel_constraint,
-            weights=[ops.convert_to_numpy(layer.kernel)],
+            weights=float_table(layer, "kernel"),
             trainable=layer.trainable,
             dtype=layer.dtype_policy,
-        )
+            quantization_config=layer.quantization_config,
+        ))

@@ -13,6 +13,7 @@ from keras_embedlab._base_layer import (
     shared_arguments,
 )
 from keras_embedlab._table import Storage
+from keras_embedlab._table_layer import converted, float_table
 from keras_embedlab._validation import check_bool
 
 
@@ -250,14 +251,15 @@ class OneHotDense(EmbeddingBase):
         `layer` is a built `LookupEmbedding` or `keras.layers.Embedding`.
         """
         check_built(layer, "from_embedding")
-        return cls(
+        return converted(layer, "embeddings", cls(
             layer.input_dim,
             layer.output_dim,
             **shared_arguments(layer),
             kernel_initializer=layer.embeddings_initializer,
             kernel_regularizer=layer.embeddings_regularizer,
             kernel_constraint=layer.embeddings_constraint,
-            weights=[ops.convert_to_numpy(layer.embeddings)],
+            weights=float_table(layer, "embeddings"),
             trainable=layer.trainable,
             dtype=layer.dtype_policy,
-        )
+            quantization_config=getattr(layer, "quantization_config", None),
+        ))

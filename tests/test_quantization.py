@@ -266,3 +266,28 @@ def test_sparse_ids_are_densified_with_the_id_contract():
     assert_equal(out, [[[4, 5], [0, 1], [0, 1]], [[0, 1], [0, 1], [2, 3]]])
     with pytest.raises(ValueError, match="invalid id: 7"):
         layer(sparse([7, 1]))
+
+
+@pytest.mark.parametrize("mode", ["float", "lora", *MODES])
+def test_converters_keep_quantized_and_lora_tables(mode):
+    layer = kel.LookupEmbedding(10, 16, weights=random_table(10, 16, 10))
+    if mode == "lora":
+        layer.enable_lora(2)
+        layer.lora_embeddings_b.assign(np.full((2, 16), 0.5))
+    elif mode != "float":
+        layer.quantize(mode)
+    dense = kel.OneHotDense.from_embedding(layer)
+    assert dense.quantization_mode == layer.quantization_mode
+    assert_close(dense(IDS), layer(IDS), atol=1e-6)
+    back = kel.LookupEmbedding.from_one_hot_dense(dense)
+    assert_close(back(IDS), layer(IDS), atol=1e-6)
+    keras_layer = keras.layers.Embedding(10, 16,
+                                         weights=random_table(10, 16, 11))
+    if mode in MODES:
+        keras_layer.quantize(mode)
+    assert_close(kel.OneHotDense.from_embedding(keras_layer)(IDS),
+                 keras_layer(IDS), atol=1e-6)
+    if mode in MODES:
+        layer.enable_lora(2)
+        with pytest.raises(ValueError, match="has LoRA enabled"):
+            kel.OneHotDense.from_embedding(layer)

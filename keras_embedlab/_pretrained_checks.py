@@ -136,6 +136,52 @@ def check_build_arguments(method, oov, lowercase_fallback, trainable, seed,
     check_layer_kwargs(method, layer_kwargs)
 
 
+QUANTIZE_MODES = (None, "int8")
+
+
+def check_quantize(quantize, vocabulary, nonfinite, layer_kwargs):
+    """`from_file`'s `quantize`, and what it cannot be combined with."""
+    if not (quantize is None or isinstance(quantize, str)) \
+            or quantize not in QUANTIZE_MODES:
+        raise ValueError(
+            "`quantize` must be None (a float table) or 'int8' (the table "
+            "built directly in int8, never holding the float32 matrix). "
+            f"Received: quantize={short_repr(quantize)}. For 'int4', load "
+            "with quantize=None (or 'int8' from a float copy) and call "
+            "layer.quantize('int4')."
+        )
+    if quantize is None:
+        return
+    problem = None
+    if vocabulary is None:
+        problem = ("needs a `vocabulary` (the int8 table is aligned to it "
+                   "as rows are read)")
+    elif nonfinite == "keep":
+        problem = ("cannot keep NaN or infinite rows (nonfinite='keep'): "
+                   "int8 has no such values; use nonfinite='error' or "
+                   "'skip'")
+    elif layer_kwargs.get("quantization_config") is not None:
+        problem = ("uses Keras's default int8 quantizer: remove "
+                   "`quantization_config`, or load with quantize=None and "
+                   "call layer.quantize('int8', config=...)")
+    elif layer_kwargs.get("tie_weights", True) is not True:
+        problem = ("builds a tied table only: with tie_weights=False load "
+                   "with quantize=None and call layer.quantize('int8')")
+    else:
+        dtype = layer_kwargs.get("dtype")
+        policy = (keras.config.dtype_policy() if dtype is None
+                  else keras.dtype_policies.get(dtype))
+        if policy.quantization_mode is not None:
+            problem = (f"quantizes the table itself: pass a float dtype "
+                       f"policy, not dtype={short_repr(dtype)}")
+        elif policy.variable_dtype != "float32":
+            problem = ("quantizes float32 rows: use a dtype policy whose "
+                       "variables are float32 (e.g. 'float32' or "
+                       f"'mixed_bfloat16'), not dtype={short_repr(dtype)}")
+    if problem:
+        raise ValueError(f"from_file(quantize='int8') {problem}.")
+
+
 def check_vocabulary_of(tokens, input_dim):
     check_vocabulary(tokens)
     if len(tokens) != input_dim:

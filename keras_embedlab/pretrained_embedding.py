@@ -18,10 +18,12 @@ from keras_embedlab._pretrained_checks import (
     ASSET_FILENAME,
     asset_name,
     check_build_arguments,
+    check_quantize,
     check_vocabulary_of,
     read_asset,
     same_as_config,
 )
+from keras_embedlab._pretrained_int8 import int8_from_file
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.vectors import Vectors, load_vectors
 from keras_embedlab.vectors.align import (
@@ -79,6 +81,9 @@ class PretrainedEmbedding(LookupEmbedding):
     found 18,234 of 20,000 tokens (91.2%), 312 via lowercase
     >>> layer.most_similar("king", k=3)
     """
+
+    # Quantizable with `layer.quantize(mode)` and `model.quantize(mode)`.
+    _QUANTIZABLE = True
 
     def __init__(self, input_dim: int, output_dim: int,
                  vocabulary: Sequence[str] | None = None,
@@ -184,6 +189,7 @@ class PretrainedEmbedding(LookupEmbedding):
                   limit: int | None = None, encoding: str = "utf-8",
                   unicode_errors: str = "strict", verbose: Any = "auto",
                   seed: int | None = 1337, nonfinite: str | None = None,
+                  quantize: str | None = None,
                   **layer_kwargs: Any) -> "PretrainedEmbedding":
         """Loads a vectors file (see `load_vectors`) aligned to `vocabulary`.
 
@@ -193,6 +199,11 @@ class PretrainedEmbedding(LookupEmbedding):
         `verbose` and `nonfinite` (None: `load_vectors`' default) go to
         `load_vectors`. Every argument, `layer_kwargs` included, is checked
         before the file is opened.
+
+        `quantize="int8"` (with a `vocabulary`) quantizes rows as they are
+        parsed into an int8 table, never holding a float32 matrix; it equals
+        `from_file(...)` then `layer.quantize("int8")` bit for bit. For
+        int4, quantize after loading.
         """
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise ValueError(
@@ -202,6 +213,7 @@ class PretrainedEmbedding(LookupEmbedding):
             )
         check_build_arguments("from_file", oov, lowercase_fallback,
                                trainable, seed, verbose, layer_kwargs)
+        check_quantize(quantize, vocabulary, nonfinite, layer_kwargs)
         tokens = None
         wanted = None
         if vocabulary is not None:
@@ -210,6 +222,11 @@ class PretrainedEmbedding(LookupEmbedding):
             wanted = set(tokens)
             if lowercase_fallback:
                 wanted.update(t.lower() for t in tokens)
+        if quantize is not None:
+            return int8_from_file(cls, path, tokens, format, oov,
+                                  lowercase_fallback, trainable, limit,
+                                  encoding, unicode_errors, verbose, seed,
+                                  nonfinite or "error", layer_kwargs)
         # Only when given, so that a load_vectors without it still works.
         loader = {} if nonfinite is None else {"nonfinite": nonfinite}
         vectors = load_vectors(path, format=format, vocabulary=wanted,
@@ -231,6 +248,14 @@ class PretrainedEmbedding(LookupEmbedding):
                 "the file starts with", words, lowercase_fallback,
             )) from None
 
+    def add_weight(self, *args, **kwargs):
+        # from_file(quantize="int8") hands its int8 table to `build` (once).
+        values = getattr(self, "_initial_values", None)
+        if values and kwargs.get("name") in values:
+            held = [values.pop(kwargs["name"])]
+            kwargs["initializer"] = lambda shape, dtype=None: held.pop()
+        return super().add_weight(*args, **kwargs)
+
     @classmethod
     def _aligned(cls, vectors, tokens, oov, lowercase_fallback, trainable,
                  seed, verbose, layer_kwargs):
@@ -239,9 +264,15 @@ class PretrainedEmbedding(LookupEmbedding):
         if verbose:
             print(cls._coverage_line(coverage))
         layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
-        return cls(len(tokens), vectors.dim, vocabulary=tokens,
-                   coverage=coverage, trainable=trainable, weights=matrix,
-                   **layer_kwargs)
+        # `weights=` is the table only: LoRA after it.
+        rank = layer_kwargs.pop("lora_rank", None)
+        alpha = layer_kwargs.pop("lora_alpha", None)
+        layer = cls(len(tokens), vectors.dim, vocabulary=tokens,
+                    coverage=coverage, trainable=trainable, weights=matrix,
+                    **layer_kwargs)
+        if rank:
+            layer.enable_lora(rank, lora_alpha=alpha)
+        return layer
 
     @staticmethod
     def _coverage_line(coverage):
@@ -276,7 +307,8 @@ class PretrainedEmbedding(LookupEmbedding):
                 "neighbours: build it with from_file or from_vectors, or "
                 "pass vocabulary=."
             )
-        table = keras.ops.convert_to_numpy(self.embeddings)
+        # Dequantized, LoRA merged (`embeddings` is the int8 integers).
+        table = keras.ops.convert_to_numpy(self._dense_table("float32"))
         exclude = set()
         if isinstance(query, str):
             if query not in self._index:

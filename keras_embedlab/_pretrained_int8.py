@@ -1,0 +1,52 @@
+"""`PretrainedEmbedding.from_file(..., quantize="int8")`: the layer built
+directly in int8 from `vectors._quantized.load_int8`'s table, so that no
+float table variable (nor the float32 matrix) ever exists."""
+
+import os
+
+import keras
+
+from keras_embedlab.vectors._quantized import load_int8
+from keras_embedlab.vectors.align import (
+    MASK_TOKEN,
+    NoOverlapError,
+    first_words,
+    no_overlap_message,
+)
+
+
+def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
+                   trainable, limit, encoding, unicode_errors, verbose,
+                   seed, nonfinite, layer_kwargs):
+    try:
+        q, scale, coverage = load_int8(
+            path, tokens, keras.backend.epsilon(), format=format, oov=oov,
+            lowercase_fallback=lowercase_fallback, limit=limit,
+            encoding=encoding, unicode_errors=unicode_errors,
+            verbose=verbose, seed=seed, nonfinite=nonfinite)
+    except NoOverlapError:
+        words = first_words(path, format, encoding, unicode_errors,
+                            {"nonfinite": nonfinite})
+        raise ValueError(no_overlap_message(
+            tokens, f"the file {os.fsdecode(path)!r}",
+            "the file starts with", words, lowercase_fallback,
+        )) from None
+    if verbose:
+        print(cls._coverage_line(coverage))
+    layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
+    dtype = layer_kwargs.pop("dtype", None)
+    policy = (keras.config.dtype_policy() if dtype is None
+              else keras.dtype_policies.get(dtype))
+    layer = cls(len(tokens), q.shape[1], vocabulary=tokens,
+                coverage=coverage, trainable=trainable,
+                dtype=f"int8_from_{policy.name}", **layer_kwargs)
+    # `build` creates the int8 variables from these arrays (no zeros
+    # first): see `PretrainedEmbedding.add_weight`.
+    object.__setattr__(layer, "_initial_values",
+                       {"embeddings": q, "embeddings_scale": scale})
+    del q, scale
+    try:
+        layer.build()
+    finally:
+        object.__setattr__(layer, "_initial_values", None)
+    return layer

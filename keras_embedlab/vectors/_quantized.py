@@ -1,0 +1,271 @@
+"""Loading vectors straight into an int8 table aligned to a vocabulary.
+
+NumPy only. `load_int8` reads a vectors file like `load_vectors` (same
+detection, readers, duplicate and non-finite rules: it reuses `Collector`)
+but never keeps float rows beyond one chunk of the file: each chunk's rows
+are quantized at once (Keras's per-row abs-max, which is row-local) and
+written into an int8 matrix aligned to the vocabulary, with its float32
+scales. Alignment follows `align.align`: exact token first (wherever it is
+in the file), else the lowercased form, first of duplicates; OOV rows are
+made as `align` makes them and then quantized. The statistics `oov="mean"`
+and `"random"` need are accumulated in float64 as rows pass (per row: sum
+and centred sum of squares; per column: sums), weighted at the end by how
+many vocabulary rows took each file row.
+
+The result equals `align` followed by Keras's `quantize("int8")` bit for
+bit: the quantization is the same NumPy arithmetic, and the float rows
+are the same. The one exception: `align` sums the statistics in another
+order, so `mean`/`std` may differ in the last bit of a float64; a float32
+OOV row differs only if a value lies that close to a rounding boundary.
+"""
+
+import collections
+import os
+import sys
+
+import numpy as np
+
+from keras_embedlab._validation import check_choice
+from keras_embedlab.vectors import _load
+from keras_embedlab.vectors._binary import iter_binary_rows
+from keras_embedlab.vectors._collect import Collector
+from keras_embedlab.vectors._detect import detect, read_head
+from keras_embedlab.vectors._rules import VectorFileError
+from keras_embedlab.vectors._source import Progress, Source
+from keras_embedlab.vectors._text import iter_text_rows
+from keras_embedlab.vectors.align import (
+    OOV_TOKEN,
+    SPECIAL_TOKENS,
+    Coverage,
+    NoOverlapError,
+    check_oov,
+    no_overlap_message,
+)
+
+# OOV rows are drawn and quantized this many at a time (a block's float64
+# temporaries are about 40 bytes a value).
+OOV_BLOCK_ROWS = 256
+
+
+def quantize_rows(rows, epsilon):
+    """`(int8 rows, float32 scales)`: Keras's AbsMaxQuantizer with
+    `to_numpy=True` on `axis=-1`, the same NumPy operations in order."""
+    scale = np.divide(127, np.add(np.max(np.abs(rows), axis=-1,
+                                         keepdims=True), epsilon))
+    q = np.clip(np.round(np.multiply(rows, scale)), -127, 127)
+    return q.astype("int8"), scale[:, 0]
+
+
+class _StreamingCollector(Collector):
+    """A `Collector` whose matrix holds one chunk: each chunk's kept rows
+    go to `sink(words, rows)`, then the matrix is reused."""
+
+    def __init__(self, name, dim, vocabulary, encoding, errors, nonfinite,
+                 sink):
+        super().__init__(name, dim, vocabulary, encoding, errors, nonfinite,
+                         capacity=1024)
+        self.sink = sink
+
+    def add(self, rows):
+        start = len(self.words)
+        super().add(rows)
+        if self.rows:
+            self.sink(self.words[start:], self.matrix[:self.rows])
+        self.rows = 0
+
+
+class _Wanted:
+    """The words whose rows are parsed: `set(tokens)` and, with the
+    fallback, their lowercased forms (as `from_file` asks `load_vectors`
+    for), without building that set: the table's dictionaries hold it."""
+
+    def __init__(self, table, tokens):
+        self.exact, self.lower = table.exact, table.lower
+        self.special = set(SPECIAL_TOKENS) & set(tokens)
+        if table.lowercase_fallback:
+            self.special |= {t.lower() for t in self.special}
+        self.size = len(self.exact) + len(self.lower) + len(self.special)
+
+    def __contains__(self, word):
+        return (word in self.exact or word in self.lower
+                or word in self.special)
+
+    def __len__(self):
+        return self.size
+
+
+class _Int8Table:
+    """The int8 table being filled, and the statistics for OOV rows."""
+
+    def __init__(self, tokens, dim, lowercase_fallback, epsilon, colsums):
+        n = len(tokens)
+        self.tokens, self.dim, self.epsilon = tokens, dim, epsilon
+        self.lowercase_fallback = lowercase_fallback
+        self.q = np.zeros((n, dim), np.int8)
+        _, zero_scale = quantize_rows(np.zeros((1, dim), np.float32), epsilon)
+        self.scale = np.full(n, zero_scale[0], np.float32)
+        self.exact, self.lower = {}, collections.defaultdict(list)
+        for i, token in enumerate(tokens):
+            if token in SPECIAL_TOKENS:
+                continue
+            self.exact[token] = i
+            if lowercase_fallback and token.lower() != token:
+                self.lower[token.lower()].append(i)
+        self.source = np.full(n, -1, np.int64)  # the file row row i took
+        self.is_exact = np.zeros(n, bool)
+        self.kept_words = []
+        self.row_sum, self.row_m2 = [], []
+        self.colsum = np.zeros(dim, np.float64) if colsums else None
+        self.corrections = collections.Counter()  # file row -> times lost
+
+    def add(self, words, rows):
+        pairs, weights, taken = [], [], []
+        for j, word in enumerate(words):
+            targets = []
+            i = self.exact.get(word)
+            if i is not None:
+                if self.source[i] >= 0:  # Had its lowercase form's row.
+                    self.corrections[int(self.source[i])] += 1
+                self.is_exact[i] = True
+                targets.append(i)
+            targets += [i for i in self.lower.get(word, ())
+                        if not self.is_exact[i]]
+            if targets:
+                k = len(self.kept_words)
+                self.kept_words.append(word)
+                self.source[targets] = k
+                pairs += [(i, j) for i in targets]
+                weights.append(len(targets))
+                taken.append(j)
+        if not taken:
+            return
+        rows = rows[taken]
+        q, scale = quantize_rows(rows, self.epsilon)
+        where = {j: n for n, j in enumerate(taken)}
+        rows_to = np.array([i for i, _ in pairs], np.intp)
+        rows_from = np.array([where[j] for _, j in pairs], np.intp)
+        self.q[rows_to] = q[rows_from]
+        self.scale[rows_to] = scale[rows_from]
+        wide = rows.astype(np.float64)
+        sums = wide.sum(axis=1)
+        means = sums / self.dim
+        self.row_sum.append(sums)
+        self.row_m2.append(np.square(wide - means[:, None]).sum(axis=1))
+        if self.colsum is not None:
+            self.colsum += np.asarray(weights, np.float64) @ wide
+
+    def finish(self, oov, seed, reread, words_seen, lowercase_fallback):
+        tokens = self.tokens
+        found = np.flatnonzero(self.source >= 0)
+        if not found.size:
+            raise NoOverlapError(no_overlap_message(
+                tokens, "the vectors", "the vectors start with", words_seen,
+                lowercase_fallback))
+        missing, oov_ids = [], []
+        for i, token in enumerate(tokens):
+            if token == OOV_TOKEN:
+                oov_ids.append(i)
+            elif token not in SPECIAL_TOKENS and self.source[i] < 0:
+                missing.append(token)
+                oov_ids.append(i)
+        lowercase = int((~self.is_exact[found]).sum())
+        if oov_ids and oov != "zeros":
+            self._oov_rows(np.array(oov_ids, np.intp), found, oov, seed,
+                           reread)
+        coverage = Coverage(len(found), len(found) + len(missing), lowercase,
+                            missing)
+        return self.q, self.scale, coverage
+
+    def _oov_rows(self, oov_ids, found, oov, seed, reread):
+        limit = float(np.finfo(np.float32).max)
+        if oov == "mean":
+            colsum = self.colsum
+            if self.corrections:  # Rows that lost a token to its exact row.
+                lost = {self.kept_words[k]: c
+                        for k, c in self.corrections.items()}
+                vectors = reread(set(lost))
+                for word, count in lost.items():
+                    colsum -= count * vectors[word].astype(np.float64)
+            mean = colsum / len(found)
+            row = np.clip(mean, -limit, limit).astype(np.float32)[None]
+            q, scale = quantize_rows(row, self.epsilon)
+            self.q[oov_ids] = q
+            self.scale[oov_ids] = scale[0]
+            return
+        weights = np.bincount(self.source[found],
+                              minlength=len(self.kept_words))
+        sums = np.concatenate(self.row_sum)
+        m2 = np.concatenate(self.row_m2)
+        count = len(found) * self.dim
+        mean = float(weights @ sums) / count
+        spread = np.square(sums / self.dim - mean) * self.dim
+        std = float(np.sqrt(float(weights @ (m2 + spread)) / count))
+        rng = np.random.default_rng(seed)
+        for start in range(0, len(oov_ids), OOV_BLOCK_ROWS):
+            ids = oov_ids[start:start + OOV_BLOCK_ROWS]
+            rows = rng.normal(mean, std, (len(ids), self.dim))
+            rows = np.clip(rows, -limit, limit).astype(np.float32)
+            self.q[ids], self.scale[ids] = quantize_rows(rows, self.epsilon)
+
+
+def load_int8(path, tokens, epsilon, format="auto", oov="random",
+              lowercase_fallback=True, limit=None, encoding="utf-8",
+              unicode_errors="strict", verbose="auto", seed=1337,
+              nonfinite="error"):
+    """`(int8 matrix, float32 scales, Coverage)` of `path` aligned to
+    `tokens` (a checked list), as `align` then Keras's int8 quantization
+    would give them. `epsilon` is `keras.backend.epsilon()`.
+    `nonfinite="keep"` is refused: int8 has no NaN or infinity."""
+    name = _load._check_path(path)
+    check_choice("format", format, _load.FORMATS)
+    verbose = _load._check_arguments(limit, encoding, unicode_errors,
+                                     verbose)
+    check_choice("nonfinite", nonfinite, ("error", "skip"))
+    check_oov(oov)
+    loader = dict(format=format, limit=limit, encoding=encoding,
+                  unicode_errors=unicode_errors, nonfinite=nonfinite)
+    source = Source(path, name)
+    try:
+        if verbose == 1 or (verbose == "auto"
+                            and source.size > _load.PROGRESS_MIN_BYTES
+                            and sys.stderr.isatty()):
+            source.progress = Progress(
+                source.size, f"Loading {os.path.basename(name)}")
+        head, first_line = read_head(source)
+        fmt, count, dim, body, body_line = detect(head, format, name,
+                                                  first_line)
+        binary = fmt == "word2vec-binary"
+        if count is None or (limit is not None and limit <= count):
+            stop, check_extra = limit, False
+        else:
+            stop, check_extra = count, True
+        if binary:
+            _load._check_binary_size(source, len(body), count, stop, dim)
+        table = _Int8Table(tokens, dim, lowercase_fallback, epsilon,
+                           colsums=oov == "mean")
+        collector = _StreamingCollector(name, dim, _Wanted(table, tokens),
+                                        encoding,
+                                        unicode_errors, nonfinite, table.add)
+        if binary:
+            rows = iter_binary_rows(source, body, source.offset - len(body),
+                                    count, dim, stop, check_extra)
+        else:
+            rows = iter_text_rows(source, body, body_line, dim,
+                                  fmt == "glove", stop, check_extra)
+        for chunk in rows:
+            collector.add(chunk)
+        if count is not None and collector.seen < stop:
+            raise VectorFileError(
+                f"{name}: the file is truncated: its header says {count} "
+                f"vectors but it has only {collector.seen} rows."
+            )
+        collector.result()  # Its warnings (duplicates, rows left out).
+    finally:
+        source.close()
+
+    def reread(words):
+        return _load.load_vectors(path, vocabulary=words, verbose=0,
+                                  **loader)
+
+    return table.finish(oov, seed, reread, collector.words,
+                        lowercase_fallback)

@@ -23,7 +23,7 @@ from keras_embedlab._pretrained_checks import (
     same_as_config,
 )
 from keras_embedlab.lookup_embedding import LookupEmbedding
-from keras_embedlab.vectors import Vectors, load_vectors
+from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
     OOV_TOKEN,
@@ -163,10 +163,11 @@ class PretrainedEmbedding(LookupEmbedding):
         coverage line unless `verbose=0`. Every argument, `layer_kwargs`
         included, is checked before any work.
         """
-        if not isinstance(vectors, Vectors):
+        if not isinstance(vectors, (Vectors, FastTextVectors)):
             raise ValueError(
-                "`vectors` must be a keras_embedlab.Vectors (from "
-                f"load_vectors or Vectors(words, matrix)). Received: "
+                "`vectors` must be a keras_embedlab.Vectors or "
+                "FastTextVectors (from load_vectors or Vectors(words, "
+                f"matrix)). Received: "
                 f"{type(vectors).__name__}."
             )
         check_build_arguments("from_vectors", oov, lowercase_fallback,
@@ -189,10 +190,12 @@ class PretrainedEmbedding(LookupEmbedding):
 
         With a vocabulary, only the rows it needs are parsed (plus lowercased
         forms when `lowercase_fallback`), so memory follows the vocabulary,
-        not the file. `format`, `limit`, `encoding`, `unicode_errors`,
-        `verbose` and `nonfinite` (None: `load_vectors`' default) go to
-        `load_vectors`. Every argument, `layer_kwargs` included, is checked
-        before the file is opened.
+        not the file. A fastText model (`.bin`) gives every token its
+        whole-word vector, else its lowercased form's, else its subword
+        vector; `coverage.subwords` counts the last. `format`, `limit`,
+        `encoding`, `unicode_errors`, `verbose` and `nonfinite` (None:
+        `load_vectors`' default) go to `load_vectors`. Every argument,
+        `layer_kwargs` included, is checked before the file is opened.
         """
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise ValueError(
@@ -246,8 +249,11 @@ class PretrainedEmbedding(LookupEmbedding):
     @staticmethod
     def _coverage_line(coverage):
         share = coverage.found / coverage.total if coverage.total else 1.0
+        subwords = (f", {coverage.subwords:,} from subword n-grams"
+                    if coverage.subwords else "")
         return (f"found {coverage.found:,} of {coverage.total:,} tokens "
-                f"({share:.1%}), {coverage.lowercase:,} via lowercase")
+                f"({share:.1%}), {coverage.lowercase:,} via lowercase"
+                + subwords)
 
     def most_similar(self, query: str | Any,
                      k: int = 10) -> list[tuple[str, float]]:

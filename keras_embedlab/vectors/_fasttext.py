@@ -95,27 +95,45 @@ def _check_args(name, args):
 
 def _read_entries(view, name, offset, size):
     """The `size` dictionary entries from `offset`: words (bytes) and types;
-    the offset after them."""
-    words, tails, pos = [], [], offset
+    the offset after them.
+
+    `findall` reads a stretch of entries at a time; the stretch is kept
+    only if its entries, joined, are exactly the bytes they came from
+    (`findall` skips what does not match).
+    """
+    entries, pos = [], offset
+    while len(entries) < size:
+        left = size - len(entries)
+        stop = min(len(view), pos + 32 * left + MAX_TOKEN_BYTES + 10)
+        found = _ENTRY.findall(view, pos, stop)[:left]
+        data = b"".join([word + b"\0" + tail for word, tail in found])
+        if not found or view[pos:pos + len(data)] != data:
+            entries += _entries_until_error(view, name, pos, size,
+                                            len(entries))
+        entries += found
+        pos += len(data)
+    words = [word for word, _ in entries]
+    tails = b"".join([tail for _, tail in entries])
+    return words, np.frombuffer(tails, _ENTRY_TAIL)["type"], pos
+
+
+def _entries_until_error(view, name, pos, size, done):
+    """Reads entries one by one from `pos` to raise at the bad one."""
     for match in _ENTRY.finditer(view, pos):
-        if match.start() != pos or len(words) == size:
+        if match.start() != pos:
             break
-        words.append(match.group(1))
-        tails.append(match.group(2))
+        done += 1
         pos = match.end()
     match = None  # no buffer of the map outlives the read
-    if len(words) < size:
-        if view.find(b"\0", pos, pos + MAX_TOKEN_BYTES + 1) < 0:
-            problem = (f"no NUL ends the word within {MAX_TOKEN_BYTES + 1:,}"
-                       " bytes (or the file ends)")
-        elif view[pos:pos + 1] == b"\0":
-            problem = "the word is empty"
-        else:
-            problem = "the file ends inside the entry"
-        raise _fail(name, pos, f"dictionary entry {len(words) + 1:,} of "
-                    f"{size:,}: {problem}.")
-    types = np.frombuffer(b"".join(tails), _ENTRY_TAIL)["type"]
-    return words, types, pos
+    if view.find(b"\0", pos, pos + MAX_TOKEN_BYTES + 1) < 0:
+        problem = (f"no NUL ends the word within {MAX_TOKEN_BYTES + 1:,} "
+                   "bytes (or the file ends)")
+    elif view[pos:pos + 1] == b"\0":
+        problem = "the word is empty"
+    else:
+        problem = "the file ends inside the entry"
+    raise _fail(name, pos, f"dictionary entry {done + 1:,} of {size:,}: "
+                f"{problem}.")
 
 
 def _decode(name, offset, words, errors):

@@ -122,6 +122,23 @@ def _accumulate(f, model, owner, rows, sums):
                                   begin - base).reshape(-1, row_bytes)
             for a in range(lo, hi, GATHER_ROWS):
                 b = min(a + GATHER_ROWS, hi)
-                block = table[rows[a:b] - rows[lo]].view(np.float32)
-                np.add.at(sums, owner[a:b], block)
+                _add_rows(sums, owner[a:b], table, rows[a:b] - rows[lo])
             del table
+
+
+def _add_rows(sums, owner, table, rows):
+    """`sums[owner[k]] += table[rows[k]]` (as float32) for every `k`.
+
+    A window holds few rows of the same word: the pairs are added in
+    layers, the first row of each word, then the second, ..., each layer
+    one indexed add without repeats (`np.add.at` and `np.add.reduceat`
+    are several times slower on such short runs).
+    """
+    order = np.argsort(owner, kind="stable")
+    owner, rows = owner[order], rows[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    rank = np.arange(len(owner)) - np.repeat(starts, np.diff(
+        np.r_[starts, len(owner)]))
+    for k in range(int(rank.max()) + 1):
+        layer = rank == k
+        sums[owner[layer]] += table[rows[layer]].view(np.float32)

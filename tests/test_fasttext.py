@@ -207,6 +207,12 @@ def test_from_file_gives_subword_vectors_with_coverage(trained):
     layer = kel.PretrainedEmbedding.from_file(path, tokens, verbose=0)
     # "Chat" by lowercase, "PARIS" via its n-grams ("paris" is no word).
     assert layer.coverage == kel.vectors.Coverage(7, 7, 1, [], 3)
+    assert layer.coverage != (7, 7, 1, [])  # subwords is compared too
+    found, total, lowercase, missing = layer.coverage  # still 4 fields
+    config = layer.get_config()
+    assert config["coverage"]["subwords"] == 3
+    copy = kel.PretrainedEmbedding.from_config(config)
+    assert copy.coverage == layer.coverage and copy.coverage.subwords == 3
     table = keras.ops.convert_to_numpy(layer.embeddings)
     for i, token in enumerate(tokens[2:], 2):
         word = "chat" if token == "Chat" else token

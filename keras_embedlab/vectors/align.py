@@ -18,20 +18,53 @@ MASK_TOKEN = ""
 OOV_TOKEN = "[UNK]"
 SPECIAL_TOKENS = (MASK_TOKEN, OOV_TOKEN)
 
-Coverage = collections.namedtuple(
-    "Coverage", ["found", "total", "lowercase", "missing", "subwords"],
-    defaults=(0,),
+_CoverageTuple = collections.namedtuple(
+    "Coverage", ["found", "total", "lowercase", "missing"]
 )
-Coverage.__doc__ = """How much of a vocabulary the vectors file covered.
 
-`total` counts the vocabulary's tokens other than the mask token `""` and
-the OOV token `"[UNK]"`; `found` of them have a vector in the file,
-`lowercase` of those only through their lowercased form, `subwords` of
-those (fastText models only) from their character n-grams alone, not being
-words of the model; `found - subwords` came from whole words. `missing`
-lists the rest (initialised according to `oov`): for a fastText model, the
-tokens with no n-gram at all.
-"""
+
+class Coverage(_CoverageTuple):
+    """How much of a vocabulary the vectors file covered.
+
+    `total` counts the vocabulary's tokens other than the mask token `""`
+    and the OOV token `"[UNK]"`; `found` of them have a vector in the file,
+    `lowercase` of those only through their lowercased form, and `missing`
+    lists the rest (initialised according to `oov`). For a fastText model,
+    the attribute `subwords` counts the found tokens whose vector came from
+    their character n-grams alone (they are not words of the model), and
+    `missing` holds the tokens without any n-gram; `found - subwords` came
+    from whole words. It is 0 for other files, and not part of the tuple:
+    a `Coverage` still unpacks as `found, total, lowercase, missing`.
+    """
+
+    subwords = 0  # also for the copies `_make` and `_replace` make
+
+    def __new__(cls, found, total, lowercase, missing, subwords=0):
+        coverage = super().__new__(cls, found, total, lowercase, missing)
+        coverage.subwords = subwords
+        return coverage
+
+    def __eq__(self, other):
+        return (tuple.__eq__(self, other) is True
+                and self.subwords == getattr(other, "subwords", 0))
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = _CoverageTuple.__hash__
+
+    def __repr__(self):
+        text = super().__repr__()
+        if self.subwords:
+            text = f"{text[:-1]}, subwords={self.subwords})"
+        return text
+
+    def _asdict(self):
+        """The fields, and `subwords` when it is not 0."""
+        fields = super()._asdict()
+        if self.subwords:
+            fields["subwords"] = self.subwords
+        return fields
 
 
 def short_repr(value, limit=120):
@@ -102,7 +135,7 @@ def as_coverage(value, vocabulary, what="`coverage`"):
     `vocabulary`; returns a `Coverage` or None."""
     if value is None:
         return None
-    fields = Coverage._fields
+    fields = (*Coverage._fields, "subwords")
     if isinstance(value, Coverage):
         value = value._asdict()
     elif not isinstance(value, dict):

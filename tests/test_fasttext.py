@@ -195,9 +195,11 @@ def test_gensim_written_model_equals_gensim(gensim_model):
                                    atol=1e-6, err_msg=repr(word))
 
 
-def test_limit_does_not_apply(trained):
+def test_limit_and_bad_tokens_are_refused(trained):
     with pytest.raises(ValueError, match="`limit` does not apply"):
         load_vectors(trained[1], limit=3)
+    with pytest.raises(ValueError, match="must contain only strings"):
+        load_vectors(trained[1]).lookup(["chat", 3])
 
 
 def test_from_file_gives_subword_vectors_with_coverage(trained):

@@ -8,6 +8,7 @@ import numpy as np
 from keras_embedlab.vectors._rules import VectorFileError
 from keras_embedlab.vectors._subwords import average_rows, rows_of
 from keras_embedlab.vectors._vectors import Vectors
+from keras_embedlab.vectors.align import token_list
 
 
 class FastTextVectors:
@@ -122,13 +123,9 @@ class FastTextVectors:
         model (its vector then includes its own row). All tokens are
         computed together, reading each needed row of the file once.
         """
-        tokens = list(tokens)
-        for token in tokens:
-            if not isinstance(token, str):
-                raise ValueError(
-                    "`tokens` must contain only strings. Received: "
-                    f"{token!r} (of type {type(token).__name__})."
-                )
+        if not isinstance(tokens, (list, tuple, str)):
+            tokens = list(tokens)
+        tokens = token_list(tokens, "`tokens`")
         missing = [t for t in dict.fromkeys(tokens) if t not in self._cache]
         if missing:
             self._compute(missing)

@@ -12,8 +12,9 @@ columns, then float32 values, row-major); then the output matrix.
 
 Row `i < nwords` of the input matrix is word `i`; row `nwords + h` is the
 n-gram bucket `h`. `read_model` checks every size against the file before
-anything is allocated and maps nothing: the matrix is read later, window by
-window (`_subwords`).
+anything is allocated, and reads only the header and the dictionary (from
+a read-only map of the file): the matrix is read later, and only the rows
+needed, window by window (`_subwords`).
 """
 
 import mmap

@@ -6,7 +6,16 @@ batch; the returned loss waits for the step to finish). Contenders:
 
 - `keras.layers.Embedding` in `keras.Model`, Keras `SGD` and `Adam`;
 - `LookupEmbedding(sparse=True)` in `RowSparseModel`, `SparseSGD` and
-  `LazyAdam`.
+  `LazyAdam`;
+- plain PyTorch, the same model and batches: `nn.Embedding(sparse=True)`
+  with `torch.optim.SGD`, and with `torch.optim.SparseAdam`
+  (`sparse_peers.py`);
+- the NumPy floor: reading and writing the batch's distinct rows of the
+  table (SGD), or of the table and both Adam moments, nothing else.
+
+All of them run in the same process, interleaved, so the ratios "ours /
+PyTorch" and "ours / floor" (median over repeats of the per-repeat ratio)
+compare timings taken side by side.
 
 Each backend runs in its own process (`KERAS_BACKEND` is read once).
 Within a process, every repeat times every (contender, V) pair in turn, so
@@ -29,6 +38,7 @@ Usage:
     python benchmarks/bench_sparse.py --quick          # small, ~1 min
     python benchmarks/bench_sparse.py --out benchmarks/results
     python benchmarks/bench_sparse.py --breakdown      # where time goes
+    python benchmarks/bench_sparse.py --backends torch --sizes 10000,1000000
 """
 
 import argparse
@@ -41,20 +51,42 @@ import sys
 import time
 
 import numpy as np
+import sparse_peers as peers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
+OURS = "LookupEmbedding(sparse=True)"
+TORCH = "torch nn.Embedding(sparse=True)"
+FLOOR = "NumPy floor"
 CONTENDERS = (
     ("keras.layers.Embedding", "SGD"),
     ("keras.layers.Embedding", "Adam"),
-    ("LookupEmbedding(sparse=True)", "SparseSGD"),
-    ("LookupEmbedding(sparse=True)", "LazyAdam"),
+    (OURS, "SparseSGD"),
+    (OURS, "LazyAdam"),
+    (TORCH, peers.TORCH_SGD),
+    (TORCH, peers.TORCH_ADAM),
+    (FLOOR, peers.FLOOR_SGD),
+    (FLOOR, peers.FLOOR_ADAM),
 )
+# (ours, peer): reported as time(ours) / time(peer) at each V.
+COMPARISONS = (
+    ("LazyAdam", TORCH, peers.TORCH_ADAM),
+    ("SparseSGD", TORCH, peers.TORCH_SGD),
+    ("LazyAdam", FLOOR, peers.FLOOR_ADAM),
+    ("SparseSGD", FLOOR, peers.FLOOR_SGD),
+)
+COMPARISON_FIELDS = ("backend", "ours", "peer", "vocabulary", "ratio",
+                     "ours_ms", "peer_ms")
 CSV_FIELDS = ("backend", "layer", "optimizer", "vocabulary",
               "distinct_rows", "median_ms", "ratio_to_smallest", "repeats")
 
 
-def _model(layer, optimizer, vocabulary, dim, bag):
+def _step(layer, optimizer, vocabulary, dim, bag, batches):
+    """`step(ids, y)` of one contender, built and ready."""
+    if layer == TORCH:
+        return peers.torch_step(optimizer, vocabulary, dim)
+    if layer == FLOOR:
+        return peers.numpy_floor_step(optimizer, vocabulary, dim, batches)
     import keras
 
     import keras_embedlab as kel
@@ -75,7 +107,7 @@ def _model(layer, optimizer, vocabulary, dim, bag):
         "LazyAdam": lambda: kel.LazyAdam(0.001),
     }
     model.compile(optimizers[optimizer](), "mse")
-    return model
+    return model.train_on_batch
 
 
 # --breakdown: (name, V, how many distinct candidate ids, their spacing).
@@ -107,7 +139,7 @@ def worker(sizes, repeats, steps, batch, bag, dim, breakdown=False):
         cases = [(name, vocabulary, _batches(rng, vocabulary, batch, bag,
                                              candidates, spacing))
                  for name, vocabulary, candidates, spacing in BREAKDOWN_CASES]
-        contenders = [c for c in CONTENDERS if "sparse" in c[0]]
+        contenders = [c for c in CONTENDERS if c[0] == OURS]
     else:
         cases = [(vocabulary, vocabulary,
                   _batches(rng, vocabulary, batch, bag))
@@ -115,18 +147,18 @@ def worker(sizes, repeats, steps, batch, bag, dim, breakdown=False):
         contenders = CONTENDERS
     for layer, optimizer in contenders:
         for case, vocabulary, batches in cases:
-            model = _model(layer, optimizer, vocabulary, dim, bag)
+            step = _step(layer, optimizer, vocabulary, dim, bag, batches)
             for x, y in batches:  # compile and warm up
-                model.train_on_batch(x, y)
-            runs[layer, optimizer, case] = (model, batches)
+                step(x, y)
+            runs[layer, optimizer, case] = (step, batches)
     times = {key: [] for key in runs}
     for repeat in range(repeats):
-        for key, (model, batches) in runs.items():
+        for key, (step, batches) in runs.items():
             step_times = []
-            for step in range(steps):
-                x, y = batches[step % len(batches)]
+            for i in range(steps):
+                x, y = batches[i % len(batches)]
                 start = time.perf_counter()
-                model.train_on_batch(x, y)
+                step(x, y)
                 step_times.append(time.perf_counter() - start)
             times[key].append(float(np.median(step_times)))
         print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr,
@@ -147,6 +179,19 @@ def worker(sizes, repeats, steps, batch, bag, dim, breakdown=False):
             "ratio_to_smallest": round(float(np.median(ratios)), 3),
             "repeats": repeats,
         }), flush=True)
+    if breakdown:
+        return
+    for ours, peer_layer, peer in COMPARISONS:
+        for case, _, _ in cases:
+            mine, theirs = times[OURS, ours, case], times[peer_layer, peer,
+                                                          case]
+            print(json.dumps({
+                "backend": keras.backend.backend(), "ours": ours,
+                "peer": f"{peer_layer}: {peer}", "vocabulary": case,
+                "ratio": round(float(np.median(np.divide(mine, theirs))), 3),
+                "ours_ms": round(1000 * float(np.median(mine)), 3),
+                "peer_ms": round(1000 * float(np.median(theirs)), 3),
+            }), flush=True)
 
 
 def run_backend(backend, args):
@@ -164,21 +209,47 @@ def run_backend(backend, args):
             if line.startswith("{")]
 
 
+def _by_key(rows, fields):
+    """`{key: {vocabulary: row}}`, keys in the order they first appear."""
+    groups = {}
+    for r in rows:
+        key = tuple(r[f] for f in fields)
+        groups.setdefault(key, {})[r["vocabulary"]] = r
+    return groups
+
+
+def _header(first, sizes, cell, last):
+    """A Markdown header: three key columns, one per size, one more."""
+    return [f"| {first} | " + " | ".join(cell.format(f"{v:,}") for v in sizes)
+            + f" | {last} |", "|---|---|---|" + "---|" * (len(sizes) + 1)]
+
+
 def format_table(rows, sizes):
-    lines = ["| backend | table | optimizer | "
-             + " | ".join(f"V={v:,}" for v in sizes)
-             + f" | step(V={sizes[-1]:,}) / step(V={sizes[0]:,}) |",
-             "|---|---|---|" + "---|" * (len(sizes) + 1)]
-    keys = dict.fromkeys((r["backend"], r["layer"], r["optimizer"])
-                         for r in rows)
-    for backend, layer, optimizer in keys:
-        cells = {r["vocabulary"]: r for r in rows
-                 if (r["backend"], r["layer"], r["optimizer"])
-                 == (backend, layer, optimizer)}
-        ms = " | ".join(f"{cells[v]['median_ms']:.1f} ms" for v in sizes)
+    lines = _header("backend | table | optimizer", sizes, "V={}",
+                    f"step(V={sizes[-1]:,}) / step(V={sizes[0]:,})")
+    for (backend, layer, optimizer), cells in _by_key(
+            rows, ("backend", "layer", "optimizer")).items():
+        ms = " | ".join(f"{cells[v]['median_ms']:.2f} ms" for v in sizes)
         ratio = cells[sizes[-1]]["ratio_to_smallest"]
         lines.append(f"| {backend} | {layer} | {optimizer} | {ms} | "
                      f"**{ratio:.2f}x** |")
+    return "\n".join(lines)
+
+
+def format_comparisons(comparisons, rows, sizes):
+    """Ours / peer at each V, and each one's growth from the first V."""
+    growth = {key: cells[sizes[-1]]["ratio_to_smallest"] for key, cells
+              in _by_key(rows, ("backend", "layer", "optimizer")).items()}
+    lines = _header("backend | ours | peer", sizes, "ours / peer, V={}",
+                    f"growth to V={sizes[-1]:,}: ours, peer")
+    for (backend, ours, peer), cells in _by_key(
+            comparisons, ("backend", "ours", "peer")).items():
+        ratios = " | ".join(
+            f"**{cells[v]['ratio']:.2f}x** ({cells[v]['ours_ms']:.2f} / "
+            f"{cells[v]['peer_ms']:.2f} ms)" for v in sizes)
+        theirs = growth[(backend, *peer.split(": ", 1))]
+        lines.append(f"| {backend} | {ours} | {peer} | {ratios} | "
+                     f"{growth[backend, OURS, ours]:.2f}x, {theirs:.2f}x |")
     return "\n".join(lines)
 
 
@@ -207,7 +278,8 @@ def write_chart(rows, sizes, path):
             points = [r for r in rows if r["backend"] == backend
                       and (r["layer"], r["optimizer"]) == (layer, optimizer)]
             points.sort(key=lambda r: r["vocabulary"])
-            style = "--" if layer.startswith("keras") else "-"
+            style = {"keras.layers.Embedding": "--", TORCH: "-.",
+                     FLOOR: ":"}.get(layer, "-")
             axis.plot([r["vocabulary"] for r in points],
                       [r["median_ms"] for r in points], style, marker="o",
                       label=f"{layer} + {optimizer}")
@@ -218,8 +290,8 @@ def write_chart(rows, sizes, path):
         axis.set_title(f"{backend}: batch 256 x 32 ids")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle("Step time against table size: dense Keras updates "
-                    "vs row-sparse updates")
+    figure.suptitle("Step time against table size: dense Keras updates, "
+                    "row-sparse updates, plain PyTorch, NumPy floor")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -256,6 +328,8 @@ def main():
     rows = []
     for backend in backends:
         rows += run_backend(backend, args)
+    comparisons = [r for r in rows if "ratio" in r]
+    rows = [r for r in rows if "ratio" not in r]
     os.makedirs(args.out, exist_ok=True)
     name = "bench-sparse-breakdown" if args.breakdown else "bench-sparse"
     with open(os.path.join(args.out, f"{name}.csv"), "w",
@@ -267,7 +341,13 @@ def main():
         table = format_breakdown(rows)
     else:
         write_chart(rows, args.sizes, os.path.join(args.out, f"{name}.png"))
-        table = format_table(rows, args.sizes)
+        with open(os.path.join(args.out, f"{name}-vs-pytorch.csv"), "w",
+                  newline="") as f:
+            writer = csv.DictWriter(f, COMPARISON_FIELDS)
+            writer.writeheader()
+            writer.writerows(comparisons)
+        table = (format_table(rows, args.sizes) + "\n\n"
+                 + format_comparisons(comparisons, rows, args.sizes))
     header = (f"Command: `python benchmarks/bench_sparse.py "
               f"{' '.join(sys.argv[1:])}`\n"
               f"Machine: {platform.machine()}, {os.cpu_count()} CPUs\n\n")

@@ -39,9 +39,12 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 def __getattr__(name):
     if name in _EXPORTS:
         module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        _register_with_keras()
         return getattr(module, name)
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name}")
+        _register_with_keras()
+        return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -50,6 +53,17 @@ def __dir__():
 
 
 def _register_with_keras():
+    """Imports the modules that register Keras classes, once Keras is in.
+
+    Not while one of ours is half imported (it imported Keras, which woke
+    `_AfterKerasImport`): `__getattr__` calls again once it is complete.
+    """
+    if "keras" not in sys.modules:
+        return
+    for name, module in list(sys.modules.items()):
+        if name.startswith(f"{__name__}.") and getattr(
+                getattr(module, "__spec__", None), "_initializing", False):
+            return
     for module in _KERAS_MODULES:
         importlib.import_module(f"{__name__}.{module}")
 

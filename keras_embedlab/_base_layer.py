@@ -14,6 +14,7 @@ from keras import ops
 from keras.backend import standardize_dtype
 
 from keras_embedlab import _ids, _row_math, backend
+from keras_embedlab._table_layer import TableLayer
 from keras_embedlab._validation import (
     SUPPORTED_COMBINERS,
     check_bool,
@@ -38,11 +39,6 @@ SHARED_ARGUMENTS = {
     "combiner": (None, lambda value, _: check_combiner(value)),
 }
 
-# Arguments of `keras.layers.Embedding` and `Dense` that are accepted with
-# their default value (so that their configs load), not yet implemented.
-_NOT_YET = ("lora_rank", "lora_alpha", "quantization_config")
-
-
 def shared_arguments(layer):
     """The shared arguments of `layer`, for a converted copy.
 
@@ -53,20 +49,14 @@ def shared_arguments(layer):
             for name, (default, _) in SHARED_ARGUMENTS.items()}
 
 
-def _drop_keras_only_arguments(kwargs, class_name):
-    """Keras's `input_length` (warned about and ignored, as Keras does) and
-    the LoRA and quantization arguments at their defaults."""
+# Keras's LoRA and quantization arguments (`TableLayer`).
+_TABLE_ARGUMENTS = ("lora_rank", "lora_alpha", "quantization_config")
+
+
+def _drop_input_length(kwargs):
+    """Keras's `input_length`: warned about and ignored, as Keras does."""
     if kwargs.pop("input_length", None) is not None:
         warnings.warn("Argument `input_length` is deprecated. Just remove it.")
-    for name in _NOT_YET:
-        value = kwargs.pop(name, None)
-        if value is not None:
-            raise NotImplementedError(
-                f"`{name}` is not supported by {class_name} yet. Received: "
-                f"{name}={value!r}. Pass {name}=None (the default), or use "
-                "keras.layers.Embedding / keras.layers.Dense for LoRA and "
-                "quantized tables."
-            )
 
 
 def as_weight_list(weights):
@@ -115,20 +105,23 @@ def check_reverse_inputs(inputs, output_dim, layer_name):
         )
 
 
-class EmbeddingBase(keras.layers.Layer):
-    """What both layers share: id arguments, masks, bags and output shapes."""
+class EmbeddingBase(TableLayer, keras.layers.Layer):
+    """What both layers share: id arguments, masks, bags, output shapes, and
+    the table's storage (`TableLayer`: LoRA, int8/int4)."""
 
-    def __init__(self, input_dim, output_dim, **kwargs):
+    def __init__(self, input_dim, output_dim, lora_rank=None, lora_alpha=None,
+                 quantization_config=None, **kwargs):
         check_positive_int("input_dim", input_dim)
         check_positive_int("output_dim", output_dim)
         shared = {}
         for name, (default, check) in SHARED_ARGUMENTS.items():
             shared[name] = kwargs.pop(name, default)
             check(shared[name], input_dim)
-        _drop_keras_only_arguments(kwargs, type(self).__name__)
+        _drop_input_length(kwargs)
         super().__init__(**kwargs)
         self.input_dim = input_dim
         self.output_dim = output_dim
+        self._init_table(lora_rank, lora_alpha, quantization_config)
         for name, value in shared.items():
             setattr(self, name, value)
         self.supports_masking = self.mask_zero
@@ -140,6 +133,7 @@ class EmbeddingBase(keras.layers.Layer):
     def get_config(self):
         config = {"input_dim": self.input_dim, "output_dim": self.output_dim}
         config.update({name: getattr(self, name) for name in SHARED_ARGUMENTS})
+        config.update(self._table_config())
         return {**super().get_config(), **config}
 
     def __call__(self, inputs, bag_weights=None, reverse=False, **kwargs):
@@ -148,14 +142,9 @@ class EmbeddingBase(keras.layers.Layer):
             kwargs["bag_weights"] = bag_weights
         if reverse:
             return self._call_reversed(inputs, reverse=True, **kwargs)
-        if backend.is_ragged(inputs):
-            if self.combiner is None:
-                raise ValueError(
-                    f"Layer '{self.name}' received ragged ids but has no "
-                    "`combiner`: ragged ids are bags. Pass combiner="
-                    f"{_COMBINER_CHOICES}, "
-                    "or call `ids.to_tensor()` first."
-                )
+        if backend.is_sparse(inputs):
+            inputs = backend.densify_sparse(inputs)
+        if backend.is_ragged(inputs) and self.combiner is not None:
             inputs, kwargs["bag_weights"] = backend.densify_ragged_bags(
                 inputs, bag_weights, self.variable_dtype
             )
@@ -212,8 +201,13 @@ class EmbeddingBase(keras.layers.Layer):
                 "bag or `ids[:, None]` for bags of one id."
             )
 
-    def _reverse(self, inputs, table, bag_weights=None):
-        """`inputs @ table.T`: logits over the vocabulary (`reverse=True`)."""
+    def _reverse(self, inputs, bag_weights=None):
+        """`inputs @ table.T`: logits over the vocabulary (`reverse=True`).
+
+        The tied table is the one the forward direction sees (padding row
+        zero, rows clipped to `max_norm`); an untied one
+        (`tie_weights=False`) is used as it is.
+        """
         if bag_weights is not None:
             raise ValueError(
                 f"`bag_weights` applies to ids, not to `reverse=True` "
@@ -222,15 +216,23 @@ class EmbeddingBase(keras.layers.Layer):
             )
         inputs = ops.convert_to_tensor(inputs)
         check_reverse_inputs(inputs, self.output_dim, self.name)
-        # The table the forward direction sees: padding row zero, rows
-        # clipped to `max_norm`.
-        table = _row_math.zero_padding(ops.convert_to_tensor(table),
-                                       ops.arange(self.input_dim),
-                                       self.padding_idx)
-        table = _row_math.clip_rows(table, self.max_norm, self.norm_type)
-        dtype = self.compute_dtype
-        return ops.matmul(ops.cast(inputs, dtype),
-                          ops.transpose(ops.cast(table, dtype)))
+        dtype = getattr(self, "reverse_dtype", None) or self.compute_dtype
+        inputs = ops.cast(self._quantize_inputs(inputs), dtype)
+        untied = self._extra_storages()
+        if untied:
+            kernel = untied[0][0].dense(self, self.output_dim, dtype,
+                                        getattr(self, "g_idx", None))
+        else:
+            table = _row_math.zero_padding(
+                ops.convert_to_tensor(self._dense_table()),
+                ops.arange(self.input_dim), self.padding_idx)
+            table = _row_math.clip_rows(table, self.max_norm, self.norm_type)
+            kernel = ops.transpose(table)
+        logits = ops.matmul(inputs, ops.cast(kernel, dtype))
+        cap = getattr(self, "logit_soft_cap", None)
+        if cap is not None:
+            logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
+        return logits
 
     def compute_mask(self, inputs, mask=None):
         if self._reversing:
@@ -252,7 +254,10 @@ class EmbeddingBase(keras.layers.Layer):
             check_reverse_inputs(inputs, self.output_dim, self.name)
         else:
             _ids.check_id_dtype(standardize_dtype(inputs.dtype), self.name)
+        # Ragged ids without a combiner give ragged rows (TensorFlow).
+        ragged = (not reverse and self.combiner is None
+                  and getattr(inputs, "ragged", False))
         return keras.KerasTensor(
             self.compute_output_shape(inputs.shape, reverse=reverse),
-            dtype=self.compute_dtype,
+            dtype=self.compute_dtype, ragged=ragged,
         )

@@ -126,6 +126,12 @@ def _rows(lookup, ids, input_dim, invalid_ids, layer_name):
                     lambda: lookup(ids), bad_batch)
 
 
+def lookup_rows(read, ids, input_dim, invalid_ids, layer_name):
+    """`read(ids)` for any row reader (quantized tables, LoRA), with an
+    all-zero row for each invalid id; `read` only ever sees valid ids."""
+    return _rows(read, ids, input_dim, invalid_ids, layer_name)
+
+
 def take_rows(table, ids, input_dim, invalid_ids, layer_name):
     """`table[ids]`, with an all-zero row for each invalid id."""
     if backend.FILL_TAKE:

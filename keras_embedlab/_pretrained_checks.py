@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_embedlab import _validation
-from keras_embedlab._base_layer import _NOT_YET, SHARED_ARGUMENTS
+from keras_embedlab._base_layer import _TABLE_ARGUMENTS, SHARED_ARGUMENTS
 from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.vectors.align import (
     check_oov,
@@ -100,7 +100,8 @@ def layer_arguments():
     names = set(inspect.signature(LookupEmbedding.__init__).parameters)
     names |= set(inspect.signature(keras.layers.Layer.__init__).parameters)
     # Keras-only arguments the layer accepts (warned about or at defaults).
-    names |= {"input_length", "input_shape", *_NOT_YET, *SHARED_ARGUMENTS}
+    names |= {"input_length", "input_shape", *_TABLE_ARGUMENTS,
+              *SHARED_ARGUMENTS}
     return sorted(names - {"self", "kwargs", "trainable",
                            *SET_BY_BUILDERS})
 

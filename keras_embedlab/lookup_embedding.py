@@ -12,6 +12,7 @@ from keras_embedlab._base_layer import (
     check_built,
     shared_arguments,
 )
+from keras_embedlab._table import MODES, Storage
 from keras_embedlab._validation import check_bool
 
 # The one mark of a row-sparse table: set on the `embeddings` variable of a
@@ -20,6 +21,11 @@ from keras_embedlab._validation import check_bool
 ROW_SPARSE_MARK = "_row_sparse_table"
 # A `RowTrace` attached to the variable during `RowSparseModel`'s JAX step.
 _TRACE_ATTRIBUTE = "_row_trace"
+# The table and the untied reverse projection (`tie_weights=False`), named
+# and laid out as in `keras.layers.ReversibleEmbedding`.
+_TABLE = Storage("embeddings", "_embeddings", channel_axis=-1)
+_REVERSE = Storage("reverse_embeddings", "reverse_embeddings", channel_axis=0,
+                   zero_dtype=None)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -65,7 +71,8 @@ class LookupEmbedding(EmbeddingBase):
         sparse: Boolean. If `True`, training updates only the table rows in
             the batch when paired with a row-sparse optimizer
             (`keras_embedlab.LazyAdam`, `SparseSGD`, `SparseAdagrad`); on
-            JAX the model must also be a `keras_embedlab.RowSparseModel`.
+            JAX and PyTorch the model must also be a
+            `keras_embedlab.RowSparseModel`.
             See `keras_embedlab.sparse_updates`. Not compatible with
             `embeddings_regularizer` or `embeddings_constraint`, which act
             on the whole table.
@@ -124,6 +131,11 @@ class LookupEmbedding(EmbeddingBase):
            [0., 1.]], dtype=float32)
     """
 
+    _QUANTIZABLE = True
+    _TABLE = _TABLE
+    _LORA = ("lora_embeddings_a", "lora_embeddings_b")
+    _CONSTRAINT = "embeddings_constraint"
+
     def __init__(
         self,
         input_dim: int,
@@ -133,41 +145,73 @@ class LookupEmbedding(EmbeddingBase):
         embeddings_constraint: Any = None,
         mask_zero: bool = False,
         weights: Any = None,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        quantization_config: Any = None,
         *,
         sparse: bool = False,
+        tie_weights: bool = True,
+        reverse_dtype: Any = None,
+        logit_soft_cap: float | None = None,
         **kwargs: Any,
     ) -> None:
         # The shared keyword arguments (`invalid_ids`, ...) are handled by
         # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
-        super().__init__(input_dim, output_dim, mask_zero=mask_zero,
-                         **kwargs)
+        super().__init__(input_dim, output_dim, lora_rank=lora_rank,
+                         lora_alpha=lora_alpha,
+                         quantization_config=quantization_config,
+                         mask_zero=mask_zero, **kwargs)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self._check_sparse(sparse)
         self.sparse = sparse
+        check_bool("tie_weights", tie_weights)
+        self.tie_weights = tie_weights
+        self.reverse_dtype = reverse_dtype
+        self.logit_soft_cap = logit_soft_cap
         self.autocast = False
         if weights is not None:
             self.build()
-            self.set_weights(as_weight_list(weights))
+            weights = as_weight_list(weights)
+            if len(weights) == 1 and not tie_weights:
+                # The table only; the reverse projection keeps its init.
+                weights.append(ops.convert_to_numpy(self.reverse_embeddings))
+            self.set_weights(weights)
+
+    def _table_shape(self):
+        return (self.input_dim, self.output_dim)
+
+    def _extra_storages(self):
+        if self.tie_weights:
+            return []
+        return [(_REVERSE, (self.output_dim, self.input_dim))]
+
+    @property
+    def embeddings(self):
+        """The table variable, as `keras.layers.Embedding.embeddings`: with
+        int8 the stored integers, with int4 the unpacked integers, with
+        LoRA the merged table."""
+        return self._table_property()
 
     def build(self, input_shape=None):
         if self.built:
             return
-        self.embeddings = self.add_weight(
-            shape=(self.input_dim, self.output_dim),
+        self._build_table(
             initializer=self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
             constraint=self.embeddings_constraint,
-            name="embeddings",
             # Read in float32 under mixed precision (see `call`); the
             # layer-level `autocast = False` alone does not stop Keras
             # from casting variables when the dtypes are mixed.
             autocast=False,
         )
-        if self.sparse:
-            setattr(self.embeddings, ROW_SPARSE_MARK, self.name)
-        self.built = True
+        if not self.tie_weights and self.quantization_mode not in MODES:
+            _REVERSE.build_float(self, (self.output_dim, self.input_dim),
+                                 initializer=self.embeddings_initializer)
+        if self.sparse and self._plain_table():
+            setattr(self._embeddings, ROW_SPARSE_MARK, self.name)
+        self._finish_build()
 
     def _check_sparse(self, sparse):
         check_bool("sparse", sparse)
@@ -193,12 +237,16 @@ class LookupEmbedding(EmbeddingBase):
                     "a tied output projection, or a separate output layer "
                     "(e.g. keras.layers.Dense) with a sparse table."
                 )
-            return self._reverse(inputs, self.embeddings, bag_weights)
+            return self._reverse(inputs, bag_weights)
+        if backend.is_ragged(inputs):
+            # Ragged ids without a combiner: look up the flat values.
+            return backend.map_ragged_values(inputs, self.call)
         ids = self._prepare_ids(inputs)
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
-        if weights is not None and self.max_norm is None and not self.sparse:
+        if (weights is not None and self.max_norm is None and not self.sparse
+                and self._plain_table()):
             # PyTorch sums bags without gathering their rows first.
-            sums = backend.fused_bag_sum(self.embeddings, ids, weights)
+            sums = backend.fused_bag_sum(self._embeddings, ids, weights)
             if sums is not None:
                 outputs = _row_math.normalise_bags(sums, weights,
                                                    self.combiner)
@@ -219,15 +267,30 @@ class LookupEmbedding(EmbeddingBase):
         With `sparse=True` it stays a `tf.IndexedSlices`, and under
         `RowSparseModel` on JAX the rows are what gets differentiated.
         """
+        if not self._plain_table():
+            return self._table_rows(ids)  # Quantized or LoRA: `_table`.
         if self.sparse:
-            rows = _ids.take_rows(backend.variable_handle(self.embeddings),
+            rows = _ids.take_rows(backend.variable_handle(self._embeddings),
                                   ids, self.input_dim, self.invalid_ids,
                                   self.name)
-            trace = getattr(self.embeddings, _TRACE_ATTRIBUTE, None)
+            trace = getattr(self._embeddings, _TRACE_ATTRIBUTE, None)
             return rows if trace is None else trace.rows(self, ids, rows)
-        table = backend.dense_gradient(self.embeddings)
+        table = backend.dense_gradient(self._embeddings)
         return _ids.take_rows(table, ids, self.input_dim, self.invalid_ids,
                               self.name)
+
+    @property
+    def variable_serialization_spec(self):
+        """Variable names in saved order, per mode (Keras's format)."""
+        reverse = [] if self.tie_weights else ["reverse_embeddings"]
+        scales = ["embeddings_scale"] + [f"{n}_scale" for n in reverse]
+        return {
+            None: ["embeddings", *reverse],
+            "int8": ["embeddings", "embeddings_scale", *reverse, *scales[1:]],
+            "int4": ["embeddings", "embeddings_scale", "embeddings_zero",
+                     "g_idx", *reverse, *scales[1:],
+                     *[f"{n}_zero" for n in reverse]],
+        }
 
     def get_config(self):
         config = {
@@ -241,6 +304,9 @@ class LookupEmbedding(EmbeddingBase):
                 self.embeddings_constraint
             ),
             "sparse": self.sparse,
+            "tie_weights": self.tie_weights,
+            "reverse_dtype": self.reverse_dtype,
+            "logit_soft_cap": self.logit_soft_cap,
         }
         return {**super().get_config(), **config}
 

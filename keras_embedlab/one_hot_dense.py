@@ -5,13 +5,14 @@ from typing import Any
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from keras_embedlab import _ids, _row_math
+from keras_embedlab import _ids, _row_math, backend
 from keras_embedlab._base_layer import (
     EmbeddingBase,
     as_weight_list,
     check_built,
     shared_arguments,
 )
+from keras_embedlab._table import Storage
 from keras_embedlab._validation import check_bool
 
 
@@ -94,6 +95,13 @@ class OneHotDense(EmbeddingBase):
            [0., 1.]], dtype=float32)
     """
 
+    _QUANTIZABLE = True
+    # One scale per kernel row (per id), as a lookup table is quantized, so
+    # that a quantized OneHotDense equals the quantized LookupEmbedding.
+    _TABLE = Storage("kernel", "_kernel", channel_axis=-1)
+    _LORA = ("lora_kernel_a", "lora_kernel_b")
+    _CONSTRAINT = "kernel_constraint"
+
     def __init__(
         self,
         input_dim: int,
@@ -108,13 +116,18 @@ class OneHotDense(EmbeddingBase):
         bias_constraint: Any = None,
         mask_zero: bool = False,
         weights: Any = None,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        quantization_config: Any = None,
         **kwargs: Any,
     ) -> None:
         # The shared keyword arguments (`invalid_ids`, ...) are handled by
         # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
         check_bool("use_bias", use_bias)
-        super().__init__(input_dim, output_dim, mask_zero=mask_zero,
-                         **kwargs)
+        super().__init__(input_dim, output_dim, lora_rank=lora_rank,
+                         lora_alpha=lora_alpha,
+                         quantization_config=quantization_config,
+                         mask_zero=mask_zero, **kwargs)
         self.use_bias = use_bias
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -136,12 +149,10 @@ class OneHotDense(EmbeddingBase):
     def build(self, input_shape=None):
         if self.built:
             return
-        self.kernel = self.add_weight(
-            shape=(self.input_dim, self.output_dim),
+        self._build_table(
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
-            name="kernel",
             # Read in float32 under mixed precision (see `call`); the
             # layer-level `autocast = False` alone does not stop Keras
             # from casting variables when the dtypes are mixed.
@@ -157,11 +168,33 @@ class OneHotDense(EmbeddingBase):
                 name="bias",
                 autocast=False,
             )
-        self.built = True
+        self._finish_build()
+
+    def _table_shape(self):
+        return (self.input_dim, self.output_dim)
+
+    @property
+    def kernel(self):
+        """The kernel, as `keras.layers.Dense.kernel`: with int8 the stored
+        integers, with int4 the unpacked integers, with LoRA merged."""
+        return self._table_property()
+
+    @property
+    def variable_serialization_spec(self):
+        """Variable names in saved order, per mode (`Dense`'s format)."""
+        return {
+            None: ["kernel", "bias"],
+            "int8": ["kernel", "bias", "kernel_scale"],
+            "int4": ["kernel", "bias", "kernel_scale", "kernel_zero",
+                     "g_idx"],
+        }
 
     def call(self, inputs, bag_weights=None, reverse=False):
         if reverse:
-            return self._reverse(inputs, self.kernel, bag_weights)
+            return self._reverse(inputs, bag_weights)
+        if backend.is_ragged(inputs):
+            # Ragged ids without a combiner: one-hot rows of the flat values.
+            return backend.map_ragged_values(inputs, self.call)
         dtype = self.compute_dtype
         ids = self._prepare_ids(inputs)
         # Bag weights and norms in the variable dtype (float32 under mixed
@@ -177,7 +210,7 @@ class OneHotDense(EmbeddingBase):
                                dtype)
         # Each output row is a kernel row: clipping the kernel's rows clips
         # the rows of `one_hot @ kernel`.
-        kernel = _row_math.clip_rows(self.kernel, self.max_norm,
+        kernel = _row_math.clip_rows(self._dense_table(), self.max_norm,
                                      self.norm_type)
         outputs = ops.matmul(one_hot, ops.cast(kernel, dtype))
         if self.combiner is not None:

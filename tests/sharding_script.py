@@ -11,6 +11,7 @@ import json
 import jax
 import keras
 import numpy as np
+import sparse_sharding
 
 from keras_embedlab import LookupEmbedding, OneHotDense
 from keras_embedlab.distribution import layout_map
@@ -148,6 +149,7 @@ def main():
         v.path: max_diff(v.numpy(), w.numpy())
         for v, w in zip(sharded.variables, model.variables)
     }
+    result["row_sparse"] = sparse_sharding.run(mesh, shards, max_diff)
     print(json.dumps(result))
 
 

@@ -221,8 +221,12 @@ def jax_env():
     flags = os.environ.get("XLA_FLAGS", "").split()
     flags = [f for f in flags if "host_platform_device_count" not in f]
     flags.append("--xla_force_host_platform_device_count=8")
+    # The checkout under test, not whichever copy is installed.
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH"))
+                           if p)
     return dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-                XLA_FLAGS=" ".join(flags), TF_CPP_MIN_LOG_LEVEL="3")
+                XLA_FLAGS=" ".join(flags), TF_CPP_MIN_LOG_LEVEL="3",
+                PYTHONPATH=path)
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +320,39 @@ def test_invalid_id_under_sharding_raises_and_does_not_hang(sharded):
         sharded["invalid_id_error"]
     )
     assert sharded["predict_after_error"] <= 1e-6
+
+
+# Row-sparse training across devices (tests/sparse_sharding.py).
+
+
+@pytest.mark.parametrize("optimizer", ["LazyAdam", "SparseSGD"])
+def test_row_sparse_training_matches_one_device(sharded, optimizer):
+    run = sharded["row_sparse"][optimizer]
+    assert run["weights_moved"] > 1e-3  # Training did change the table.
+    assert run["loss_diff"] <= 1e-5
+    assert run["weights_diff"] <= 1e-5
+    # Rows never looked up (and invalid ids, "zeros") changed nothing.
+    assert run["unused_rows_diff"] == 0.0
+
+
+@pytest.mark.parametrize("optimizer, slots", [
+    ("LazyAdam", ["lazy_adam/sparse_table_embeddings_momentum",
+                  "lazy_adam/sparse_table_embeddings_velocity"]),
+    ("SparseSGD", ["sparse_sgd/sparse_table_embeddings_momentum"]),
+])
+def test_row_sparse_slots_stay_sharded_like_the_table(sharded, optimizer,
+                                                      slots):
+    run = sharded["row_sparse"][optimizer]
+    assert run["table"]["spec"] == "P('model', None)"
+    assert sorted(run["slots"]) == slots
+    for path in slots:
+        info = run["slots"][path]
+        assert info["spec"] == "P('model', None)", path
+        assert info["shapes"] == [[16, 8]] and info["blocks"] == 4, path
+
+
+def test_row_sparse_invalid_id_raises_on_every_device(sharded):
+    error = sharded["row_sparse"]["error_mode"]
+    assert error is not None
+    assert "'sparse_table' received an invalid id: 69" in error
+    assert sharded["row_sparse"]["loss_after_error"] > 0

@@ -363,9 +363,18 @@ def test_ragged_bags():
     for layer in twins(table, combiner="mean"):
         assert_close(layer(ragged, bag_weights=ragged_weights), expected)
         assert_close(layer(ragged), counts)
-    with pytest.raises(ValueError, match="received ragged ids but has no "
-                       "`combiner`"):
-        kel.LookupEmbedding(6, 3)(ragged)
+    # Without a combiner, ragged ids give ragged rows, as in Keras, on both
+    # twins; invalid ids keep their contract.
+    for layer_cls in (kel.LookupEmbedding, kel.OneHotDense):
+        rows = layer_cls(6, 3, weights=table)(ragged)
+        assert isinstance(rows, tf.RaggedTensor)
+        assert rows.row_lengths().numpy().tolist() == [2, 0, 3]
+        assert_close(rows.flat_values, table[[1, 2, 3, 3, 5]])
+        bad = tf.ragged.constant([[1, 7], [-1]], dtype="int32")
+        with pytest.raises(ValueError, match="invalid id: 7"):
+            layer_cls(6, 3, weights=table)(bad)
+        zeros = layer_cls(6, 3, weights=table, invalid_ids="zeros")(bad)
+        assert_close(zeros.flat_values, [table[1], [0, 0, 0], [0, 0, 0]])
     with pytest.raises(ValueError, match="must be None or a tf.RaggedTensor"):
         kel.LookupEmbedding(6, 3, combiner="sum")(ragged,
                                                   bag_weights=dense_weights)

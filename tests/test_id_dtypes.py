@@ -287,10 +287,3 @@ def test_from_keras_embedding_config():
     layer = kel.LookupEmbedding.from_config(config)
     assert (layer.input_dim, layer.output_dim, layer.mask_zero) == (13, 3, True)
     assert layer(np.array([[0, 12]])).shape == (1, 2, 3)
-
-
-@pytest.mark.parametrize("name,value", [("lora_rank", 4),
-                                        ("quantization_config", "int8")])
-def test_lora_and_quantization_refused_clearly(name, value):
-    with pytest.raises(NotImplementedError, match=rf"`{name}` is not"):
-        kel.LookupEmbedding(13, 3, **{name: value})

@@ -10,18 +10,22 @@ module is imported.
 Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 (invalid ids); `gather_rows`, `fill_take` (with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
-`is_ragged`, `densify_ragged_bags` (ragged bags); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows`, `value_and_grad` (row-sparse
+`is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
+`is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
+`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
+(JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
 training); `layer_gradients` (see `keras_embedlab.testing`); from
 `_common.py`, the invalid-id rule `valid_ids`, `check_on_host`,
 `invalid_ids_message` and `InvalidIdError`. Constants:
-`SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`.
+`SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`,
+`STATELESS_TRAINER`.
 """
 
 import importlib
 
 import keras
 
+from keras_embedlab.backend import _common
 from keras_embedlab.backend._common import (  # noqa: F401
     InvalidIdError,
     check_on_host,
@@ -40,6 +44,7 @@ _impl = importlib.import_module(f"keras_embedlab.backend.{NAME}")
 SUPPORTS_JIT_WITH_CHECKS = _impl.SUPPORTS_JIT_WITH_CHECKS
 ROW_SPARSE_TRAINING = _impl.ROW_SPARSE_TRAINING
 TRACES_ROWS = _impl.TRACES_ROWS
+STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE
 
 all_ids_valid = _impl.all_ids_valid
@@ -57,5 +62,15 @@ indexed_slices = _impl.indexed_slices
 combine_rows = _impl.combine_rows
 read_rows = _impl.read_rows
 write_rows = _impl.write_rows
+add_rows = _impl.add_rows
 layer_gradients = _impl.layer_gradients
 value_and_grad = _impl.value_and_grad
+# Sparse and ragged ids: `_common`'s answers where a backend has none
+# (PyTorch has neither).
+is_sparse = getattr(_impl, "is_sparse", _common.is_sparse)
+densify_sparse = getattr(_impl, "densify_sparse", _common.densify_sparse)
+map_ragged_values = getattr(_impl, "map_ragged_values",
+                            _common.map_ragged_values)
+row_leaf = _impl.row_leaf
+gradients = _impl.gradients
+no_grad = _impl.no_grad

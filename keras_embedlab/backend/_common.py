@@ -4,6 +4,8 @@ Backend-agnostic: `valid_ids` runs on NumPy arrays or through `keras.ops`,
 so host checks and compiled checks apply the same rule.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -91,16 +93,40 @@ def densify_ragged_bags(ids, bag_weights, dtype):
     raise NotImplementedError("Ragged tensors are TensorFlow's.")
 
 
+def map_ragged_values(ids, fn):
+    raise NotImplementedError("Ragged tensors are TensorFlow's.")
+
+
+def is_sparse(x):
+    return False
+
+
+def densify_sparse(x):
+    return x
+
+
 def indexed_slices(gradient):
     return None
 
 
-def fill_take(table, ids):
+def fill_take(table, ids, fill_value=0):
     raise NotImplementedError("JAX only (`FILL_TAKE`).")
 
 
 def value_and_grad(*args, **kwargs):
     raise NotImplementedError("Only JAX's row-sparse step traces rows.")
+
+
+def row_leaf(rows):
+    raise NotImplementedError("Only PyTorch's row-sparse step has leaves.")
+
+
+def gradients(loss, tensors):
+    raise NotImplementedError("Only PyTorch's row-sparse step has leaves.")
+
+
+def no_grad():
+    return contextlib.nullcontext()
 
 
 def gather_rows(table, ids):

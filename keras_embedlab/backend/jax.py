@@ -24,15 +24,32 @@ from keras_embedlab.backend._common import (  # noqa: F401
     densify_ragged_bags,
     gather_rows,
     gradient_inputs,
+    gradients,
     indexed_slices,
     invalid_ids_message,
     is_ragged,
+    no_grad,
+    row_leaf,
     variable_handle,
 )
+
+
+def is_sparse(x):
+    from jax.experimental import sparse  # Lazy: rarely used.
+
+    return isinstance(x, sparse.JAXSparse)
+
+
+def densify_sparse(x):
+    """Sparse ids as dense ids: missing entries are id 0, as Keras's `take`
+    densifies them."""
+    return x.todense()
+
 
 SUPPORTS_JIT_WITH_CHECKS = True
 ROW_SPARSE_TRAINING = True
 TRACES_ROWS = True
+STATELESS_TRAINER = True  # Keras's JAX trainer passes state in and out.
 FILL_TAKE = True
 
 
@@ -112,11 +129,12 @@ def check_ids(ids, input_dim, layer_name, valid=None):
     return ids + checked_zero(has_bad)
 
 
-def fill_take(table, ids):
-    """One gather that returns zeros for invalid ids, at no extra cost;
-    as unsigned, negative ids are out of range instead of wrapping."""
+def fill_take(table, ids, fill_value=0):
+    """One gather that returns `fill_value` rows for invalid ids, at no
+    extra cost; as unsigned, negative ids are out of range instead of
+    wrapping."""
     return jnp.take(keras.ops.convert_to_tensor(table), as_unsigned(ids),
-                    axis=0, mode="fill", fill_value=0)
+                    axis=0, mode="fill", fill_value=fill_value)
 
 
 def dense_gradient(table):
@@ -169,6 +187,16 @@ def write_rows(optimizer, variable, row_ids, rows, add=False):
                      else at.set(rows, mode="drop"))
 
 
+def add_rows(optimizer, variable, ids, rows):
+    """`variable[ids] += rows` for every valid id, duplicates accumulating;
+    invalid ids (negative ones too, which would wrap) are dropped."""
+    ids = jnp.reshape(ids, (-1,))
+    size = variable.shape[0]
+    ids = jnp.where((ids >= 0) & (ids < size), ids, size)
+    write_rows(optimizer, variable, ids,
+               jnp.reshape(rows, (-1, rows.shape[-1])), add=True)
+
+
 def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     ids, cotangent = gradient_inputs(layer, ids, cotangent)
     trainable = [v.value for v in layer.trainable_weights]
@@ -181,8 +209,8 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 
     # Under `jax.jit`, as `model.fit` runs: one compilation instead of one
     # per operation, much faster for a single call.
-    gradients = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
-    return [np.asarray(g) for g in gradients(trainable)]
+    grad_fn = jax.jit(jax.grad(loss)) if compiled else jax.grad(loss)
+    return [np.asarray(g) for g in grad_fn(trainable)]
 
 
 # `RowSparseModel`'s step differentiates the looked-up rows (`TRACES_ROWS`).

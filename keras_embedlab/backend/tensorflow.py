@@ -21,7 +21,10 @@ from keras_embedlab.backend._common import (  # noqa: F401
     check_on_host,
     fill_take,
     gradient_inputs,
+    gradients,
     invalid_ids_message,
+    no_grad,
+    row_leaf,
     valid_ids,
     value_and_grad,
 )
@@ -33,6 +36,7 @@ SUPPORTS_JIT_WITH_CHECKS = False
 # already is row-sparse (`RowSparseModel` needs no step of its own).
 ROW_SPARSE_TRAINING = True
 TRACES_ROWS = False
+STATELESS_TRAINER = False
 FILL_TAKE = False
 
 
@@ -109,6 +113,22 @@ def is_ragged(x):
     return isinstance(x, tf.RaggedTensor)
 
 
+def map_ragged_values(ids, fn):
+    """`fn` on the flat values of ragged ids: a ragged result, as
+    `keras.layers.Embedding` gives (`tf.nn.embedding_lookup`)."""
+    return ids.with_flat_values(fn(ids.flat_values))
+
+
+def is_sparse(x):
+    return isinstance(x, tf.SparseTensor)
+
+
+def densify_sparse(x):
+    """Sparse ids as dense ids: missing entries are id 0, as in Keras's
+    `take` (`safe_embedding_lookup_sparse(default_id=0)`)."""
+    return tf.sparse.to_dense(x)
+
+
 def densify_ragged_bags(ids, bag_weights, dtype):
     """Ragged bags as dense `(ids, bag_weights)`, padded with weight 0.
 
@@ -178,14 +198,24 @@ def write_rows(optimizer, variable, row_ids, rows, add=False):
     update(variable, tf.IndexedSlices(rows, row_ids))
 
 
+def add_rows(optimizer, variable, ids, rows):
+    """`variable[ids] += rows` for every valid id, duplicates accumulating
+    (`scatter_add`); invalid ids are dropped."""
+    ids = tf.reshape(ids, (-1,))
+    rows = tf.reshape(rows, (-1, rows.shape[-1]))
+    valid = tf.logical_and(ids >= 0, ids < variable.shape[0])
+    write_rows(optimizer, variable, tf.boolean_mask(ids, valid),
+               tf.boolean_mask(rows, valid), add=True)
+
+
 def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     ids, cotangent = gradient_inputs(layer, ids, cotangent)
 
-    def gradients():
+    def compute():
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(layer(ids, **call_kwargs) * cotangent)
         return tape.gradient(loss, layer.trainable_weights)
 
     if compiled:
-        gradients = tf.function(gradients)
-    return [np.asarray(tf.convert_to_tensor(g)) for g in gradients()]
+        compute = tf.function(compute)
+    return [np.asarray(tf.convert_to_tensor(g)) for g in compute()]

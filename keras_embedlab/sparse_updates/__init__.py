@@ -1,18 +1,19 @@
 """Row-sparse training: steps that cost the batch, not the table.
 
 Only the rows looked up in a batch have a gradient, yet Keras optimizers
-update a whole table on every step (and on JAX the gradient itself is a
-dense table). Three pieces make an ordinary `model.fit` update only those
-rows, on TensorFlow and JAX:
+update a whole table on every step (and on JAX and PyTorch the gradient
+itself is a dense table). Three pieces make an ordinary `model.fit` update
+only those rows, on TensorFlow, JAX and PyTorch:
 
 - `LookupEmbedding(..., sparse=True)` marks a table for row-sparse training.
 - A row-sparse optimizer, `SparseSGD`, `SparseAdagrad` or `LazyAdam`,
   updates only the rows with a non-zero gradient, and applies the Keras rule
   of `keras.optimizers.SGD`, `Adagrad` or `Adam` to every other variable.
-- `RowSparseModel`, a `keras.Model` whose JAX training step differentiates
-  the looked-up rows instead of the table and scatters the update into it.
-  On TensorFlow the gradient of a lookup already is a `tf.IndexedSlices`, so
-  any model works; `RowSparseModel` behaves like `keras.Model` there.
+- `RowSparseModel`, a `keras.Model` whose JAX and PyTorch training steps
+  differentiate the looked-up rows instead of the table and scatter the
+  update into it. On TensorFlow the gradient of a lookup already is a
+  `tf.IndexedSlices`, so any model works; `RowSparseModel` behaves like
+  `keras.Model` there.
 
 Semantics next to the dense optimizers:
 
@@ -33,11 +34,13 @@ Semantics next to the dense optimizers:
   `amsgrad`; on the layer, `embeddings_regularizer` and
   `embeddings_constraint`. Each acts on every row on every step, which is
   what row-sparse training avoids.
-- PyTorch is not supported: `RowSparseModel`'s training step raises there.
+- Under `keras.distribution.ModelParallel` (JAX) the tables and their
+  slots stay sharded as the layout map says; the updates are the same as on
+  one device (tests/sharding_script.py).
 
 Layout: `optimizers.py` (the row-sparse rules), `model.py` (`RowSparseModel`
-and its JAX step), `trace.py` (how that step learns which rows each table
-looks up). A table is recognised by one mark only: the attribute
+and its JAX and PyTorch steps), `trace.py` (how those steps learn which
+rows each table looks up). A table is recognised by one mark only: the attribute
 `LookupEmbedding(sparse=True)` puts on its variable (`ROW_SPARSE_MARK`).
 """
 

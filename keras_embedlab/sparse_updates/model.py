@@ -21,7 +21,10 @@ def _per_layer(calls, row_grads):
         parts[1].append(ops.reshape(ids, (-1,)))
         parts[2].append(ops.reshape(grads, (-1, rows.shape[-1])))
     for layer, ids, grads in joined.values():
-        yield layer, ops.concatenate(ids), ops.concatenate(grads)
+        if len(ids) == 1:  # one lookup: nothing to join (no copy)
+            yield layer, ids[0], grads[0]
+        else:
+            yield layer, ops.concatenate(ids), ops.concatenate(grads)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -30,11 +33,11 @@ class RowSparseModel(keras.Model):
 
     Build it like any model (functional: `RowSparseModel(inputs, outputs)`,
     or subclass it) and compile it with `SparseSGD`, `SparseAdagrad` or
-    `LazyAdam`. On JAX its training step differentiates the rows each
-    `LookupEmbedding(sparse=True)` looks up, never the table, and writes the
-    optimizer's update into those rows only; all other variables train as in
-    `keras.Model`. On TensorFlow it is `keras.Model`: the lookup's gradient
-    is already row-sparse. PyTorch is not supported.
+    `LazyAdam`. On JAX and PyTorch its training step differentiates the
+    rows each `LookupEmbedding(sparse=True)` looks up, never the table, and
+    writes the optimizer's update into those rows only; all other variables
+    train as in `keras.Model`. On TensorFlow it is `keras.Model`: the
+    lookup's gradient is already row-sparse.
     """
 
     def _sparse_tables(self):
@@ -71,17 +74,56 @@ class RowSparseModel(keras.Model):
             )
 
     def train_step(self, *args):
-        if not backend.ROW_SPARSE_TRAINING:
-            raise NotImplementedError(
-                "RowSparseModel trains on the TensorFlow and JAX backends; "
-                f"the active backend is {backend.NAME!r}. Use "
-                "keras.Model (dense updates) or set KERAS_BACKEND."
-            )
         tables = self._sparse_tables()
         self._check_optimizer(tables)
         if not backend.TRACES_ROWS or not tables:
             return super().train_step(*args)
-        return self._traced_rows_step(tables, *args)
+        if backend.STATELESS_TRAINER:
+            return self._traced_rows_step(tables, *args)
+        return self._eager_rows_step(tables, *args)
+
+    def _apply(self, calls, row_grads, dense, dense_grads, learning_rate):
+        """The row updates of each table, then Keras's rule for the rest."""
+        optimizer = self.optimizer
+        for layer, ids, grads in _per_layer(calls, row_grads):
+            optimizer.apply_to_rows(layer.embeddings, ids, grads,
+                                    learning_rate)
+        if dense:
+            optimizer.apply(dense_grads, dense)
+        else:
+            optimizer.iterations.assign_add(1)
+
+    def _eager_rows_step(self, tables, data):
+        """PyTorch: one forward pass whose looked-up rows are leaves.
+
+        Keras's torch step, except that the gradient is taken for the dense
+        variables and for the rows of each lookup (`backend.gradients`),
+        never for the tables.
+        """
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        optimizer = self.optimizer
+        if not optimizer.built:
+            optimizer.build(self.trainable_variables)
+        trace = RowTrace(leaves=True)
+        with trace.attached(list(tables.values())):
+            y_pred = (self(x, training=True) if self._call_has_training_arg
+                      else self(x))
+        loss = self._compute_loss(x=x, y=y, y_pred=y_pred,
+                                  sample_weight=sample_weight, training=True)
+        self._loss_tracker.update_state(loss, sample_weight=next(
+            i for i in keras.tree.flatten(x) if i is not None).shape[0])
+        loss = optimizer.scale_loss(loss)
+        dense = [v for i, v in enumerate(self.trainable_variables)
+                 if i not in tables]
+        rows = [leaf for _, _, leaf in trace.calls]
+        grads = backend.gradients(loss, [v.value for v in dense] + rows)
+        # A lookup whose output the loss does not use has no gradient.
+        row_grads = [ops.zeros_like(leaf) if g is None else g
+                     for leaf, g in zip(rows, grads[len(dense):])]
+        with backend.no_grad():
+            self._apply(trace.calls, row_grads, dense, grads[:len(dense)],
+                        optimizer._get_current_learning_rate())
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def _traced_rows_step(self, tables, state, data):
         trainable, non_trainable, optimizer_vars, metrics_vars = state
@@ -121,17 +163,9 @@ class RowSparseModel(keras.Model):
         mapping = list(zip(optimizer._trainable_variables, trainable))
         mapping += list(zip(optimizer.variables, optimizer_vars))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            learning_rate = optimizer._get_current_learning_rate()
-            for layer, ids, grads in _per_layer(recorded.calls, row_grads):
-                optimizer.apply_to_rows(layer.embeddings, ids, grads,
-                                        learning_rate)
-            if dense:
-                optimizer.apply(
-                    dense_grads,
-                    [optimizer._trainable_variables[i] for i in dense],
-                )
-            else:
-                optimizer.iterations.assign_add(1)
+            self._apply(recorded.calls, row_grads,
+                        [optimizer._trainable_variables[i] for i in dense],
+                        dense_grads, optimizer._get_current_learning_rate())
 
         def current(variables, values):
             new = [scope.get_current_value(v) for v in variables]

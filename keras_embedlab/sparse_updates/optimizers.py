@@ -40,16 +40,15 @@ class _RowSparseOptimizer:
             return self.apply_to_rows(variable, *slices, learning_rate)
         table_of = getattr(variable, ROW_SPARSE_MARK, None)
         if table_of:
-            # A dense gradient for a sparse=True table: JAX outside
-            # RowSparseModel, or PyTorch. The dense rule would silently
-            # differ from the lazy one (and cost the whole table).
+            # A dense gradient for a sparse=True table: JAX or PyTorch
+            # outside RowSparseModel. The dense rule would silently differ
+            # from the lazy one (and cost the whole table).
             raise ValueError(
                 f"{type(self).__name__} received a dense gradient for the "
-                f"table of layer '{table_of}' "
-                "(sparse=True). On JAX, build the model as "
-                "keras_embedlab.RowSparseModel; row-sparse training runs on "
-                f"TensorFlow and JAX only (backend: "
-                f"{backend.NAME!r})."
+                f"table of layer '{table_of}' (sparse=True), which a "
+                f"keras.Model gives on the {backend.NAME!r} backend. Build "
+                "the model as keras_embedlab.RowSparseModel, or use "
+                "sparse=False with a Keras optimizer."
             )
         return super().update_step(gradient, variable, learning_rate)
 
@@ -73,10 +72,12 @@ class _RowSparseOptimizer:
     def _set(self, variable, row_ids, rows):
         backend.write_rows(self, variable, row_ids, rows)
 
-    def _subtract(self, variable, row_ids, rows):
-        # `variable[row_ids] -= rows` in place: the table rows are not read
+    def _add(self, variable, row_ids, rows):
+        # `variable[row_ids] += rows` in place: the table rows are not read
         # back first (each random read of a large table costs a cache miss).
-        backend.write_rows(self, variable, row_ids, -rows, add=True)
+        # Callers fold the update's sign into a scalar, so that no pass over
+        # the rows negates them.
+        backend.write_rows(self, variable, row_ids, rows, add=True)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -96,18 +97,27 @@ class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
                          nesterov=nesterov, name=name, **kwargs)
         self._check_row_sparse_options()
 
+    def apply_to_rows(self, variable, ids, row_gradients, learning_rate):
+        if self.momentum:
+            return super().apply_to_rows(variable, ids, row_gradients,
+                                         learning_rate)
+        # Without momentum the rule is linear in the gradient: duplicate
+        # ids need no summing first and all-zero rows change nothing, so the
+        # scaled rows go straight to the table (as PyTorch's sparse SGD
+        # does), skipping the sort of `combine_rows`.
+        lr = ops.cast(learning_rate, variable.dtype)
+        backend.add_rows(self, variable, ids,
+                         ops.cast(row_gradients, variable.dtype) * -lr)
+
     def _update_rows(self, variable, row_ids, grads, lr):
-        if self.momentum == 0:
-            self._subtract(variable, row_ids, grads * lr)
-            return
         momentum = ops.cast(self.momentum, variable.dtype)
         m, m_rows = self._slot_rows(self.momentums, variable, row_ids)
         m_rows = m_rows * momentum - grads * lr
         self._set(m, row_ids, m_rows)
         if self.nesterov:
-            self._subtract(variable, row_ids, grads * lr - m_rows * momentum)
+            self._add(variable, row_ids, m_rows * momentum - grads * lr)
         else:
-            self._subtract(variable, row_ids, -m_rows)
+            self._add(variable, row_ids, m_rows)
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -132,8 +142,8 @@ class SparseAdagrad(_RowSparseOptimizer, keras.optimizers.Adagrad):
         acc, acc_rows = self._slot_rows(self._accumulators, variable, row_ids)
         acc_rows = acc_rows + ops.square(grads)
         self._set(acc, row_ids, acc_rows)
-        self._subtract(variable, row_ids, ops.divide(
-            lr * grads, ops.sqrt(acc_rows + self.epsilon)))
+        self._add(variable, row_ids, ops.divide(
+            grads * -lr, ops.sqrt(acc_rows + self.epsilon)))
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -173,5 +183,5 @@ class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
         v_rows = v_rows + (ops.square(grads) - v_rows) * (1 - beta_2)
         self._set(m, row_ids, m_rows)
         self._set(v, row_ids, v_rows)
-        self._subtract(variable, row_ids,
-                       alpha * m_rows / (ops.sqrt(v_rows) + self.epsilon))
+        self._add(variable, row_ids,
+                  m_rows * -alpha / (ops.sqrt(v_rows) + self.epsilon))

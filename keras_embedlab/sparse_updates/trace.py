@@ -1,18 +1,25 @@
-"""How `RowSparseModel`'s JAX step learns and differentiates looked-up rows.
+"""How `RowSparseModel`'s steps learn and differentiate looked-up rows.
 
 A `RowTrace` is attached to the variables of the tables being trained for
 the length of one forward pass (`with trace.attached(variables):`); a
 `LookupEmbedding(sparse=True)` whose table carries one hands it its rows
-(`trace.rows`). First pass: the trace records `(layer, ids, rows)` to learn
-the ids. Second pass: it offsets each lookup's rows by a zero tensor
-(`deltas`), which the step differentiates instead of the table. Frozen
-tables and other layers carry no trace and are looked up as usual.
+(`trace.rows`). Frozen tables and other layers carry no trace and are
+looked up as usual.
+
+- JAX (two passes of a pure function). First pass: the trace records
+  `(layer, ids, rows)` to learn the ids. Second pass: it offsets each
+  lookup's rows by a zero tensor (`deltas`), which the step differentiates
+  instead of the table.
+- PyTorch (one eager pass, `leaves=True`): each lookup's rows are replaced
+  by a leaf of the autograd graph (`backend.row_leaf`), recorded as
+  `(layer, ids, leaf)`, whose gradient the step takes.
 """
 
 import contextlib
 
 from keras import ops
 
+from keras_embedlab import backend
 from keras_embedlab.lookup_embedding import _TRACE_ATTRIBUTE
 
 # The attribute `LookupEmbedding._gather` looks for (one name, defined there).
@@ -20,8 +27,9 @@ TRACE_ATTRIBUTE = _TRACE_ATTRIBUTE
 
 
 class RowTrace:
-    def __init__(self, deltas=None):
+    def __init__(self, deltas=None, leaves=False):
         self.deltas = deltas
+        self.leaves = leaves
         self.calls = []  # (layer, ids, rows), in call order
         self.position = 0
 
@@ -40,6 +48,8 @@ class RowTrace:
 
     def rows(self, layer, ids, rows):
         """Called by `LookupEmbedding._gather` for a traced table."""
+        if self.leaves:
+            rows = backend.row_leaf(rows)
         if self.deltas is None:
             self.calls.append((layer, ids, rows))
             return rows

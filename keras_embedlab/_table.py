@@ -1,0 +1,202 @@
+"""How a table is stored: float, int8 with per-row scales, packed int4.
+
+Storage is orthogonal to how a table is read. A `Storage` describes one
+matrix of a layer (`LookupEmbedding.embeddings`, its untied
+`reverse_embeddings`, `OneHotDense.kernel`): it builds its variables in
+each mode, quantizes the float matrix, and gives back float values, either
+whole (`dense`, for one-hot matmuls and reverse projections) or a few rows
+(`read_rows`, for lookups). LoRA factors and the layer-level methods live in
+`_quantized_layer.py`.
+
+Variable names, shapes, dtypes and arithmetic follow Keras 3.15's
+`Embedding`/`ReversibleEmbedding` (so that weights move both ways), using
+only `keras.quantizers`' public functions. `channel_axis` is the axis of a
+row's `output_dim` values: the axis reduced for scales, grouped for
+sub-channel int4, and along which int4 values are packed two per byte. It
+is -1 for a lookup table `(input_dim, output_dim)` and 0 for a reverse
+projection `(output_dim, input_dim)`.
+"""
+
+import math
+
+import numpy as np
+from keras import dtype_policies, ops, quantizers
+
+MODES = ("int8", "int4")
+_RANGES = {"int8": (-127, 127), "int4": (-8, 7)}
+
+
+def block_size_of(layer, config):
+    """Keras's int4 block size: the config's, else the dtype policy's.
+
+    `None` or -1 means per-channel (one scale per row).
+    """
+    if isinstance(config, quantizers.Int4QuantizationConfig):
+        return config.block_size
+    policy = layer.dtype_policy
+    if isinstance(policy, dtype_policies.DTypePolicyMap):
+        policy = policy[layer.path]
+    size = getattr(policy, "block_size", None)
+    return None if size == -1 else size
+
+
+def is_grouped(block_size):
+    return block_size is not None and block_size != -1
+
+
+class Storage:
+    """One matrix of a layer, in float, int8 or int4.
+
+    Args:
+        name: The variable's name (`"embeddings"`, `"kernel"`, ...); its
+            scale and zero point are `name + "_scale"`, `name + "_zero"`.
+        attribute: The layer attribute holding the main variable.
+        channel_axis: -1 or 0 (see the module docstring).
+        zero_dtype: dtype of the sub-channel zero points (as in Keras).
+    """
+
+    def __init__(self, name, attribute, channel_axis, zero_dtype="int8"):
+        self.name = name
+        self.attribute = attribute
+        self.channel_axis = channel_axis
+        self.zero_dtype = zero_dtype
+        self.scale = name + "_scale"
+        self.zero = name + "_zero"
+
+    def _other_axis(self):
+        return 0 if self.channel_axis == -1 else 1
+
+    def build_float(self, layer, shape, **kwargs):
+        setattr(layer, self.attribute,
+                layer.add_weight(shape=shape, name=self.name, **kwargs))
+
+    def build_quantized(self, layer, shape, mode, block_size):
+        """Variables of `mode` for a float matrix of `shape` (zeros/ones)."""
+        channels = shape[self.channel_axis]
+        others = shape[self._other_axis()]
+        stored = list(shape)
+        if mode == "int4":
+            stored[self.channel_axis] = (channels + 1) // 2
+        setattr(layer, self.attribute, layer.add_weight(
+            name=self.name, shape=tuple(stored), initializer="zeros",
+            dtype="int8", trainable=False))
+        scale_shape = (others,)
+        if mode == "int4" and is_grouped(block_size):
+            groups = math.ceil(channels / block_size)
+            scale_shape = ((others, groups) if self.channel_axis == -1
+                           else (groups, others))
+        setattr(layer, self.scale, layer.add_weight(
+            name=self.scale, shape=scale_shape, initializer="ones",
+            trainable=False))
+        if mode == "int4" and is_grouped(block_size):
+            setattr(layer, self.zero, layer.add_weight(
+                name=self.zero, shape=scale_shape, initializer="zeros",
+                dtype=self.zero_dtype, trainable=False))
+
+    def quantized_values(self, value, mode, config, block_size):
+        """`{name: array}` of `value` (a float matrix) quantized to `mode`."""
+        low, high = _RANGES[mode]
+        if mode == "int4" and is_grouped(block_size):
+            # Keras groups along axis 0: put the channels there.
+            matrix = value if self.channel_axis == 0 else ops.transpose(value)
+            grouped = quantizers.abs_max_quantize_grouped_with_zero_point
+            q, scale, zero = grouped(matrix, block_size=block_size,
+                                     value_range=(low, high), dtype="int8",
+                                     to_numpy=True)
+            if self.channel_axis == -1:
+                q, scale, zero = (ops.transpose(q), ops.transpose(scale),
+                                  ops.transpose(zero))
+            values = {self.scale: scale, self.zero: zero}
+        else:
+            default = quantizers.AbsMaxQuantizer(
+                axis=self.channel_axis, value_range=(low, high),
+                output_dtype="int8")
+            quantizer = quantizers.QuantizationConfig \
+                .weight_quantizer_or_default(config, default)
+            q, scale = quantizer(value, to_numpy=True)
+            values = {self.scale: ops.squeeze(scale, axis=self.channel_axis)}
+        if mode == "int4":
+            q, _, _ = quantizers.pack_int4(q, axis=self.channel_axis)
+        values[self.name] = q
+        return values
+
+    def quantize(self, layer, shape, mode, config, block_size):
+        """Replaces the float variable by its quantized variables."""
+        value = getattr(layer, self.attribute)
+        values = self.quantized_values(value, mode, config, block_size)
+        delattr(layer, self.attribute)
+        self.build_quantized(layer, shape, mode, block_size)
+        self.assign(layer, values)
+
+    def assign(self, layer, values):
+        for name, value in values.items():
+            target = self.attribute if name == self.name else name
+            getattr(layer, target).assign(value)
+
+    def integers(self, layer, channels):
+        """The stored integers, int4 unpacked (`layer.embeddings` in Keras)."""
+        value = getattr(layer, self.attribute)
+        if layer.quantization_mode == "int4":
+            return quantizers.unpack_int4(value, channels,
+                                          axis=self.channel_axis)
+        return value
+
+    def dense(self, layer, channels, dtype, g_idx=None):
+        """The whole matrix as floats of `dtype`."""
+        if layer.quantization_mode not in MODES:
+            return getattr(layer, self.attribute)
+        scale = getattr(layer, self.scale)
+        zero = getattr(layer, self.zero, None)
+        if zero is None:
+            scale = ops.expand_dims(scale, self.channel_axis)
+        return self._dequantize(self.integers(layer, channels), scale, zero,
+                                g_idx, dtype, self.channel_axis)
+
+    def read_rows(self, layer, ids, channels, dtype, g_idx=None, take=None):
+        """Rows `ids` as floats; needs `channel_axis=-1`.
+
+        `take(x, ids, fill)` gathers rows; with a filling gather (JAX),
+        invalid ids read a scale of 1 and integers of 0: a zero row.
+        """
+        take = take or (lambda x, i, fill: ops.take(x, i, axis=0))
+        stored = take(getattr(layer, self.attribute), ids, 0)
+        if layer.quantization_mode == "int4":
+            # Unpack the gathered rows only, not the whole table.
+            stored = unpack_last_axis(stored, channels)
+        scale = take(getattr(layer, self.scale), ids, 1)
+        zero = getattr(layer, self.zero, None)
+        if zero is None:
+            scale = ops.expand_dims(scale, -1)
+        else:
+            zero = take(zero, ids, 0)
+        return self._dequantize(stored, scale, zero, g_idx, dtype, -1)
+
+    @staticmethod
+    def _dequantize(integers, scale, zero, g_idx, dtype, axis):
+        values = ops.cast(integers, dtype)
+        if zero is None:  # Per channel: q / scale.
+            return ops.divide(values, ops.cast(scale, dtype))
+        # Sub-channel: (q - zero) * scale, group by group.
+        groups = ops.cast(g_idx, "int32")
+        scale = ops.cast(ops.take(scale, groups, axis=axis), dtype)
+        zero = ops.cast(ops.take(zero, groups, axis=axis), dtype)
+        return ops.multiply(ops.subtract(values, zero), scale)
+
+
+def unpack_last_axis(packed, channels):
+    """`quantizers.unpack_int4(packed, channels, axis=-1)` without its
+    transposes and interleaving: byte `k` holds values `2k` (low nibble)
+    and `2k + 1` (high); each value is its byte shifted by 0 or 4, masked,
+    and sign-extended as four-bit two's complement: `(x ^ 8) - 8`."""
+    repeated = ops.repeat(packed, 2, axis=-1)[..., :channels]
+    shifts = ops.convert_to_tensor(
+        np.tile(np.array([0, 4], "int8"), (channels + 1) // 2)[:channels])
+    nibbles = ops.bitwise_and(ops.right_shift(repeated, shifts),
+                              ops.array(0x0F, "int8"))
+    eight = ops.array(8, "int8")
+    return ops.subtract(ops.bitwise_xor(nibbles, eight), eight)
+
+
+def group_index(channels, block_size):
+    """`g_idx`: each channel's group, as float32 (Keras stores it so)."""
+    return np.arange(channels, dtype="float32") // block_size

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS = {
+    "FastTextVectors": "vectors",
     "LazyAdam": "sparse_updates",
     "LookupEmbedding": "lookup_embedding",
     "OneHotDense": "one_hot_dense",

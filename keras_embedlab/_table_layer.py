@@ -61,6 +61,17 @@ class TableLayer:
         if mode not in MODES:
             self._TABLE.build_float(self, self._table_shape(), **float_kwargs)
 
+    def _build_with_weights(self, weights, missing=None):
+        """`weights=`: set before the LoRA factors exist, so `lora_rank` and
+        `weights` go together; `missing(weights)` may add the values of
+        variables left out (a bias, an untied reverse) once built."""
+        rank, self.lora_rank = self.lora_rank, None
+        self.build()
+        self.lora_rank = rank
+        self.set_weights(missing(weights) if missing else weights)
+        if rank:
+            self.enable_lora(rank, lora_alpha=self.lora_alpha)
+
     def _finish_build(self):
         self.built = True
         if self.lora_rank:

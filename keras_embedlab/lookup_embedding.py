@@ -193,12 +193,10 @@ class LookupEmbedding(EmbeddingBase):
         self.logit_soft_cap = logit_soft_cap
         self.autocast = False
         if weights is not None:
-            self.build()
-            weights = as_weight_list(weights)
-            if len(weights) == 1 and not tie_weights:
-                # The table only; the reverse projection keeps its init.
-                weights.append(ops.convert_to_numpy(self.reverse_embeddings))
-            self.set_weights(weights)
+            # The table alone, untied: the reverse projection keeps its init.
+            self._build_with_weights(as_weight_list(weights), lambda w: w + [
+                ops.convert_to_numpy(self.reverse_embeddings)
+            ] if len(w) == 1 and not tie_weights else w)
 
     def _table_shape(self):
         return (self.input_dim, self.output_dim)

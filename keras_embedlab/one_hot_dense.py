@@ -148,11 +148,9 @@ class OneHotDense(EmbeddingBase):
         # `call`), as `LookupEmbedding` does.
         self.autocast = False
         if weights is not None:
-            self.build()
-            weights = as_weight_list(weights)
-            if use_bias and len(weights) == 1:
-                weights.append(ops.convert_to_numpy(self.bias))
-            self.set_weights(weights)
+            self._build_with_weights(as_weight_list(weights), lambda w: w + [
+                ops.convert_to_numpy(self.bias)
+            ] if use_bias and len(w) == 1 else w)
 
     def build(self, input_shape=None):
         if self.built:

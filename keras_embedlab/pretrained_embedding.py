@@ -25,7 +25,7 @@ from keras_embedlab._pretrained_checks import (
 )
 from keras_embedlab._pretrained_int8 import int8_from_file
 from keras_embedlab.lookup_embedding import LookupEmbedding
-from keras_embedlab.vectors import Vectors, load_vectors
+from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
     OOV_TOKEN,
@@ -82,8 +82,7 @@ class PretrainedEmbedding(LookupEmbedding):
     >>> layer.most_similar("king", k=3)
     """
 
-    # Quantizable with `layer.quantize(mode)` and `model.quantize(mode)`.
-    _QUANTIZABLE = True
+    _QUANTIZABLE = True  # `layer.quantize(mode)`, `model.quantize(mode)`.
 
     def __init__(self, input_dim: int, output_dim: int,
                  vocabulary: Sequence[str] | None = None,
@@ -168,10 +167,11 @@ class PretrainedEmbedding(LookupEmbedding):
         coverage line unless `verbose=0`. Every argument, `layer_kwargs`
         included, is checked before any work.
         """
-        if not isinstance(vectors, Vectors):
+        if not isinstance(vectors, (Vectors, FastTextVectors)):
             raise ValueError(
-                "`vectors` must be a keras_embedlab.Vectors (from "
-                f"load_vectors or Vectors(words, matrix)). Received: "
+                "`vectors` must be a keras_embedlab.Vectors or "
+                "FastTextVectors (from load_vectors or Vectors(words, "
+                f"matrix)). Received: "
                 f"{type(vectors).__name__}."
             )
         check_build_arguments("from_vectors", oov, lowercase_fallback,
@@ -195,15 +195,18 @@ class PretrainedEmbedding(LookupEmbedding):
 
         With a vocabulary, only the rows it needs are parsed (plus lowercased
         forms when `lowercase_fallback`), so memory follows the vocabulary,
-        not the file. `format`, `limit`, `encoding`, `unicode_errors`,
-        `verbose` and `nonfinite` (None: `load_vectors`' default) go to
-        `load_vectors`. Every argument, `layer_kwargs` included, is checked
-        before the file is opened.
+        not the file. A fastText model (`.bin`) gives every token its
+        whole-word vector, else its lowercased form's, else its subword
+        vector; `coverage.subwords` counts the last. `format`, `limit`,
+        `encoding`, `unicode_errors`, `verbose` and `nonfinite` (None:
+        `load_vectors`' default) go to `load_vectors`. Every argument,
+        `layer_kwargs` included, is checked before the file is opened.
 
-        `quantize="int8"` (with a `vocabulary`) quantizes rows as they are
-        parsed into an int8 table, never holding a float32 matrix; it equals
-        `from_file(...)` then `layer.quantize("int8")` bit for bit. For
-        int4, quantize after loading.
+        `quantize="int8"` (with a `vocabulary`, text and word2vec binary
+        files) quantizes rows as they are parsed into an int8 table, never
+        holding a float32 matrix; it equals `from_file(...)` then
+        `layer.quantize("int8")` bit for bit. For int4, quantize after
+        loading.
         """
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise ValueError(
@@ -227,7 +230,7 @@ class PretrainedEmbedding(LookupEmbedding):
                                   lowercase_fallback, trainable, limit,
                                   encoding, unicode_errors, verbose, seed,
                                   nonfinite or "error", layer_kwargs)
-        # Only when given, so that a load_vectors without it still works.
+        # Only when given: a load_vectors without it still works.
         loader = {} if nonfinite is None else {"nonfinite": nonfinite}
         vectors = load_vectors(path, format=format, vocabulary=wanted,
                                limit=limit, encoding=encoding,
@@ -264,21 +267,18 @@ class PretrainedEmbedding(LookupEmbedding):
         if verbose:
             print(cls._coverage_line(coverage))
         layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
-        # `weights=` is the table only: LoRA after it.
-        rank = layer_kwargs.pop("lora_rank", None)
-        alpha = layer_kwargs.pop("lora_alpha", None)
-        layer = cls(len(tokens), vectors.dim, vocabulary=tokens,
-                    coverage=coverage, trainable=trainable, weights=matrix,
-                    **layer_kwargs)
-        if rank:
-            layer.enable_lora(rank, lora_alpha=alpha)
-        return layer
+        return cls(len(tokens), vectors.dim, vocabulary=tokens,
+                   coverage=coverage, trainable=trainable, weights=matrix,
+                   **layer_kwargs)
 
     @staticmethod
     def _coverage_line(coverage):
         share = coverage.found / coverage.total if coverage.total else 1.0
+        subwords = (f", {coverage.subwords:,} from subword n-grams"
+                    if coverage.subwords else "")
         return (f"found {coverage.found:,} of {coverage.total:,} tokens "
-                f"({share:.1%}), {coverage.lowercase:,} via lowercase")
+                f"({share:.1%}), {coverage.lowercase:,} via lowercase"
+                + subwords)
 
     def most_similar(self, query: str | Any,
                      k: int = 10) -> list[tuple[str, float]]:

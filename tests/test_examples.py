@@ -81,3 +81,16 @@ def test_pretrained_vectors():
     missing = text.split("missing from the file: ")[1].split("\n")[0]
     assert sorted(ast.literal_eval(missing)) == ["blick", "quux", "zorp"]
     assert text.count("validation accuracy") == 2
+
+
+def test_fasttext_subwords():
+    pytest.importorskip("gensim", reason="the example trains with gensim")
+    status, text = run_example("fasttext_subwords")
+    assert status == 0, text
+    assert ("found 12 of 12 tokens (100.0%), 1 via lowercase, 4 from "
+            "subword n-grams") in text
+    # Each unseen word's nearest neighbour shares its stem.
+    for word, stem in [("walkway", "walk"), ("repainted", "painted"),
+                       ("cookings", "cooking"), ("jumpy", "jumped")]:
+        line = text.split(f"{word!r} is not in the model; nearest: ")[1]
+        assert line.startswith(f"{stem} ("), line

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from vector_helpers import (  # noqa: F401
     assert_bits_equal,
+    fasttext_model,
     seed_everything,
     write,
 )
@@ -649,3 +650,122 @@ def test_no_warning_for_clean_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_vectors(path, nonfinite="skip").words == ["a", "b"]
+
+
+# ------------------------------------------- fastText .bin models (issue 15)
+
+FT_WORDS = ["chat", "café"]
+
+
+def ft_model(**kwargs):
+    # 2 words + 5 buckets, dim 3
+    matrix = np.arange(21, dtype=np.float32).reshape(7, 3) / 8
+    return fasttext_model(FT_WORDS, matrix, minn=2, maxn=3, **kwargs)
+
+
+# Where the parts of `ft_model()` start: args at 8, dictionary at 64,
+# entries at 92 ("chat\0" + 9, "café\0" + 9: 29 bytes), quant byte at 121,
+# matrix header at 122, values at 138 (84 bytes), output matrix at 222.
+@pytest.mark.parametrize(
+    "cut, where",
+    [(3, "byte offset 0"), (30, "byte offset 8"), (70, "byte offset 64"),
+     (100, "byte offset 92"), (121, "byte offset 121"),
+     (130, "byte offset 122"), (200, "byte offset 138"),
+     (222, "byte offset 222"), (230, "byte offset 223"),
+     (240, "byte offset 223")],
+)
+def test_fasttext_truncated_anywhere(tmp_path, cut, where):
+    data = ft_model()
+    assert load_vectors(write(tmp_path, data, "m.bin")).words == FT_WORDS
+    message = error_of(write(tmp_path, data[:cut], "m.bin"),
+                       format="fasttext-binary")
+    assert where in message and "fastText" in message
+
+
+def test_fasttext_truncated_file_is_detected_by_content(tmp_path):
+    message = error_of(write(tmp_path, ft_model()[:200], "m.bin"))
+    assert "truncated" in message and "byte offset 138" in message
+
+
+@pytest.mark.parametrize(
+    "offset, value, expected",
+    [
+        (0, struct.pack("<i", 793712315), "magic number is 793712315"),
+        (4, struct.pack("<i", 13), "byte offset 4: the format version is 13"),
+        (8, struct.pack("<i", 0), "dim=0"),
+        (8, struct.pack("<i", 1 << 30), "dim=1,073,741,824"),
+        (40, struct.pack("<i", -1), "bucket=-1"),
+        (44, struct.pack("<i", 1000), "minn=1,000"),
+        (64, struct.pack("<i", 2**31 - 1), "size=2,147,483,647"),
+        (68, struct.pack("<i", 3), "nwords=3"),
+        (84, struct.pack("<q", 5), "pruneidx_size=5"),
+        (121, b"\x01", "quantized"),
+        (122, struct.pack("<q", 6), "input matrix is 6 x 3"),
+        (122, struct.pack("<q", 2**62), "needs 7 x 3"),
+        (130, struct.pack("<q", 4), "needs 7 x 3"),
+        (223, struct.pack("<q", 2**40), "output matrix"),
+    ],
+    ids=["magic", "version", "dim-0", "dim-huge", "bucket", "minn",
+         "size-huge", "nwords", "pruned", "ftz", "rows-smaller",
+         "rows-huge", "cols", "output-huge"],
+)
+def test_fasttext_bad_header_values(tmp_path, offset, value, expected):
+    data = bytearray(ft_model())
+    data[offset:offset + len(value)] = value
+    message = error_of(write(tmp_path, bytes(data), "m.bin"),
+                       format="fasttext-binary")
+    assert expected in message and "byte offset" in message
+
+
+def test_fasttext_matrix_smaller_than_its_header(tmp_path):
+    # The header's bucket (50) needs 52 rows; the matrix has 7.
+    data = ft_model(bucket=50)
+    message = error_of(write(tmp_path, data, "m.bin"))
+    assert "input matrix is 7 x 3; the header needs 52 x 3" in message
+
+
+def test_fasttext_invalid_utf8_in_the_dictionary(tmp_path):
+    data = fasttext_model([b"ok", b"caf\xe9"], np.zeros((4, 2), np.float32))
+    path = write(tmp_path, data, "m.bin")
+    message = error_of(path)
+    # "ok\0" + 9 bytes = 12; then "caf" and the bad byte.
+    assert "byte offset 107" in message and "not valid UTF-8" in message
+    assert load_vectors(path, unicode_errors="replace").words == [
+        "ok", "caf\ufffd"]
+
+
+@pytest.mark.parametrize("word, problem", [
+    (b"", "the word is empty"),
+    (b"w" * (MAX_TOKEN + 1), "no NUL ends the word"),
+])
+def test_fasttext_bad_dictionary_entry(tmp_path, word, problem):
+    data = fasttext_model([b"ok", word], np.zeros((4, 2), np.float32))
+    message = error_of(write(tmp_path, data, "m.bin"))
+    assert "byte offset 104: dictionary entry 2 of 2" in message
+    assert problem in message
+
+
+def test_fasttext_compressed_model_is_refused(tmp_path):
+    path = write(tmp_path, gzip.compress(ft_model()), "m.bin.gz")
+    assert "decompress it first" in error_of(path, format="fasttext-binary")
+
+
+def test_fasttext_model_vectors_are_fasttexts(tmp_path):
+    # "ab" is "<ab>": n-grams "<a", "ab", "b>", "<ab", "ab>" (2-3 chars).
+    matrix = np.random.default_rng(0).normal(size=(1003, 4))
+    data = fasttext_model(["ab"], matrix, minn=2, maxn=3)
+    vectors = load_vectors(write(tmp_path, data, "m.bin"))
+
+    def fnv(text):
+        h = 2166136261
+        for byte in text.encode():
+            h = ((h ^ (byte | (0xFFFFFF00 if byte > 127 else 0)))
+                 * 16777619) % 2**32
+        return h
+
+    for word, grams in [("ab", ["<a", "ab", "b>", "<ab", "ab>"]),
+                        ("é", ["<é", "é>", "<é>"])]:
+        rows = [1 + fnv(g) % 1002 for g in grams]
+        rows = [0] + rows if word == "ab" else rows
+        expected = matrix[rows].astype(np.float32).mean(axis=0)
+        np.testing.assert_allclose(vectors[word], expected, atol=1e-6)

@@ -1,5 +1,7 @@
 """Shared by the vector-file tests, which use no Keras."""
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -26,3 +28,33 @@ def assert_bits_equal(actual, expected):
     np.testing.assert_array_equal(
         actual.view(np.uint32), expected.view(np.uint32)
     )
+
+
+FASTTEXT_MAGIC = 793712314
+
+
+def fasttext_model(words, matrix, minn=3, maxn=6, bucket=None, labels=(),
+                   version=12, quantized=False, output_rows=1):
+    """The bytes of a fastText `.bin` model (the layout fastText 0.9
+    writes): `matrix` is the input matrix, `len(words) + bucket` rows (by
+    default bucket is what is left after the words' rows)."""
+    matrix = np.asarray(matrix, "<f4")
+    rows, dim = matrix.shape
+    bucket = rows - len(words) if bucket is None else bucket
+    # dim, ws, epoch, minCount, neg, wordNgrams, loss (ns), model (sg),
+    # bucket, minn, maxn, lrUpdateRate, t
+    args = struct.pack("<12id", dim, 5, 5, 1, 5, 1, 2, 2, bucket, minn, maxn,
+                       100, 1e-4)
+    entries = [(w, 0) for w in words] + [(w, 1) for w in labels]
+    dictionary = struct.pack("<3i2q", len(entries), len(words), len(labels),
+                             1000, -1)
+    dictionary += b"".join(
+        (w if isinstance(w, bytes) else w.encode()) + b"\0"
+        + struct.pack("<qb", 7, kind) for w, kind in entries
+    )
+    return b"".join([
+        struct.pack("<2i", FASTTEXT_MAGIC, version), args, dictionary,
+        bytes([quantized]), struct.pack("<2q", rows, dim), matrix.tobytes(),
+        b"\0", struct.pack("<2q", output_rows, dim),
+        bytes(4 * output_rows * dim),
+    ])

@@ -1,9 +1,9 @@
 """Pretrained word vectors (GloVe, word2vec, fastText) as NumPy arrays.
 
 NumPy only: reading and writing vectors needs no Keras import. The public
-names are `load_vectors`, `Vectors`, `VectorFileError` and the limits
-`MAX_LINE_BYTES` and `MAX_TOKEN_BYTES`; they are defined in the private
-submodules, one concern each:
+names are `load_vectors`, `Vectors`, `FastTextVectors`, `VectorFileError`
+and the limits `MAX_LINE_BYTES` and `MAX_TOKEN_BYTES`; they are defined in
+the private submodules, one concern each:
 
 - `_rules`: the limits, `VectorFileError`, and what a line, a field, a
   number and a token byte are, for every reader and the writer.
@@ -18,6 +18,11 @@ submodules, one concern each:
 - `_write`: writing files, after refusing what would not read back
   bit-exact.
 - `_vectors`: the `Vectors` class.
+- `_fasttext`: fastText `.bin` models: header, dictionary, where the
+  input matrix is (`read_model`).
+- `_subwords`: fastText's n-gram hashing and the averaged rows, for many
+  words at once, read window by window from the file.
+- `_fasttext_vectors`: the `FastTextVectors` class.
 - `_collect`: the rows `load_vectors` keeps (first of duplicates, in the
   vocabulary, finite), in one growing matrix.
 - `_load`: `load_vectors`: argument checks, then detection, reading and
@@ -27,6 +32,7 @@ submodules, one concern each:
 vocabulary, for `PretrainedEmbedding`.
 """
 
+from keras_embedlab.vectors._fasttext_vectors import FastTextVectors
 from keras_embedlab.vectors._load import load_vectors
 from keras_embedlab.vectors._rules import CHUNK_SIZE as CHUNK_SIZE
 from keras_embedlab.vectors._rules import (
@@ -42,6 +48,7 @@ from keras_embedlab.vectors.align import Coverage, align
 # are importable here for the tests, but not public.
 __all__ = [
     "Coverage",
+    "FastTextVectors",
     "MAX_LINE_BYTES",
     "MAX_TOKEN_BYTES",
     "Vectors",
@@ -51,6 +58,7 @@ __all__ = [
 ]
 
 # Documented, and pickled, as `keras_embedlab.vectors.<name>`.
-for _public in (VectorFileError, Vectors, load_vectors):
+for _public in (VectorFileError, Vectors, FastTextVectors,
+                load_vectors):
     _public.__module__ = __name__
 del _public

@@ -8,12 +8,18 @@ from keras_embedlab._validation import check_choice
 from keras_embedlab.vectors._binary import iter_binary_rows
 from keras_embedlab.vectors._collect import Collector
 from keras_embedlab.vectors._detect import detect, read_head
+from keras_embedlab.vectors._fasttext import is_fasttext, read_model
+from keras_embedlab.vectors._fasttext_vectors import (
+    FastTextVectors,
+    load_fasttext,
+)
 from keras_embedlab.vectors._rules import VectorFileError
 from keras_embedlab.vectors._source import Progress, Source
 from keras_embedlab.vectors._text import iter_text_rows
 from keras_embedlab.vectors._vectors import Vectors
 
-FORMATS = ("auto", "glove", "word2vec-text", "word2vec-binary")
+FORMATS = ("auto", "glove", "word2vec-text", "word2vec-binary",
+           "fasttext-binary")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
 NONFINITE = ("error", "skip", "keep")
 VERBOSE_MODES = ("auto", 0, 1)
@@ -94,8 +100,8 @@ def load_vectors(
     unicode_errors: str = "strict",
     verbose: str | int | bool = "auto",
     nonfinite: str = "error",
-) -> Vectors:
-    """Reads a GloVe, word2vec or fastText vectors file.
+) -> Vectors | FastTextVectors:
+    """Reads a GloVe, word2vec or fastText vectors file, or a fastText model.
 
     Handles the files people have: tokens with spaces or non-breaking
     spaces (a row is the last `dim` fields; everything before them is the
@@ -111,6 +117,17 @@ def load_vectors(
     most 16 MiB (`MAX_LINE_BYTES`, also the limit for a binary record) and
     a token at most 10,000 bytes (`MAX_TOKEN_BYTES`).
 
+    fastText models (`.bin`, from fastText 0.9 or gensim's
+    `save_facebook_model`; unsupervised models and the input matrix of
+    supervised ones) are recognised by their magic number and give a
+    `FastTextVectors`: any word gets a vector, its own row and those of its
+    character n-grams averaged, as fastText's `get_word_vector` computes
+    it. Only the header and dictionary are read at load; with `vocabulary`
+    the vectors of its tokens (whole words or not) are computed at load by
+    reading just their rows, so memory follows the vocabulary, not the
+    matrix. Quantized (`.ftz`), pruned and compressed models raise
+    `VectorFileError`; `limit` does not apply to models.
+
     Which rows are checked: every row read, up to `limit`, is checked
     whether or not `vocabulary` keeps it: its number of fields, its
     token's length and decoding, and stray `\\r`s (binary: the record's
@@ -122,7 +139,8 @@ def load_vectors(
         path: Path of the file.
         format: `"auto"` (detect from the content), `"glove"` (text without
             header), `"word2vec-text"` (a `count dim` header line; fastText
-            `.vec` files) or `"word2vec-binary"`.
+            `.vec` files), `"word2vec-binary"` or `"fasttext-binary"` (a
+            fastText `.bin` model).
         vocabulary: Optional collection of tokens. Rows for other tokens are
             skipped without parsing their values, so memory follows the
             vocabulary, not the file. The result keeps file order.
@@ -143,7 +161,7 @@ def load_vectors(
             dropped) or `"keep"`.
 
     Returns:
-        A `Vectors`.
+        A `Vectors`, or for a fastText model a `FastTextVectors`.
 
     Raises:
         VectorFileError: The file is not a regular file, empty, truncated
@@ -161,8 +179,17 @@ def load_vectors(
     verbose = _check_arguments(limit, encoding, unicode_errors, verbose)
     check_choice("nonfinite", nonfinite, NONFINITE)
     vocabulary = _as_vocabulary(vocabulary)
+    if format == "fasttext-binary" and limit is not None:
+        raise ValueError(_MODEL_LIMIT.format(limit=limit))
     source = Source(path, name)
     try:
+        if format == "fasttext-binary" or (
+            format == "auto" and is_fasttext(source.stream.peek(8)[:8])
+        ):
+            if limit is not None:
+                raise ValueError(_MODEL_LIMIT.format(limit=limit))
+            model = read_model(source, name, unicode_errors)
+            return load_fasttext(model, vocabulary, nonfinite)
         show = verbose == 1 or (
             verbose == "auto"
             and source.size > PROGRESS_MIN_BYTES
@@ -223,6 +250,12 @@ def load_vectors(
         return collector.result()
     finally:
         source.close()
+
+
+_MODEL_LIMIT = (
+    "`limit` does not apply to a fastText model: every word of its "
+    "dictionary is read (the rows are not). Received: limit={limit}."
+)
 
 
 def _initial_rows(source, head, binary, stop, dim):

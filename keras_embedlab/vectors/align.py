@@ -18,16 +18,53 @@ MASK_TOKEN = ""
 OOV_TOKEN = "[UNK]"
 SPECIAL_TOKENS = (MASK_TOKEN, OOV_TOKEN)
 
-Coverage = collections.namedtuple(
+_CoverageTuple = collections.namedtuple(
     "Coverage", ["found", "total", "lowercase", "missing"]
 )
-Coverage.__doc__ = """How much of a vocabulary the vectors file covered.
 
-`total` counts the vocabulary's tokens other than the mask token `""` and
-the OOV token `"[UNK]"`; `found` of them have a vector in the file,
-`lowercase` of those only through their lowercased form, and `missing` lists
-the rest (initialised according to `oov`).
-"""
+
+class Coverage(_CoverageTuple):
+    """How much of a vocabulary the vectors file covered.
+
+    `total` counts the vocabulary's tokens other than the mask token `""`
+    and the OOV token `"[UNK]"`; `found` of them have a vector in the file,
+    `lowercase` of those only through their lowercased form, and `missing`
+    lists the rest (initialised according to `oov`). For a fastText model,
+    the attribute `subwords` counts the found tokens whose vector came from
+    their character n-grams alone (they are not words of the model), and
+    `missing` holds the tokens without any n-gram; `found - subwords` came
+    from whole words. It is 0 for other files, and not part of the tuple:
+    a `Coverage` still unpacks as `found, total, lowercase, missing`.
+    """
+
+    subwords = 0  # also for the copies `_make` and `_replace` make
+
+    def __new__(cls, found, total, lowercase, missing, subwords=0):
+        coverage = super().__new__(cls, found, total, lowercase, missing)
+        coverage.subwords = subwords
+        return coverage
+
+    def __eq__(self, other):
+        return (tuple.__eq__(self, other) is True
+                and self.subwords == getattr(other, "subwords", 0))
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = _CoverageTuple.__hash__
+
+    def __repr__(self):
+        text = super().__repr__()
+        if self.subwords:
+            text = f"{text[:-1]}, subwords={self.subwords})"
+        return text
+
+    def _asdict(self):
+        """The fields, and `subwords` when it is not 0."""
+        fields = super()._asdict()
+        if self.subwords:
+            fields["subwords"] = self.subwords
+        return fields
 
 
 def short_repr(value, limit=120):
@@ -98,7 +135,7 @@ def as_coverage(value, vocabulary, what="`coverage`"):
     `vocabulary`; returns a `Coverage` or None."""
     if value is None:
         return None
-    fields = Coverage._fields
+    fields = (*Coverage._fields, "subwords")
     if isinstance(value, Coverage):
         value = value._asdict()
     elif not isinstance(value, dict):
@@ -108,12 +145,14 @@ def as_coverage(value, vocabulary, what="`coverage`"):
             f"{', '.join(fields)}. Received: {short_repr(value)} (of type "
             f"{type(value).__name__})."
         )
+    # Files saved before fastText models were read have no "subwords".
+    value = {"subwords": 0, **value}
     if sorted(map(str, value)) != sorted(fields):
         raise ValueError(
             f"{what} must have exactly the fields {', '.join(fields)}. "
             f"Received the fields {', '.join(map(short_repr, value))}."
         )
-    for name in ("found", "total", "lowercase"):
+    for name in ("found", "total", "lowercase", "subwords"):
         count = value[name]
         if (not isinstance(count, int) or isinstance(count, bool)
                 or count < 0):
@@ -124,12 +163,14 @@ def as_coverage(value, vocabulary, what="`coverage`"):
             )
     missing = token_list(value["missing"], f"{what}: `missing`")
     found, total, lowercase = value["found"], value["total"], value["lowercase"]
-    if not lowercase <= found <= total or found + len(missing) != total:
+    subwords = value["subwords"]
+    if (not lowercase + subwords <= found <= total
+            or found + len(missing) != total):
         raise ValueError(
-            f"{what} is inconsistent: it needs lowercase <= found <= total "
-            "and found + len(missing) == total. Received: "
+            f"{what} is inconsistent: it needs lowercase + subwords <= found "
+            "<= total and found + len(missing) == total. Received: "
             f"found={found}, total={total}, lowercase={lowercase}, "
-            f"{len(missing)} missing."
+            f"subwords={subwords}, {len(missing)} missing."
         )
     if vocabulary is None:
         raise ValueError(
@@ -155,7 +196,7 @@ def as_coverage(value, vocabulary, what="`coverage`"):
                 f"{' twice' if token in seen else ''}."
             )
         seen.add(token)
-    return Coverage(found, total, lowercase, missing)
+    return Coverage(found, total, lowercase, missing, subwords)
 
 
 def check_vocabulary(tokens):
@@ -174,9 +215,16 @@ def check_vocabulary(tokens):
 def align(vectors: Any, vocabulary: Sequence[str], oov: str = "random",
           lowercase_fallback: bool = True,
           seed: int | None = 1337) -> tuple[np.ndarray, Coverage]:
-    """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`."""
+    """`(matrix, coverage)`: row `i` is the vector for `vocabulary[i]`.
+
+    A token takes its own vector, else (with `lowercase_fallback`) its
+    lowercased form's; with a fastText model (`FastTextVectors`), a token
+    that is not a word of the model (nor in lowercase) takes its subword
+    vector.
+    """
     check_oov(oov)
     matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")
+    rows, subword = _fasttext_rows(vectors, vocabulary, lowercase_fallback)
     found, missing, lowercase, oov_ids = [], [], 0, []
     for i, token in enumerate(vocabulary):
         if token == MASK_TOKEN:
@@ -184,12 +232,16 @@ def align(vectors: Any, vocabulary: Sequence[str], oov: str = "random",
         if token == OOV_TOKEN:
             oov_ids.append(i)
         elif token in vectors:
-            matrix[i] = vectors[token]
+            matrix[i] = vectors[token] if rows is None else rows[token]
             found.append(i)
         elif lowercase_fallback and token.lower() in vectors:
-            matrix[i] = vectors[token.lower()]
+            lower = token.lower()
+            matrix[i] = vectors[lower] if rows is None else rows[lower]
             found.append(i)
             lowercase += 1
+        elif rows is not None and token in rows:
+            matrix[i] = rows[token]
+            found.append(i)
         else:
             missing.append(token)
             oov_ids.append(i)
@@ -201,7 +253,26 @@ def align(vectors: Any, vocabulary: Sequence[str], oov: str = "random",
     if oov_ids and oov != "zeros":
         matrix[oov_ids] = oov_rows(matrix[found], len(oov_ids), oov, seed)
     total = len(found) + len(missing)
-    return matrix, Coverage(len(found), total, lowercase, missing)
+    subwords = sum(t in subword for t in vocabulary)
+    return matrix, Coverage(len(found), total, lowercase, missing, subwords)
+
+
+def _fasttext_rows(vectors, vocabulary, lowercase_fallback):
+    """For a fastText model, `(rows, subword)`: the vector of every token
+    needed (a dict) in one pass over the file, and the tokens that take
+    their subword vector; `(None, ())` for other vectors."""
+    if not hasattr(vectors, "lookup"):
+        return None, ()
+    tokens = [t for t in dict.fromkeys(vocabulary) if t not in SPECIAL_TOKENS]
+    lower = [t.lower() for t in tokens] if lowercase_fallback else []
+    wanted = list(dict.fromkeys(tokens + lower))
+    matrix, whole, has = vectors.lookup(wanted)
+    rows = {t: matrix[i] for i, t in enumerate(wanted) if has[i]}
+    words = {t for t, w in zip(wanted, whole.tolist()) if w}
+    subword = {t for t in tokens if t in rows and t not in words
+               and not (lowercase_fallback and t.lower() in words)}
+    return rows, subword
+
 
 def check_oov(oov):
     if not isinstance(oov, str) or oov not in OOV_MODES:

@@ -1,0 +1,173 @@
+"""`FastTextVectors`: a fastText model's vectors, for any word."""
+
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from keras_embedlab.vectors._rules import VectorFileError
+from keras_embedlab.vectors._subwords import average_rows, rows_of
+from keras_embedlab.vectors._vectors import Vectors
+from keras_embedlab.vectors.align import token_list
+
+
+class FastTextVectors:
+    """The word vectors of a fastText `.bin` model, for words in or out of
+    its dictionary, as fastText's `get_word_vector` computes them.
+
+    Made by `load_vectors("model.bin")`. A word's vector is the average of
+    its own row (for a word of the model) and the rows of its character
+    n-grams (`minn` to `maxn` characters of `"<" + word + ">"`, hashed into
+    `bucket` rows), so a word the model never saw gets a vector from its
+    pieces. Only the dictionary is held in memory: rows are read from the
+    file when asked for (the file must stay in place for that), except the
+    vectors of the `vocabulary` given to `load_vectors`, computed once at
+    load.
+
+    Attributes:
+        words: The model's words (`list[str]`, most frequent first; labels
+            of supervised models are left out).
+        dim: Length of each vector.
+        minn, maxn, bucket: The model's n-gram sizes and bucket count.
+        path: The model file.
+
+    `len(vectors)` and `word in vectors` are about the model's words;
+    `vectors[word]` is the vector of any word with a row or an n-gram
+    (`KeyError` for one without, e.g. `""` when `minn > 2`).
+
+    Example:
+
+    >>> vectors = load_vectors("cc.en.300.bin")
+    >>> "unfathomably" in vectors, vectors["unfathomably"].shape
+    (False, (300,))
+    >>> matrix, whole_word, found = vectors.lookup(["cat", "catz"])
+    """
+
+    def __init__(self, model, nonfinite="error"):
+        self._model = model
+        self._words = model.words[:model.nwords]
+        self._index = {word: i for i, word in enumerate(model.words)}
+        self._nonfinite = nonfinite
+        self._cache = {}
+        self._cached = np.zeros((0, model.dim), np.float32)
+        self._matrix = None
+
+    @property
+    def words(self) -> list[str]:
+        return self._words
+
+    @property
+    def dim(self) -> int:
+        return self._model.dim
+
+    @property
+    def minn(self) -> int:
+        return self._model.minn
+
+    @property
+    def maxn(self) -> int:
+        return self._model.maxn
+
+    @property
+    def bucket(self) -> int:
+        return self._model.bucket
+
+    @property
+    def path(self) -> str:
+        return self._model.path
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The vectors of `words` (row `i` for `words[i]`), computed on
+        first use: this reads the whole matrix of the file."""
+        if self._matrix is None:
+            self._matrix = self.lookup(self._words)[0]
+        return self._matrix
+
+    def __len__(self):
+        return len(self._words)
+
+    def __contains__(self, word):
+        try:
+            return self._index.get(word, len(self._words)) < len(self._words)
+        except TypeError:  # unhashable
+            return False
+
+    def index(self, word: str) -> int:
+        """The position of `word` in `words`; `KeyError` if it is not one."""
+        if word not in self:
+            raise KeyError(f"{word!r} is not among the model's "
+                           f"{len(self):,} words.")
+        return self._index[word]
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        matrix, _, found = self.lookup([word])
+        if not found[0]:
+            raise KeyError(
+                f"{word!r} has no vector: it is not a word of the model and "
+                f"has no n-gram of {self.minn} to {self.maxn} characters."
+            )
+        return matrix[0]
+
+    def __repr__(self):
+        return (f"<FastTextVectors: {len(self):,} words, dim={self.dim}, "
+                f"n-grams {self.minn}-{self.maxn} in {self.bucket:,} "
+                "buckets>")
+
+    def lookup(self, tokens: Sequence[str]):
+        """`(matrix, whole_word, found)` for a list of tokens.
+
+        Row `i` of `matrix` (float32, `(len(tokens), dim)`) is the vector
+        of `tokens[i]`, or zeros when `found[i]` is False (no row and no
+        n-gram). `whole_word[i]` says whether `tokens[i]` is a word of the
+        model (its vector then includes its own row). All tokens are
+        computed together, reading each needed row of the file once.
+        """
+        if not isinstance(tokens, (list, tuple, str)):
+            tokens = list(tokens)
+        tokens = token_list(tokens, "`tokens`")
+        missing = [t for t in dict.fromkeys(tokens) if t not in self._cache]
+        if missing:
+            self._compute(missing)
+        at = np.array([self._cache[t] for t in tokens], np.int64)
+        matrix = np.take(self._cached, np.maximum(at, 0), axis=0)
+        matrix[at < 0] = 0
+        whole = np.array([t in self for t in tokens], bool)
+        return matrix, whole, at >= 0
+
+    def _compute(self, tokens):
+        owner, rows, _ = rows_of(self._model, tokens, self._index)
+        matrix, counts = average_rows(self._model, owner, rows, len(tokens))
+        found = counts > 0
+        if self._nonfinite != "keep":
+            bad = found & ~np.isfinite(matrix).all(axis=1)
+            if bad.any() and self._nonfinite == "error":
+                token = tokens[int(np.argmax(bad))]
+                raise VectorFileError(
+                    f"{self._model.name}: the vector of {token!r} has a NaN "
+                    "or infinite value (from the model's input matrix); "
+                    "pass nonfinite='skip' to leave such words out, or "
+                    "'keep'."
+                )
+            found &= ~bad
+        start = len(self._cached)
+        kept = matrix if found.all() else matrix[found]
+        self._cached = (np.concatenate([self._cached, kept]) if start
+                        else kept)
+        rows_found = iter(range(start, len(self._cached)))
+        for token, ok in zip(tokens, found.tolist()):
+            self._cache[token] = next(rows_found) if ok else -1
+
+    def save(self, path: str | os.PathLike,
+             format: str = "word2vec-text") -> None:
+        """Writes the vectors of `words` as a `Vectors` file (see
+        `Vectors.save`); n-grams are not kept."""
+        Vectors(self._words, self.matrix).save(path, format=format)
+
+
+def load_fasttext(model, vocabulary: Iterable[str] | None, nonfinite):
+    """The `FastTextVectors` of `model`, the vocabulary's computed."""
+    vectors = FastTextVectors(model, nonfinite)
+    if vocabulary is not None:
+        vectors.lookup(list(vocabulary))
+    return vectors

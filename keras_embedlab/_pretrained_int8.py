@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from keras_embedlab.vectors._fasttext import is_fasttext
 from keras_embedlab.vectors._quantized import load_int8
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
@@ -15,9 +16,30 @@ from keras_embedlab.vectors.align import (
 )
 
 
+def _refuse_fasttext(path, format):
+    """fastText models compute subword vectors in float: not streamed."""
+    head = b""
+    if format == "auto":
+        try:
+            with open(path, "rb") as stream:  # The file the user named.
+                head = stream.read(8)
+        except OSError:
+            pass  # `load_int8` reports it, as the float path does.
+    if format == "fasttext-binary" or (format == "auto"
+                                       and is_fasttext(head)):
+        raise ValueError(
+            f"from_file(quantize='int8') reads text and word2vec binary "
+            f"files; {os.fsdecode(path)!r} is a fastText model, whose "
+            "subword vectors are computed in float. Load it with "
+            "quantize=None (memory follows the vocabulary) and call "
+            "layer.quantize('int8')."
+        )
+
+
 def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
                    trainable, limit, encoding, unicode_errors, verbose,
                    seed, nonfinite, layer_kwargs):
+    _refuse_fasttext(path, format)
     try:
         q, scale, coverage = load_int8(
             path, tokens, keras.backend.epsilon(), format=format, oov=oov,

@@ -227,6 +227,16 @@ def test_from_file_gives_subword_vectors_with_coverage(trained):
     neighbours = layer.most_similar("unseen", k=3)
     assert len(neighbours) == 3
     assert {w for w, _ in neighbours} <= set(tokens[2:]) - {"unseen"}
+    # int8: quantized after loading; the streaming int8 path refuses.
+    layer.quantize("int8")
+    assert kel.PretrainedEmbedding._coverage_line(layer.coverage)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer._dense_table("float32")), table,
+        atol=np.abs(table).max() / 100)
+    for format in ("auto", "fasttext-binary"):
+        with pytest.raises(ValueError, match="is a fastText model"):
+            kel.PretrainedEmbedding.from_file(path, tokens, format=format,
+                                              quantize="int8", verbose=0)
 
 
 def test_tokens_without_ngrams_follow_oov(supervised, tmp_path):

@@ -26,6 +26,11 @@ MODES = ("int8", "int4")
 _RANGES = {"int8": (-127, 127), "int4": (-8, 7)}
 
 
+def take_rows(x, ids, fill):
+    """A plain row gather, for valid ids (`fill` is for filling gathers)."""
+    return ops.take(x, ids, axis=0)
+
+
 def block_size_of(layer, config):
     """Keras's int4 block size: the config's, else the dtype policy's.
 
@@ -158,7 +163,7 @@ class Storage:
         `take(x, ids, fill)` gathers rows; with a filling gather (JAX),
         invalid ids read a scale of 1 and integers of 0: a zero row.
         """
-        take = take or (lambda x, i, fill: ops.take(x, i, axis=0))
+        take = take or take_rows
         stored = take(getattr(layer, self.attribute), ids, 0)
         if layer.quantization_mode == "int4":
             # Unpack the gathered rows only, not the whole table.

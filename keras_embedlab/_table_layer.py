@@ -25,6 +25,7 @@ from keras_embedlab._table import (
     block_size_of,
     group_index,
     is_grouped,
+    take_rows,
 )
 from keras_embedlab._validation import check_positive_int
 
@@ -79,6 +80,9 @@ class TableLayer:
 
     # Reading.
 
+    def _lora_factors(self):
+        return tuple(getattr(self, name) for name in self._LORA)
+
     def _lora_scale(self):
         return self.lora_alpha / self.lora_rank
 
@@ -88,7 +92,7 @@ class TableLayer:
         table = self._TABLE.dense(self, self.output_dim, dtype,
                                   getattr(self, "g_idx", None))
         if self.lora_enabled:
-            a, b = (getattr(self, name) for name in self._LORA)
+            a, b = self._lora_factors()
             table = ops.add(ops.cast(table, "float32"), ops.multiply(
                 self._lora_scale(), ops.matmul(a, b)))
         return table
@@ -104,7 +108,7 @@ class TableLayer:
         dtype = self.compute_dtype
 
         def read(valid, take=None):
-            take = take or (lambda x, i, fill: ops.take(x, i, axis=0))
+            take = take or take_rows
             if self.quantization_mode in MODES:
                 rows = self._TABLE.read_rows(self, valid, self.output_dim,
                                              dtype,
@@ -113,7 +117,7 @@ class TableLayer:
             else:
                 rows = take(getattr(self, self._TABLE.attribute), valid, 0)
             if self.lora_enabled:
-                a, b = (getattr(self, name) for name in self._LORA)
+                a, b = self._lora_factors()
                 delta = ops.matmul(take(a, valid, 0), b)
                 rows = ops.add(ops.cast(rows, "float32"),
                                ops.multiply(self._lora_scale(), delta))
@@ -134,7 +138,7 @@ class TableLayer:
             )
         value = self._TABLE.integers(self, self.output_dim)
         if self.lora_enabled:
-            a, b = (getattr(self, name) for name in self._LORA)
+            a, b = self._lora_factors()
             value = ops.cast(ops.add(value, ops.multiply(
                 self._lora_scale(), ops.matmul(a, b))), self.compute_dtype)
         return value

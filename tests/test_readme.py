@@ -152,8 +152,8 @@ def run_blocks(blocks, tmp_path):
     proc = subprocess.run([sys.executable, "-c", RUNNER, str(path)],
                           env=env, capture_output=True, text=True,
                           timeout=300)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, (
+    output, status = proc.stdout + proc.stderr, proc.returncode
+    assert status == 0, (
         f"a README python block failed (KERAS_BACKEND={BACKEND}):\n"
         f"{output[-6000:]}"
     )

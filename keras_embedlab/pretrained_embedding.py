@@ -38,6 +38,7 @@ from keras_embedlab.vectors.align import (
     check_vocabulary,
     first_words,
     no_overlap_message,
+    not_counted,
     resolve_vocabulary,
     short_repr,
 )
@@ -78,7 +79,8 @@ class PretrainedEmbedding(LookupEmbedding):
 
     >>> layer = PretrainedEmbedding.from_file(
     ...     "glove.6B.100d.txt", vocabulary=text_vectorization)
-    found 18,234 of 20,000 tokens (91.2%), 312 via lowercase
+    found 18,234 of 20,000 tokens (91.2%), 312 via lowercase (not counting
+    '' and '[UNK]')
     >>> layer.most_similar("king", k=3)
     """
 
@@ -265,20 +267,23 @@ class PretrainedEmbedding(LookupEmbedding):
         matrix, coverage = align(vectors, tokens, oov, lowercase_fallback,
                                  seed)
         if verbose:
-            print(cls._coverage_line(coverage))
+            print(cls._coverage_line(coverage, tokens))
         layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
         return cls(len(tokens), vectors.dim, vocabulary=tokens,
                    coverage=coverage, trainable=trainable, weights=matrix,
                    **layer_kwargs)
 
     @staticmethod
-    def _coverage_line(coverage):
+    def _coverage_line(coverage, vocabulary=()):
+        """The line `from_file` prints. It counts the tokens `coverage`
+        counts, as the error for no overlap does: not the mask and OOV
+        tokens, which it names when `vocabulary` has them."""
         share = coverage.found / coverage.total if coverage.total else 1.0
         subwords = (f", {coverage.subwords:,} from subword n-grams"
                     if coverage.subwords else "")
         return (f"found {coverage.found:,} of {coverage.total:,} tokens "
                 f"({share:.1%}), {coverage.lowercase:,} via lowercase"
-                + subwords)
+                + subwords + not_counted(vocabulary))
 
     def most_similar(self, query: str | Any,
                      k: int = 10) -> list[tuple[str, float]]:

@@ -8,7 +8,11 @@ from keras_embedlab._validation import check_choice
 from keras_embedlab.vectors._binary import iter_binary_rows
 from keras_embedlab.vectors._collect import Collector
 from keras_embedlab.vectors._detect import detect, read_head
-from keras_embedlab.vectors._fasttext import is_fasttext, read_model
+from keras_embedlab.vectors._fasttext import (
+    HEAD_BYTES,
+    is_fasttext,
+    read_model,
+)
 from keras_embedlab.vectors._fasttext_vectors import (
     FastTextVectors,
     load_fasttext,
@@ -183,8 +187,9 @@ def load_vectors(
         raise ValueError(_MODEL_LIMIT.format(limit=limit))
     source = Source(path, name)
     try:
+        head = source.stream.peek(HEAD_BYTES)[:HEAD_BYTES]
         if format == "fasttext-binary" or (
-            format == "auto" and is_fasttext(source.stream.peek(8)[:8])
+            format == "auto" and is_fasttext(head)
         ):
             if limit is not None:
                 raise ValueError(_MODEL_LIMIT.format(limit=limit))

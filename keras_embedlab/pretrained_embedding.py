@@ -199,7 +199,9 @@ class PretrainedEmbedding(LookupEmbedding):
         forms when `lowercase_fallback`), so memory follows the vocabulary,
         not the file. A fastText model (`.bin`) gives every token its
         whole-word vector, else its lowercased form's, else its subword
-        vector; `coverage.subwords` counts the last. `format`, `limit`,
+        vector; `coverage.subwords` counts the last (a token without a
+        vector, such as a word whose vector `nonfinite="skip"` left out,
+        is missing). `format`, `limit`,
         `encoding`, `unicode_errors`, `verbose` and `nonfinite` (None:
         `load_vectors`' default) go to `load_vectors`. Every argument,
         `layer_kwargs` included, is checked before the file is opened.

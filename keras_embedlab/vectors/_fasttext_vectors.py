@@ -112,7 +112,8 @@ class FastTextVectors:
     @property
     def matrix(self) -> np.ndarray:
         """The vectors of `words` (row `i` for `words[i]`), computed on
-        first use: this reads the whole matrix of the file."""
+        first use: this reads the whole matrix of the file. A word without
+        a vector (`nonfinite="skip"`) has a row of zeros."""
         if self._matrix is None:
             self._matrix = self.lookup(self._words)[0]
         return self._matrix

@@ -190,12 +190,13 @@ def _entries_until_error(view, name, pos, size, done):
                 f"{problem}.")
 
 
-def _decode(name, offset, words, errors):
+def _decode(name, offset, words, errors, notes):
     """The words as str. fastText keeps words as bytes, whatever they are:
     with `errors="strict"` a word that is not valid UTF-8 is kept too, each
     invalid byte as a character U+DC80-U+DCFF (Python's "surrogateescape",
     as `os.fsdecode` does), so that its n-grams hash to fastText's, with
-    one warning; "replace" and "ignore" change such words, as asked."""
+    a warning (added to `notes`); "replace" and "ignore" change such words,
+    as asked."""
     try:
         return [word.decode("utf-8") for word in words]
     except UnicodeDecodeError:
@@ -213,21 +214,20 @@ def _decode(name, offset, words, errors):
         pos += len(word) + _ENTRY_FIXED
     if errors == "strict":
         word, at = first
-        warnings.warn(
+        notes.append(
             f"{name}: {invalid:,} dictionary word(s) are not valid UTF-8; "
             f"the first, {word[:60]!r}, at byte offset {at:,}. As fastText "
             "reads them (as bytes), they are kept, each invalid byte as a "
             "character U+DC80-U+DCFF (Python's 'surrogateescape'), so "
             "their vectors are fastText's. Pass unicode_errors='replace' "
-            "or 'ignore' to change them instead.",
-            UserWarning,
-            stacklevel=5,
+            "or 'ignore' to change them instead."
         )
     return decoded
 
 
-def _warn_repeated(name, start, raw, words):
-    """One warning for the words the dictionary holds more than once."""
+def _note_repeated(name, start, raw, words, notes):
+    """A warning (added to `notes`) for the words the dictionary holds more
+    than once."""
     last = {word: i for i, word in enumerate(words)}
     if len(last) == len(words):
         return
@@ -236,18 +236,16 @@ def _warn_repeated(name, start, raw, words):
                         np.int64, len(raw))
     offsets = start + np.cumsum(sizes) - sizes
     word, again = words[first], last[words[first]]
-    warnings.warn(
+    notes.append(
         f"{name}: the dictionary holds {len(words) - len(last):,} repeated "
         f"word(s); as in fastText, the last copy of each is the one used "
         f"(its row), and `words` lists it once, there. The first is "
         f"{word[:60]!r}: entries {first + 1:,} and {again + 1:,} (byte "
-        f"offsets {offsets[first]:,} and {offsets[again]:,}).",
-        UserWarning,
-        stacklevel=5,
+        f"offsets {offsets[first]:,} and {offsets[again]:,})."
     )
 
 
-def _read_dictionary(view, name, model, unicode_errors, offset):
+def _read_dictionary(view, name, model, unicode_errors, offset, notes):
     if model.old:
         size, nwords, nlabels, _ = _unpack(view, name, _OLD_DICT, offset,
                                            "dictionary header")
@@ -269,9 +267,9 @@ def _read_dictionary(view, name, model, unicode_errors, offset):
         raise _fail(name, start, f"dictionary entry {bad[0] + 1:,} has type "
                     f"{types[bad[0]]}; the first nwords={nwords:,} entries "
                     "must be words (type 0) and the rest labels (type 1).")
-    model.words = _decode(name, start, words, unicode_errors)
+    model.words = _decode(name, start, words, unicode_errors, notes)
     model.nwords = nwords
-    _warn_repeated(name, start, words, model.words)
+    _note_repeated(name, start, words, model.words, notes)
     if pruned > 0:
         raise _fail(name, offset + 20, f"pruneidx_size={pruned:,}: pruned "
                     "models (fastText quantize -cutoff) are not supported.")
@@ -334,6 +332,7 @@ def read_model(source, path, unicode_errors="strict"):
     model.name, model.path = name, os.path.abspath(path)
     model.old = view[:4] != MAGIC_BYTES and is_old_fasttext(
         view[:HEAD_BYTES])
+    notes = []  # warnings, given once the whole model is read
     try:
         start = 0
         if not model.old:
@@ -355,7 +354,7 @@ def read_model(source, path, unicode_errors="strict"):
         if (model.old or version == 11) and values["model"] == SUPERVISED:
             model.maxn = 0  # as fastText: old supervised, no n-grams
         pos = _read_dictionary(view, name, model, unicode_errors,
-                               start + _ARGS.size)
+                               start + _ARGS.size, notes)
         _check_matrix(view, name, model, pos)
     except VectorFileError as error:
         suffix = _NOT_COMPLETE_OLD if model.old else _NOT_COMPLETE
@@ -365,4 +364,6 @@ def read_model(source, path, unicode_errors="strict"):
             view.close()
         except BufferError:  # a traceback still holds a match
             pass
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
     return model

@@ -247,9 +247,11 @@ class PretrainedEmbedding(LookupEmbedding):
             return cls._aligned(vectors, tokens, oov, lowercase_fallback,
                                 trainable, seed, verbose, layer_kwargs)
         except NoOverlapError:
-            # `vectors` holds only the vocabulary's rows: show the file's.
-            words = first_words(path, format, encoding, unicode_errors,
-                                 loader)
+            # `vectors` holds only the vocabulary's rows: show the file's
+            # (a fastText model holds its whole dictionary).
+            words = (vectors.words if isinstance(vectors, FastTextVectors)
+                     else first_words(path, format, encoding, unicode_errors,
+                                      loader))
             raise ValueError(no_overlap_message(
                 tokens, f"the file {os.fsdecode(path)!r}",
                 "the file starts with", words, lowercase_fallback,

@@ -513,9 +513,12 @@ def test_fasttext_words_without_a_vector_are_missing_on_a_fresh_load(
     assert layer.coverage == (1, 2, 0, ["notaword"])
     np.testing.assert_array_equal(to_numpy(layer.embeddings)[2:],
                                   [[0, 0], [3, 4]])
-    with pytest.raises(ValueError, match="None of the 1 vocabulary tokens"):
+    with pytest.raises(ValueError, match=re.escape(
+            "None of the 1 vocabulary tokens (not counting '' and '[UNK]') "
+            "has a vector in the file")) as info:
         quiet(kel.PretrainedEmbedding.from_file, path,
               ["", "[UNK]", "notaword"])
+    assert "the file starts with 'cat', 'dog'." in str(info.value)
 
 
 def test_fasttext_repeated_word_from_file_without_vocabulary(tmp_path):

@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from keras_embedlab.vectors._fasttext import is_fasttext
+from keras_embedlab.vectors._fasttext import HEAD_BYTES, is_fasttext
 from keras_embedlab.vectors._quantized import load_int8
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
@@ -22,7 +22,7 @@ def _refuse_fasttext(path, format):
     if format == "auto":
         try:
             with open(path, "rb") as stream:  # The file the user named.
-                head = stream.read(8)
+                head = stream.read(HEAD_BYTES)
         except OSError:
             pass  # `load_int8` reports it, as the float path does.
     if format == "fasttext-binary" or (format == "auto"
@@ -54,7 +54,7 @@ def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
             "the file starts with", words, lowercase_fallback,
         )) from None
     if verbose:
-        print(cls._coverage_line(coverage))
+        print(cls._coverage_line(coverage, tokens))
     layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
     dtype = layer_kwargs.pop("dtype", None)
     policy = (keras.config.dtype_policy() if dtype is None

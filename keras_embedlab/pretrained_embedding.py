@@ -38,6 +38,7 @@ from keras_embedlab.vectors.align import (
     check_vocabulary,
     first_words,
     no_overlap_message,
+    not_counted,
     resolve_vocabulary,
     short_repr,
 )
@@ -78,7 +79,8 @@ class PretrainedEmbedding(LookupEmbedding):
 
     >>> layer = PretrainedEmbedding.from_file(
     ...     "glove.6B.100d.txt", vocabulary=text_vectorization)
-    found 18,234 of 20,000 tokens (91.2%), 312 via lowercase
+    found 18,234 of 20,000 tokens (91.2%), 312 via lowercase (not counting
+    '' and '[UNK]')
     >>> layer.most_similar("king", k=3)
     """
 
@@ -197,7 +199,9 @@ class PretrainedEmbedding(LookupEmbedding):
         forms when `lowercase_fallback`), so memory follows the vocabulary,
         not the file. A fastText model (`.bin`) gives every token its
         whole-word vector, else its lowercased form's, else its subword
-        vector; `coverage.subwords` counts the last. `format`, `limit`,
+        vector; `coverage.subwords` counts the last (a token without a
+        vector, such as a word whose vector `nonfinite="skip"` left out,
+        is missing). `format`, `limit`,
         `encoding`, `unicode_errors`, `verbose` and `nonfinite` (None:
         `load_vectors`' default) go to `load_vectors`. Every argument,
         `layer_kwargs` included, is checked before the file is opened.
@@ -243,9 +247,11 @@ class PretrainedEmbedding(LookupEmbedding):
             return cls._aligned(vectors, tokens, oov, lowercase_fallback,
                                 trainable, seed, verbose, layer_kwargs)
         except NoOverlapError:
-            # `vectors` holds only the vocabulary's rows: show the file's.
-            words = first_words(path, format, encoding, unicode_errors,
-                                 loader)
+            # `vectors` holds only the vocabulary's rows: show the file's
+            # (a fastText model holds its whole dictionary).
+            words = (vectors.words if isinstance(vectors, FastTextVectors)
+                     else first_words(path, format, encoding, unicode_errors,
+                                      loader))
             raise ValueError(no_overlap_message(
                 tokens, f"the file {os.fsdecode(path)!r}",
                 "the file starts with", words, lowercase_fallback,
@@ -265,20 +271,23 @@ class PretrainedEmbedding(LookupEmbedding):
         matrix, coverage = align(vectors, tokens, oov, lowercase_fallback,
                                  seed)
         if verbose:
-            print(cls._coverage_line(coverage))
+            print(cls._coverage_line(coverage, tokens))
         layer_kwargs.setdefault("mask_zero", tokens[0] == MASK_TOKEN)
         return cls(len(tokens), vectors.dim, vocabulary=tokens,
                    coverage=coverage, trainable=trainable, weights=matrix,
                    **layer_kwargs)
 
     @staticmethod
-    def _coverage_line(coverage):
+    def _coverage_line(coverage, vocabulary=()):
+        """The line `from_file` prints. It counts the tokens `coverage`
+        counts, as the error for no overlap does: not the mask and OOV
+        tokens, which it names when `vocabulary` has them."""
         share = coverage.found / coverage.total if coverage.total else 1.0
         subwords = (f", {coverage.subwords:,} from subword n-grams"
                     if coverage.subwords else "")
         return (f"found {coverage.found:,} of {coverage.total:,} tokens "
                 f"({share:.1%}), {coverage.lowercase:,} via lowercase"
-                + subwords)
+                + subwords + not_counted(vocabulary))
 
     def most_similar(self, query: str | Any,
                      k: int = 10) -> list[tuple[str, float]]:

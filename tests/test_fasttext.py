@@ -231,9 +231,10 @@ def test_from_file_gives_subword_vectors_with_coverage(trained):
         np.testing.assert_allclose(table[i], model.get_word_vector(word),
                                    atol=1e-6, err_msg=token)
     np.testing.assert_array_equal(table[0], 0)
-    assert kel.PretrainedEmbedding._coverage_line(layer.coverage) == (
+    assert kel.PretrainedEmbedding._coverage_line(layer.coverage,
+                                                  tokens) == (
         "found 7 of 7 tokens (100.0%), 1 via lowercase, 3 from subword "
-        "n-grams")
+        "n-grams (not counting '' and '[UNK]')")
     neighbours = layer.most_similar("unseen", k=3)
     assert len(neighbours) == 3
     assert {w for w, _ in neighbours} <= set(tokens[2:]) - {"unseen"}

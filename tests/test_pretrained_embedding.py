@@ -58,7 +58,9 @@ def test_from_file_aligns_to_the_vocabulary(glove_file):
     assert table[[1, 6]].any(axis=1).all()  # [UNK], missing: random rows
     assert layer.coverage == (5, 6, 2, ["nowhere"])
     assert layer.coverage.found == 5 and layer.coverage.lowercase == 2
-    assert printed.strip() == "found 5 of 6 tokens (83.3%), 2 via lowercase"
+    # The 8 tokens but "" and "[UNK]", as the line says.
+    assert printed.strip() == ("found 5 of 6 tokens (83.3%), 2 via "
+                               "lowercase (not counting '' and '[UNK]')")
     assert layer.mask_zero is True
     assert layer.trainable is False
     ids = np.array([[4, 2, 0]])
@@ -208,7 +210,7 @@ def test_saved_model_loads_without_the_file(glove_file, tmp_path):
         ({"oov": "nan"}, "`oov` must be one of 'random', 'zeros', 'mean'"),
         ({"vocabulary": ["king", "king"]}, "token 'king' twice"),
         ({"vocabulary": []}, "`vocabulary` is empty"),
-        ({"vocabulary": ["x", "y"]}, "None of the 2 vocabulary tokens"),
+        ({"vocabulary": ["x", "y"]}, "None of the 2 vocabulary tokens has"),
         ({"vocabulary": [1, 2]}, "only strings"),
     ],
 )
@@ -382,8 +384,10 @@ def test_no_overlap_names_the_file_and_shows_tokens_of_both(glove_file):
         quiet(kel.PretrainedEmbedding.from_file, glove_file,
               vocabulary=vocabulary)
     message = str(info.value)
-    assert message.startswith("None of the 8 vocabulary tokens has a vector "
-                              f"in the file {glove_file!r}")
+    # The same tokens as the coverage line counts, and it says so.
+    assert message.startswith("None of the 6 vocabulary tokens (not counting "
+                              "'' and '[UNK]') has a vector in the file "
+                              f"{glove_file!r}")
     assert "(nor in lowercase)" in message
     # Examples of each side: the vocabulary's (not the special tokens) and
     # the file's first words.
@@ -447,3 +451,98 @@ def test_from_file_forwards_nonfinite(tmp_path):
     with pytest.raises(ValueError, match="nonfinite"):
         quiet(kel.PretrainedEmbedding.from_file, str(path),
               vocabulary=vocabulary, nonfinite="drop")
+
+
+def test_coverage_line_and_no_overlap_count_the_same_tokens(glove_file):
+    # Only "[UNK]" here: the line names what it leaves out, nothing else.
+    layer, printed = quiet(kel.PretrainedEmbedding.from_file, glove_file,
+                           vocabulary=["[UNK]", "king", "nowhere"])
+    assert printed.strip() == ("found 1 of 2 tokens (50.0%), 0 via lowercase "
+                               "(not counting '[UNK]')")
+    assert layer.coverage.total == 2
+    with pytest.raises(ValueError, match=re.escape(
+            "None of the 2 vocabulary tokens (not counting '[UNK]') has")):
+        quiet(kel.PretrainedEmbedding.from_file, glove_file,
+              vocabulary=["[UNK]", "qq", "rr"])
+
+
+# fastText models (tests of the vectors themselves: test_fasttext_files.py)
+
+def fasttext_file(tmp_path, words, matrix, **kwargs):
+    from vector_helpers import fasttext_model
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(fasttext_model(words, matrix, **kwargs))
+    return str(path)
+
+
+def test_fasttext_nonfinite_skip_counts_the_word_missing(tmp_path):
+    # "dog"'s row holds a NaN: with "skip" it has no vector, so it is
+    # missing, and "Dog" (not a word) takes its n-grams' vector.
+    matrix = np.random.default_rng(1).normal(size=(2 + 50, 3))
+    matrix[1, 0] = np.nan
+    path = fasttext_file(tmp_path, ["cat", "dog"], matrix, minn=2, maxn=3)
+    vectors = kel.load_vectors(path, nonfinite="skip")
+    expected, _, _ = vectors.lookup(["cat", "Dog"])
+    for vocabulary in (["", "cat", "dog"], ["", "cat", "Dog"]):
+        with pytest.warns(UserWarning, match="NaN.*'dog'"):
+            layer, _ = quiet(kel.PretrainedEmbedding.from_file, path,
+                             vocabulary, nonfinite="skip", oov="zeros")
+        table = to_numpy(layer.embeddings)
+        assert np.isfinite(table).all()
+        np.testing.assert_allclose(table[1], expected[0], rtol=1e-6)
+        if vocabulary[2] == "dog":
+            assert layer.coverage == (1, 2, 0, ["dog"])
+            np.testing.assert_array_equal(table[2], 0)
+        else:
+            assert layer.coverage == kel.vectors.Coverage(2, 2, 0, [], 1)
+            np.testing.assert_allclose(table[2], expected[1], rtol=1e-6)
+    with pytest.warns(UserWarning, match="NaN.*'dog'"):
+        layer, _ = quiet(kel.PretrainedEmbedding.from_vectors, vectors,
+                         ["cat", "dog"], oov="zeros")
+    assert layer.coverage.missing == ["dog"]
+
+
+def test_fasttext_words_without_a_vector_are_missing_on_a_fresh_load(
+        tmp_path):
+    # maxn=0 (as supervised models): unseen words have no vector at all.
+    matrix = np.array([[1.0, 2.0], [3.0, 4.0]])
+    path = fasttext_file(tmp_path, ["cat", "dog"], matrix, maxn=0, bucket=0)
+    layer, printed = quiet(kel.PretrainedEmbedding.from_file, path,
+                           ["", "[UNK]", "notaword", "dog"], oov="zeros")
+    assert layer.coverage == (1, 2, 0, ["notaword"])
+    np.testing.assert_array_equal(to_numpy(layer.embeddings)[2:],
+                                  [[0, 0], [3, 4]])
+    with pytest.raises(ValueError, match=re.escape(
+            "None of the 1 vocabulary tokens (not counting '' and '[UNK]') "
+            "has a vector in the file")) as info:
+        quiet(kel.PretrainedEmbedding.from_file, path,
+              ["", "[UNK]", "notaword"])
+    assert "the file starts with 'cat', 'dog'." in str(info.value)
+
+
+def test_fasttext_repeated_word_from_file_without_vocabulary(tmp_path):
+    matrix = np.arange(8, dtype=np.float32).reshape(4, 2)
+    path = fasttext_file(tmp_path, ["the", "cat", "the", "dog"], matrix,
+                         maxn=0, bucket=0)
+    with pytest.warns(UserWarning, match=re.escape(
+            "model.bin: the dictionary holds 1 repeated word(s); as in "
+            "fastText, the last copy")):
+        layer, _ = quiet(kel.PretrainedEmbedding.from_file, path)
+    assert layer.vocabulary == ["cat", "the", "dog"]
+    np.testing.assert_array_equal(to_numpy(layer.embeddings),
+                                  matrix[[1, 2, 3]])
+
+
+def test_fasttext_model_without_magic_number(tmp_path):
+    gensim_utils = pytest.importorskip("gensim.test.utils")
+    path = gensim_utils.datapath("non_ascii_fasttext.bin")
+    vectors = kel.load_vectors(path)
+    tokens = ["", vectors.words[3], "unseenword"]
+    layer, printed = quiet(kel.PretrainedEmbedding.from_file, path, tokens)
+    assert layer.coverage == kel.vectors.Coverage(2, 2, 0, [], 1)
+    np.testing.assert_array_equal(to_numpy(layer.embeddings)[1:],
+                                  vectors.lookup(tokens[1:])[0])
+    # Subword vectors are computed in float: the int8 loader refuses it.
+    with pytest.raises(ValueError, match="is a fastText model"):
+        kel.PretrainedEmbedding.from_file(path, tokens, quantize="int8")

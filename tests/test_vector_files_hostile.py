@@ -725,24 +725,46 @@ def test_fasttext_matrix_smaller_than_its_header(tmp_path):
 
 
 def test_fasttext_invalid_utf8_in_the_dictionary(tmp_path):
+    # fastText reads words as bytes: the word is kept, with one warning
+    # naming where it is ("ok\0" + 9 bytes = 12; then "caf", the bad byte).
     data = fasttext_model([b"ok", b"caf\xe9"], np.zeros((4, 2), np.float32))
     path = write(tmp_path, data, "m.bin")
-    message = error_of(path)
-    # "ok\0" + 9 bytes = 12; then "caf" and the bad byte.
-    assert "byte offset 107" in message and "not valid UTF-8" in message
-    assert load_vectors(path, unicode_errors="replace").words == [
-        "ok", "caf\ufffd"]
+    with pytest.warns(UserWarning, match=r"m\.bin: 1 dictionary word\(s\) "
+                      r"are not valid UTF-8; the first, b'caf\\xe9', at "
+                      "byte offset 107"):
+        vectors = load_vectors(path)
+    assert vectors.words == ["ok", "caf\udce9"]
+    for errors, word in [("replace", "caf\ufffd"), ("ignore", "caf")]:
+        assert load_vectors(path, unicode_errors=errors).words == [
+            "ok", word]
 
 
-@pytest.mark.parametrize("word, problem", [
-    (b"", "the word is empty"),
-    (b"w" * (MAX_TOKEN + 1), "no NUL ends the word"),
-])
-def test_fasttext_bad_dictionary_entry(tmp_path, word, problem):
-    data = fasttext_model([b"ok", word], np.zeros((4, 2), np.float32))
+def test_fasttext_bad_dictionary_entry(tmp_path):
+    data = fasttext_model([b"ok", b"w" * (MAX_TOKEN + 1)],
+                          np.zeros((4, 2), np.float32))
     message = error_of(write(tmp_path, data, "m.bin"))
     assert "byte offset 104: dictionary entry 2 of 2" in message
-    assert problem in message
+    assert "no NUL ends the word" in message
+
+
+def fnv(text):
+    """fastText's hash of `text`: FNV-1a over its bytes, sign-extended."""
+    h = 2166136261
+    for byte in text.encode():
+        h = ((h ^ (byte | (0xFFFFFF00 if byte > 127 else 0)))
+             * 16777619) % 2**32
+    return h
+
+
+def test_fasttext_empty_word_is_a_word(tmp_path):
+    # As fastText reads it: "" is the word "<>" (its row, no 2-3 n-gram
+    # but "<>" itself).
+    matrix = np.arange(12, dtype=np.float32).reshape(4, 3)
+    data = fasttext_model([b"ok", b""], matrix, minn=2, maxn=3, bucket=2)
+    vectors = load_vectors(write(tmp_path, data, "m.bin"))
+    assert vectors.words == ["ok", ""] and "" in vectors
+    np.testing.assert_array_equal(
+        vectors[""], matrix[[1, 2 + fnv("<>") % 2]].mean(axis=0))
 
 
 def test_fasttext_compressed_model_is_refused(tmp_path):
@@ -755,13 +777,6 @@ def test_fasttext_model_vectors_are_fasttexts(tmp_path):
     matrix = np.random.default_rng(0).normal(size=(1003, 4))
     data = fasttext_model(["ab"], matrix, minn=2, maxn=3)
     vectors = load_vectors(write(tmp_path, data, "m.bin"))
-
-    def fnv(text):
-        h = 2166136261
-        for byte in text.encode():
-            h = ((h ^ (byte | (0xFFFFFF00 if byte > 127 else 0)))
-                 * 16777619) % 2**32
-        return h
 
     for word, grams in [("ab", ["<a", "ab", "b>", "<ab", "ab>"]),
                         ("é", ["<é", "é>", "<é>"])]:

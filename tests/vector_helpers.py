@@ -34,10 +34,12 @@ FASTTEXT_MAGIC = 793712314
 
 
 def fasttext_model(words, matrix, minn=3, maxn=6, bucket=None, labels=(),
-                   version=12, quantized=False, output_rows=1):
+                   version=12, quantized=False, output_rows=1, old=False):
     """The bytes of a fastText `.bin` model (the layout fastText 0.9
     writes): `matrix` is the input matrix, `len(words) + bucket` rows (by
-    default bucket is what is left after the words' rows)."""
+    default bucket is what is left after the words' rows). `old`: the
+    layout from before the magic number (no magic, version, pruneidx_size
+    nor quantization bytes)."""
     matrix = np.asarray(matrix, "<f4")
     rows, dim = matrix.shape
     bucket = rows - len(words) if bucket is None else bucket
@@ -48,10 +50,18 @@ def fasttext_model(words, matrix, minn=3, maxn=6, bucket=None, labels=(),
     entries = [(w, 0) for w in words] + [(w, 1) for w in labels]
     dictionary = struct.pack("<3i2q", len(entries), len(words), len(labels),
                              1000, -1)
+    if old:
+        dictionary = dictionary[:-8]
     dictionary += b"".join(
         (w if isinstance(w, bytes) else w.encode()) + b"\0"
         + struct.pack("<qb", 7, kind) for w, kind in entries
     )
+    if old:
+        return b"".join([
+            args, dictionary, struct.pack("<2q", rows, dim), matrix.tobytes(),
+            struct.pack("<2q", output_rows, dim),
+            bytes(4 * output_rows * dim),
+        ])
     return b"".join([
         struct.pack("<2i", FASTTEXT_MAGIC, version), args, dictionary,
         bytes([quantized]), struct.pack("<2q", rows, dim), matrix.tobytes(),

@@ -1,6 +1,8 @@
 """`FastTextVectors`: a fastText model's vectors, for any word."""
 
 import os
+import threading
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -33,7 +35,21 @@ class FastTextVectors:
 
     `len(vectors)` and `word in vectors` are about the model's words;
     `vectors[word]` is the vector of any word with a row or an n-gram
-    (`KeyError` for one without, e.g. `""` when `minn > 2`).
+    (`KeyError` for one without, e.g. `""` when `minn > 2`, or any word
+    that is not in the dictionary of a model with `maxn=0`, as supervised
+    models have).
+
+    A word the dictionary holds twice is used as fastText uses it: the
+    last copy (its row) wins, and `words` lists the word once, where that
+    copy is. With `load_vectors(..., nonfinite="skip")`, a token whose
+    vector (its own row averaged with its n-grams' rows) holds a NaN or an
+    infinite value has no vector: `lookup` marks it not found and
+    `vectors[token]` raises `KeyError`; a word of the model stays one
+    (`in`, `words`), and is not given its n-grams' vector instead (a vector
+    fastText would not give it). `align` and `PretrainedEmbedding`
+    count such a token as missing.
+
+    Lookups may run from several threads at once.
 
     Example:
 
@@ -45,12 +61,29 @@ class FastTextVectors:
 
     def __init__(self, model, nonfinite="error"):
         self._model = model
-        self._words = model.words[:model.nwords]
+        # Word to entry (row), the last copy of a repeated word winning, as
+        # in fastText's dictionary; `words` holds each word once, there.
         self._index = {word: i for i, word in enumerate(model.words)}
+        self._words = [word for i, word in enumerate(model.words[:model.nwords])
+                       if self._index[word] == i]
+        self._position = {word: i for i, word in enumerate(self._words)}
         self._nonfinite = nonfinite
+        # Token to its row in `_cached` (-1: no vector); `_cached` only
+        # grows, each time as a new array, under `_lock`.
         self._cache = {}
         self._cached = np.zeros((0, model.dim), np.float32)
+        self._skipped = set()  # no vector: not finite, nonfinite="skip"
+        self._lock = threading.Lock()
         self._matrix = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def words(self) -> list[str]:
@@ -79,7 +112,8 @@ class FastTextVectors:
     @property
     def matrix(self) -> np.ndarray:
         """The vectors of `words` (row `i` for `words[i]`), computed on
-        first use: this reads the whole matrix of the file."""
+        first use: this reads the whole matrix of the file. A word without
+        a vector (`nonfinite="skip"`) has a row of zeros."""
         if self._matrix is None:
             self._matrix = self.lookup(self._words)[0]
         return self._matrix
@@ -89,7 +123,7 @@ class FastTextVectors:
 
     def __contains__(self, word):
         try:
-            return self._index.get(word, len(self._words)) < len(self._words)
+            return word in self._position
         except TypeError:  # unhashable
             return False
 
@@ -98,16 +132,27 @@ class FastTextVectors:
         if word not in self:
             raise KeyError(f"{word!r} is not among the model's "
                            f"{len(self):,} words.")
-        return self._index[word]
+        return self._position[word]
 
     def __getitem__(self, word: str) -> np.ndarray:
         matrix, _, found = self.lookup([word])
-        if not found[0]:
+        if found[0]:
+            return matrix[0]
+        if word in self._skipped:
             raise KeyError(
-                f"{word!r} has no vector: it is not a word of the model and "
-                f"has no n-gram of {self.minn} to {self.maxn} characters."
+                f"{word!r} has no vector: its vector has a NaN or infinite "
+                "value, left out by nonfinite='skip'."
             )
-        return matrix[0]
+        if self.maxn == 0 or self.bucket == 0:
+            raise KeyError(
+                f"{word!r} has no vector: it is not a word of the model, "
+                "and the model has no n-grams (maxn=0 or bucket=0) to make "
+                "one from."
+            )
+        raise KeyError(
+            f"{word!r} has no vector: it is not a word of the model and "
+            f"has no n-gram of {self.minn} to {self.maxn} characters."
+        )
 
     def __repr__(self):
         return (f"<FastTextVectors: {len(self):,} words, dim={self.dim}, "
@@ -126,19 +171,27 @@ class FastTextVectors:
         if not isinstance(tokens, (list, tuple, str)):
             tokens = list(tokens)
         tokens = token_list(tokens, "`tokens`")
-        missing = [t for t in dict.fromkeys(tokens) if t not in self._cache]
+        with self._lock:
+            missing = [t for t in dict.fromkeys(tokens)
+                       if t not in self._cache]
         if missing:
             self._compute(missing)
-        at = np.array([self._cache[t] for t in tokens], np.int64)
-        matrix = np.take(self._cached, np.maximum(at, 0), axis=0)
-        matrix[at < 0] = 0
+        with self._lock:  # Positions and the array they index, together.
+            at = np.array([self._cache[t] for t in tokens], np.int64)
+            cached = self._cached
+        found = at >= 0
+        matrix = np.zeros((len(tokens), self.dim), np.float32)
+        matrix[found] = cached[at[found]]
         whole = np.array([t in self for t in tokens], bool)
-        return matrix, whole, at >= 0
+        return matrix, whole, found
 
     def _compute(self, tokens):
+        """Computes the vectors of `tokens` (outside the lock: it reads
+        the file), then adds those no other thread added meanwhile."""
         owner, rows, _ = rows_of(self._model, tokens, self._index)
         matrix, counts = average_rows(self._model, owner, rows, len(tokens))
         found = counts > 0
+        bad = np.zeros_like(found)
         if self._nonfinite != "keep":
             bad = found & ~np.isfinite(matrix).all(axis=1)
             if bad.any() and self._nonfinite == "error":
@@ -150,19 +203,35 @@ class FastTextVectors:
                     "'keep'."
                 )
             found &= ~bad
-        start = len(self._cached)
-        kept = matrix if found.all() else matrix[found]
-        self._cached = (np.concatenate([self._cached, kept]) if start
-                        else kept)
-        rows_found = iter(range(start, len(self._cached)))
-        for token, ok in zip(tokens, found.tolist()):
-            self._cache[token] = next(rows_found) if ok else -1
+        with self._lock:
+            new = [i for i, t in enumerate(tokens) if t not in self._cache]
+            keep = [i for i in new if found[i]]
+            start = len(self._cached)
+            if keep:
+                self._cached = np.concatenate([self._cached, matrix[keep]])
+            rows_found = iter(range(start, start + len(keep)))
+            for i in new:
+                self._cache[tokens[i]] = next(rows_found) if found[i] else -1
+            skipped = [tokens[i] for i in new if bad[i]]
+            self._skipped.update(skipped)
+        if skipped:
+            warnings.warn(
+                f"{self._model.name}: {len(skipped)} token(s) have a NaN or "
+                "infinite value in their vector (from the model's input "
+                "matrix) and get no vector (nonfinite='skip'); the first is "
+                f"{skipped[0]!r}.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def save(self, path: str | os.PathLike,
              format: str = "word2vec-text") -> None:
         """Writes the vectors of `words` as a `Vectors` file (see
-        `Vectors.save`); n-grams are not kept."""
-        Vectors(self._words, self.matrix).save(path, format=format)
+        `Vectors.save`); n-grams are not kept, nor words without a vector
+        (`nonfinite="skip"`)."""
+        matrix, _, found = self.lookup(self._words)
+        words = [w for w, ok in zip(self._words, found.tolist()) if ok]
+        Vectors(words, matrix[found]).save(path, format=format)
 
 
 def load_fasttext(model, vocabulary: Iterable[str] | None, nonfinite):

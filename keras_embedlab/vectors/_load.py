@@ -8,7 +8,11 @@ from keras_embedlab._validation import check_choice
 from keras_embedlab.vectors._binary import iter_binary_rows
 from keras_embedlab.vectors._collect import Collector
 from keras_embedlab.vectors._detect import detect, read_head
-from keras_embedlab.vectors._fasttext import is_fasttext, read_model
+from keras_embedlab.vectors._fasttext import (
+    HEAD_BYTES,
+    is_fasttext,
+    read_model,
+)
 from keras_embedlab.vectors._fasttext_vectors import (
     FastTextVectors,
     load_fasttext,
@@ -107,8 +111,10 @@ def load_vectors(
     spaces (a row is the last `dim` fields; everything before them is the
     token), CRLF line endings, trailing spaces and tabs, blank lines, a
     last line without a newline, and `.gz`, `.bz2` or `.xz` compression
-    (detected by content). Duplicate tokens keep their first row, with one
-    warning saying how many were dropped. Files are data: nothing in them
+    (detected by content). Duplicate tokens of a text or word2vec file
+    keep their first row (as gensim), with one warning saying how many
+    were dropped; a fastText model's repeated word keeps its last (as
+    fastText), with one warning too. Files are data: nothing in them
     is ever executed or unpickled. Only regular files are read (not
     directories, FIFOs or devices).
 
@@ -119,14 +125,18 @@ def load_vectors(
 
     fastText models (`.bin`, from fastText 0.9 or gensim's
     `save_facebook_model`; unsupervised models and the input matrix of
-    supervised ones) are recognised by their magic number and give a
+    supervised ones) are recognised by their magic number, and models from
+    before it (2016, which gensim's `load_facebook_vectors` still reads and
+    fastText no longer does) by their header; they give a
     `FastTextVectors`: any word gets a vector, its own row and those of its
     character n-grams averaged, as fastText's `get_word_vector` computes
-    it. Only the header and dictionary are read at load; with `vocabulary`
-    the vectors of its tokens (whole words or not) are computed at load by
-    reading just their rows, so memory follows the vocabulary, not the
-    matrix. Quantized (`.ftz`), pruned and compressed models raise
-    `VectorFileError`; `limit` does not apply to models.
+    it. Their dictionary is read as fastText reads it: the empty word is a
+    word, and a word that is not valid UTF-8 is kept (see
+    `unicode_errors`). Only the header and dictionary are read at load;
+    with `vocabulary` the vectors of its tokens (whole words or not) are
+    computed at load by reading just their rows, so memory follows the
+    vocabulary, not the matrix. Quantized (`.ftz`), pruned and compressed
+    models raise `VectorFileError`; `limit` does not apply to models.
 
     Which rows are checked: every row read, up to `limit`, is checked
     whether or not `vocabulary` keeps it: its number of fields, its
@@ -149,7 +159,11 @@ def load_vectors(
         encoding: ASCII-compatible encoding of the tokens.
         unicode_errors: `"strict"` (an invalid token raises
             `VectorFileError` naming its line or byte offset), `"replace"`
-            or `"ignore"`, as in Python's codecs.
+            or `"ignore"`, as in Python's codecs. fastText models hold
+            words as bytes: there `"strict"` keeps a word that is not
+            valid UTF-8, each invalid byte as a character U+DC80-U+DCFF
+            (Python's `"surrogateescape"`), so its vector is still
+            fastText's, with one warning; the `encoding` is UTF-8.
         verbose: `"auto"` shows a progress bar on stderr for files over
             8 MB when stderr is a terminal; 0 or False never, 1 or True
             always.
@@ -158,7 +172,10 @@ def load_vectors(
             `"error"` (raise `VectorFileError` naming its line and column,
             or binary record and byte offset), `"skip"` (leave the row out,
             with one warning; its token's later duplicates are still
-            dropped) or `"keep"`.
+            dropped) or `"keep"`. For a fastText model this applies to the
+            vectors computed (at load for `vocabulary`, later for other
+            words): with `"skip"` such a token has no vector (see
+            `FastTextVectors`).
 
     Returns:
         A `Vectors`, or for a fastText model a `FastTextVectors`.
@@ -183,8 +200,9 @@ def load_vectors(
         raise ValueError(_MODEL_LIMIT.format(limit=limit))
     source = Source(path, name)
     try:
+        head = source.stream.peek(HEAD_BYTES)[:HEAD_BYTES]
         if format == "fasttext-binary" or (
-            format == "auto" and is_fasttext(source.stream.peek(8)[:8])
+            format == "auto" and is_fasttext(head)
         ):
             if limit is not None:
                 raise ValueError(_MODEL_LIMIT.format(limit=limit))

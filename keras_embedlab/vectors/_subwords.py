@@ -7,7 +7,9 @@ in UTF-8 as fastText does: a byte `0b10xxxxxx` (a continuation byte) does
 not start one. The n-grams of one character that are `"<"` or `">"` are
 left out. An n-gram's row is `nwords + fnv1a(bytes) % bucket`, where
 fastText's 32-bit FNV-1a hash xors each byte sign-extended (as a C `int8`)
-to 32 bits. The word `"</s>"` (end of sentence) has no n-grams.
+to 32 bits. The word `"</s>"` (end of sentence) has no n-grams. A word's
+bytes are its UTF-8, except that U+DC80-U+DCFF stand for the bytes 0x80 to
+0xFF (`word_bytes`), for words that are not valid UTF-8.
 
 The rows are read from the file through a read-only map, in windows of
 `WINDOW_BYTES`, each given back to the system once read, so memory follows
@@ -29,6 +31,16 @@ _SIGNED = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.uint32)
 _CONTINUATION = (np.arange(256) & 0xC0) == 0x80
 
 
+def word_bytes(word):
+    """The bytes fastText hashes for `word`: UTF-8, a character U+DC80 to
+    U+DCFF being the byte it stands for (as `_fasttext` decodes a word that
+    is not valid UTF-8); other lone surrogates as 3 bytes each."""
+    try:
+        return word.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return word.encode("utf-8", "surrogatepass")
+
+
 def ngram_buckets(words, minn, maxn, bucket):
     """`(owner, buckets)` for the n-grams of `words` (str): `owner[k]` is
     the index in `words` of n-gram `k` and `buckets[k]` its bucket. None
@@ -36,8 +48,8 @@ def ngram_buckets(words, minn, maxn, bucket):
     empty = np.zeros(0, np.int64)
     if not words or bucket == 0 or maxn == 0 or maxn < max(minn, 1):
         return empty, empty
-    encoded = [b"<" + w.encode("utf-8", "surrogatepass") + b">"
-               if w != EOS else b"" for w in words]
+    encoded = [b"<" + word_bytes(w) + b">" if w != EOS else b""
+               for w in words]
     lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
     ends = np.cumsum(lengths)
     data = np.frombuffer(b"".join(encoded) + b"\0", np.uint8)

@@ -220,28 +220,34 @@ def align(vectors: Any, vocabulary: Sequence[str], oov: str = "random",
     A token takes its own vector, else (with `lowercase_fallback`) its
     lowercased form's; with a fastText model (`FastTextVectors`), a token
     that is not a word of the model (nor in lowercase) takes its subword
-    vector.
+    vector. A word without a vector (a row left out by
+    `nonfinite="skip"`) counts as absent: the token falls back to its
+    lowercased form, then (fastText) to its own subword vector when it is
+    not a word of the model, else it is missing.
     """
     check_oov(oov)
     matrix = np.zeros((len(vocabulary), vectors.dim), dtype="float32")
-    rows, subword = _fasttext_rows(vectors, vocabulary, lowercase_fallback)
-    found, missing, lowercase, oov_ids = [], [], 0, []
+    rows, words = _fasttext_rows(vectors, vocabulary, lowercase_fallback)
+    if rows is None:  # Every word of `Vectors` has its vector.
+        rows = words = vectors
+    found, missing, lowercase, subwords, oov_ids = [], [], 0, 0, []
     for i, token in enumerate(vocabulary):
         if token == MASK_TOKEN:
             continue
+        lower = token.lower() if lowercase_fallback else None
         if token == OOV_TOKEN:
             oov_ids.append(i)
-        elif token in vectors:
-            matrix[i] = vectors[token] if rows is None else rows[token]
-            found.append(i)
-        elif lowercase_fallback and token.lower() in vectors:
-            lower = token.lower()
-            matrix[i] = vectors[lower] if rows is None else rows[lower]
-            found.append(i)
-            lowercase += 1
-        elif rows is not None and token in rows:
+        elif token in words and token in rows:
             matrix[i] = rows[token]
             found.append(i)
+        elif lower is not None and lower in words and lower in rows:
+            matrix[i] = rows[lower]
+            found.append(i)
+            lowercase += 1
+        elif token not in words and token in rows:  # fastText n-grams
+            matrix[i] = rows[token]
+            found.append(i)
+            subwords += 1
         else:
             missing.append(token)
             oov_ids.append(i)
@@ -253,25 +259,23 @@ def align(vectors: Any, vocabulary: Sequence[str], oov: str = "random",
     if oov_ids and oov != "zeros":
         matrix[oov_ids] = oov_rows(matrix[found], len(oov_ids), oov, seed)
     total = len(found) + len(missing)
-    subwords = sum(t in subword for t in vocabulary)
     return matrix, Coverage(len(found), total, lowercase, missing, subwords)
 
 
 def _fasttext_rows(vectors, vocabulary, lowercase_fallback):
-    """For a fastText model, `(rows, subword)`: the vector of every token
-    needed (a dict) in one pass over the file, and the tokens that take
-    their subword vector; `(None, ())` for other vectors."""
+    """For a fastText model, `(rows, words)`: the vector of every token
+    needed that has one (a dict), read in one pass over the file, and
+    which of those tokens are words of the model; `(None, None)` for
+    other vectors."""
     if not hasattr(vectors, "lookup"):
-        return None, ()
+        return None, None
     tokens = [t for t in dict.fromkeys(vocabulary) if t not in SPECIAL_TOKENS]
     lower = [t.lower() for t in tokens] if lowercase_fallback else []
     wanted = list(dict.fromkeys(tokens + lower))
     matrix, whole, has = vectors.lookup(wanted)
     rows = {t: matrix[i] for i, t in enumerate(wanted) if has[i]}
     words = {t for t, w in zip(wanted, whole.tolist()) if w}
-    subword = {t for t in tokens if t in rows and t not in words
-               and not (lowercase_fallback and t.lower() in words)}
-    return rows, subword
+    return rows, words
 
 
 def check_oov(oov):
@@ -295,11 +299,21 @@ def examples(tokens):
     return shown + (", ..." if len(tokens) > EXAMPLES else "")
 
 
+def not_counted(vocabulary):
+    """`" (not counting '' and '[UNK]')"`, naming the special tokens that
+    `vocabulary` has (they are never looked up), or `""` if none."""
+    present = [t for t in SPECIAL_TOKENS if t in vocabulary]
+    if not present:
+        return ""
+    return f" (not counting {' and '.join(map(repr, present))})"
+
+
 def no_overlap_message(vocabulary, where, starts, words, lowercase_fallback):
     tokens = [t for t in vocabulary if t not in SPECIAL_TOKENS]
     return (
-        f"None of the {len(vocabulary)} vocabulary tokens has a vector in "
-        f"{where}{' (nor in lowercase)' if lowercase_fallback else ''}: "
+        f"None of the {len(tokens)} vocabulary tokens"
+        f"{not_counted(vocabulary)} has a vector in {where}"
+        f"{' (nor in lowercase)' if lowercase_fallback else ''}: "
         "check that the vocabulary and the vectors use the same tokens "
         f"(case, tokenisation). The vocabulary has {examples(tokens)}; "
         f"{starts} {examples(list(words))}."

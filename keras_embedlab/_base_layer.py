@@ -13,6 +13,10 @@ import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
+# Keras has no public accessor for a tensor's mask; its own layers
+# (`ReversibleEmbedding`, attention) set masks in a call with these.
+from keras.src.backend import get_keras_mask, set_keras_mask
+
 from keras_embedlab import _ids, _row_math, backend
 from keras_embedlab._table_layer import TableLayer
 from keras_embedlab._validation import (
@@ -124,8 +128,9 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         self._init_table(lora_rank, lora_alpha, quantization_config)
         for name, value in shared.items():
             setattr(self, name, value)
-        self.supports_masking = self.mask_zero
-        self._reversing = False
+        # Masks pass through a reverse call whatever `mask_zero` is (see
+        # `_call_reversed`), so Keras must never drop one with a warning.
+        self.supports_masking = True
         if self.invalid_ids == "error" and not backend.SUPPORTS_JIT_WITH_CHECKS:
             # XLA drops assertions: keep Keras's compiled steps off XLA.
             self.supports_jit = False
@@ -141,7 +146,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         if bag_weights is not None:
             kwargs["bag_weights"] = bag_weights
         if reverse:
-            return self._call_reversed(inputs, reverse=True, **kwargs)
+            return self._call_reversed(inputs, **kwargs)
         if backend.is_sparse(inputs):
             inputs = backend.densify_sparse(inputs)
         if backend.is_ragged(inputs) and self.combiner is not None:
@@ -155,16 +160,18 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         return super().__call__(inputs, **kwargs)
 
     def _call_reversed(self, inputs, **kwargs):
-        # Keras computes the output mask as `compute_mask(inputs, mask)`,
-        # without the call arguments. Flag the call so that `compute_mask`
-        # passes the incoming mask through instead of computing an ids mask
-        # from float vectors, and accept that mask even without `mask_zero`.
-        supports_masking = self.supports_masking
-        self._reversing, self.supports_masking = True, True
-        try:
-            return super().__call__(inputs, **kwargs)
-        finally:
-            self._reversing, self.supports_masking = False, supports_masking
+        """Logits that carry the mask of the vectors, if they have one.
+
+        Keras asks `compute_mask(inputs, mask)` without the call arguments,
+        so it would give the logits a mask of ids computed from the float
+        vectors. The mask is decided here instead, from this call alone, as
+        Keras's `ReversibleEmbedding` decides its own in `call`: nothing on
+        the layer changes during a call, so a forward call made meanwhile
+        (another thread, a nested call) keeps its ids mask.
+        """
+        outputs = super().__call__(inputs, reverse=True, **kwargs)
+        set_keras_mask(outputs, get_keras_mask(inputs))
+        return outputs
 
     def _prepare_ids(self, inputs):
         return _ids.prepare_ids(inputs, self.input_dim, self.invalid_ids,
@@ -235,11 +242,17 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         return logits
 
     def compute_mask(self, inputs, mask=None):
-        if self._reversing:
-            return mask
+        """The mask of the rows of ids `inputs`.
+
+        `ids != 0` with `mask_zero`; otherwise the ids' own mask passes
+        through, as in other Keras layers that support masking. None with a
+        `combiner` (bags are reduced: no position is left to mask).
+        """
         if self.combiner is not None:
-            return None  # Bags are reduced: no position is left to mask.
-        return _ids.embedding_mask(inputs, self.mask_zero)
+            return None
+        if self.mask_zero:
+            return _ids.embedding_mask(inputs, True)
+        return mask
 
     def compute_output_shape(self, input_shape, reverse=False):
         if reverse:

@@ -147,6 +147,9 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             kwargs["bag_weights"] = bag_weights
         if reverse:
             return self._call_reversed(inputs, **kwargs)
+        # Before any kind of ids takes its own route (ragged ids without a
+        # combiner look up their flat values and never see `bag_weights`).
+        self._check_bag_weights_need_combiner(bag_weights)
         if backend.is_sparse(inputs):
             inputs = backend.densify_sparse(inputs)
         if backend.is_ragged(inputs) and self.combiner is not None:
@@ -177,15 +180,18 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         return _ids.prepare_ids(inputs, self.input_dim, self.invalid_ids,
                                 self.name)
 
+    def _check_bag_weights_need_combiner(self, bag_weights):
+        if bag_weights is not None and self.combiner is None:
+            raise ValueError(
+                f"`bag_weights` needs a `combiner`, but layer "
+                f"'{self.name}' has combiner=None. Pass combiner="
+                f"{_COMBINER_CHOICES}."
+            )
+
     def _bag_weights(self, ids, bag_weights, dtype):
         """Each id's weight in its bag with a combiner; `None` without."""
+        self._check_bag_weights_need_combiner(bag_weights)
         if self.combiner is None:
-            if bag_weights is not None:
-                raise ValueError(
-                    f"`bag_weights` needs a `combiner`, but layer "
-                    f"'{self.name}' has combiner=None. Pass combiner="
-                    f"{_COMBINER_CHOICES}."
-                )
             return None
         self._check_bag_rank(ids.shape)
         if bag_weights is not None:

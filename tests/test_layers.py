@@ -113,6 +113,36 @@ def test_reverse_call_changes_no_state(layer_cls):
     assert_close(pool(logits), (vectors @ table.T).mean(1))
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="only TensorFlow has ragged tensors")
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_ragged_ids_refuse_bag_weights_without_combiner(layer_cls):
+    """Ragged ids with `bag_weights` and no combiner: the dense ids' error.
+
+    Without a combiner, ragged ids are looked up value by value; the
+    weights must not be dropped on the way.
+    """
+    import tensorflow as tf
+
+    layer = layer_cls(5, 2)
+    with pytest.raises(ValueError) as dense:
+        layer(np.array([[1, 2], [3, 0]]), bag_weights=np.ones((2, 2)))
+    assert "`bag_weights` needs a `combiner`" in str(dense.value)
+    message = re.escape(str(dense.value))
+    ids = tf.ragged.constant([[1, 2], [3]])
+    weights = tf.ragged.constant([[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match=message):
+        layer(ids, bag_weights=weights)
+    symbolic_ids = keras.Input((None,), dtype="int32", ragged=True)
+    symbolic_weights = keras.Input((None,), dtype="float32", ragged=True)
+    with pytest.raises(ValueError, match=message):
+        layer(symbolic_ids, bag_weights=symbolic_weights)
+    # Without weights, ragged ids still give ragged rows.
+    rows = layer(ids)
+    assert isinstance(rows, tf.RaggedTensor)
+    assert_equal(rows.flat_values, to_numpy(layer(np.array([1, 2, 3]))))
+
+
 @pytest.mark.parametrize("layer_cls", LAYERS)
 def test_mask_reaches_the_next_layer(layer_cls):
     # Mean pooling honours the mask: padded positions must not count.

@@ -6,6 +6,7 @@ shared argument is one edit here. Calls route ids through `_ids`, bags and
 norm limits through `_row_math`, and `reverse=True` through `_reverse`.
 """
 
+import contextvars
 import warnings
 
 import keras
@@ -31,6 +32,11 @@ from keras_embedlab._validation import (
 )
 
 _COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
+
+# The layers running a `reverse=True` call in this thread or task (Keras
+# keeps its own call context the same way). Read by `supports_masking`;
+# no attribute of a layer changes during a call.
+_REVERSING = contextvars.ContextVar("keras_embedlab_reversing", default=())
 
 # name -> (default, check(value, input_dim)). Keyword arguments of both
 # layers (and of `PretrainedEmbedding`), stored under their own names.
@@ -128,9 +134,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         self._init_table(lora_rank, lora_alpha, quantization_config)
         for name, value in shared.items():
             setattr(self, name, value)
-        # Masks pass through a reverse call whatever `mask_zero` is (see
-        # `_call_reversed`), so Keras must never drop one with a warning.
-        self.supports_masking = True
+        self.supports_masking = self.mask_zero
         if self.invalid_ids == "error" and not backend.SUPPORTS_JIT_WITH_CHECKS:
             # XLA drops assertions: keep Keras's compiled steps off XLA.
             self.supports_jit = False
@@ -162,17 +166,35 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
                                    self.invalid_ids, self.name)
         return super().__call__(inputs, **kwargs)
 
+    @property
+    def supports_masking(self):
+        """`mask_zero`, as in Keras; True during the layer's reverse calls.
+
+        A reverse call passes the vectors' mask through whatever
+        `mask_zero` is: Keras must not drop it with a warning. Only the
+        calling thread or task sees True (see `_call_reversed`).
+        """
+        return self._supports_masking or self in _REVERSING.get()
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self._supports_masking = value
+
     def _call_reversed(self, inputs, **kwargs):
         """Logits that carry the mask of the vectors, if they have one.
 
         Keras asks `compute_mask(inputs, mask)` without the call arguments,
         so it would give the logits a mask of ids computed from the float
         vectors. The mask is decided here instead, from this call alone, as
-        Keras's `ReversibleEmbedding` decides its own in `call`: nothing on
-        the layer changes during a call, so a forward call made meanwhile
-        (another thread, a nested call) keeps its ids mask.
+        Keras's `ReversibleEmbedding` decides its own in `call`. Nothing on
+        the layer changes during the call, so a forward call made meanwhile
+        (another thread, a nested call) keeps its own mask.
         """
-        outputs = super().__call__(inputs, reverse=True, **kwargs)
+        token = _REVERSING.set((*_REVERSING.get(), self))
+        try:
+            outputs = super().__call__(inputs, reverse=True, **kwargs)
+        finally:
+            _REVERSING.reset(token)
         set_keras_mask(outputs, get_keras_mask(inputs))
         return outputs
 
@@ -248,17 +270,11 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         return logits
 
     def compute_mask(self, inputs, mask=None):
-        """The mask of the rows of ids `inputs`.
-
-        `ids != 0` with `mask_zero`; otherwise the ids' own mask passes
-        through, as in other Keras layers that support masking. None with a
-        `combiner` (bags are reduced: no position is left to mask).
-        """
+        """The mask of the rows of ids `inputs` (never of a reverse call's
+        logits: `_call_reversed` sets theirs)."""
         if self.combiner is not None:
-            return None
-        if self.mask_zero:
-            return _ids.embedding_mask(inputs, True)
-        return mask
+            return None  # Bags are reduced: no position is left to mask.
+        return _ids.embedding_mask(inputs, self.mask_zero)
 
     def compute_output_shape(self, input_shape, reverse=False):
         if reverse:

@@ -63,19 +63,24 @@ def test_compute_mask(layer_cls, mask_zero):
 
 
 @pytest.mark.parametrize("layer_cls", LAYERS)
-def test_reverse_call_changes_no_state(layer_cls):
+@pytest.mark.parametrize("mask_zero", [True, False])
+def test_reverse_call_changes_no_state(layer_cls, mask_zero):
     """Nothing on the layer changes while a `reverse=True` call runs.
 
     A hook on the reverse computation runs, in the middle of that call, a
-    forward call (mean pooling sees its ids mask), `compute_mask`, and the
-    same forward call from another thread, and compares the layer's
-    attributes with those before the call.
+    forward call (mean pooling sees its ids mask, or none), `compute_mask`,
+    and the same forward call and `supports_masking` from another thread,
+    and compares the layer's attributes with those before the call.
     """
     table = random_table(6, 3)
-    layer = layer_cls(6, 3, mask_zero=True, weights=table)
+    layer = layer_cls(6, 3, mask_zero=mask_zero, weights=table)
     pool = keras.layers.GlobalAveragePooling1D()
     ids = np.array([[1, 2, 0, 0], [5, 4, 3, 0]], "int32")
-    pooled_rows = np.stack([table[[1, 2]].mean(0), table[[5, 4, 3]].mean(0)])
+    if mask_zero:
+        pooled_rows = np.stack([table[[1, 2]].mean(0),
+                                table[[5, 4, 3]].mean(0)])
+    else:
+        pooled_rows = table[ids].mean(1)
     vectors = random_table(8, 3, seed=1).reshape(2, 4, 3)
 
     def forward():
@@ -95,6 +100,8 @@ def test_reverse_call_changes_no_state(layer_cls):
         during["forward"] = forward()
         with ThreadPoolExecutor(1) as executor:
             during["thread"] = executor.submit(forward).result()
+            during["thread_supports_masking"] = executor.submit(
+                lambda: layer.supports_masking).result()
         return reverse(*args, **kwargs)
 
     layer._reverse = hook
@@ -103,9 +110,14 @@ def test_reverse_call_changes_no_state(layer_cls):
     finally:
         del layer._reverse
     assert during["changed"] == []
-    assert_equal(during["compute_mask"], ids != 0)
+    if mask_zero:
+        assert_equal(during["compute_mask"], ids != 0)
+    else:
+        assert during["compute_mask"] is None
     assert_close(during["forward"], pooled_rows)
     assert_close(during["thread"], pooled_rows)
+    assert during["thread_supports_masking"] is mask_zero
+    assert layer.supports_masking is mask_zero
     # The reverse call itself: unmasked vectors give unmasked logits (no
     # mask computed as if the vectors were ids), so pooling takes the mean
     # over every position.

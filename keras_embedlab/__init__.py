@@ -119,7 +119,10 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
             exec_module(module)
             _register_with_keras(finished=name)
 
-        loader.exec_module = exec_then_register
+        try:
+            loader.exec_module = exec_then_register
+        except AttributeError:  # A loader without `__dict__`: left alone.
+            pass
         return spec
 
 

@@ -174,7 +174,8 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         `mask_zero` is: Keras must not drop it with a warning. Only the
         calling thread or task sees True (see `_call_reversed`).
         """
-        return self._supports_masking or self in _REVERSING.get()
+        return self._supports_masking or any(
+            layer is self for layer in _REVERSING.get())
 
     @supports_masking.setter
     def supports_masking(self, value):

@@ -4,12 +4,12 @@ The package imports lazily (PEP 562): `import keras_embedlab.vectors` reads
 and writes vector files with NumPy alone, without importing Keras or a
 backend. The Keras-based names load on first use, and as soon as Keras is
 imported, so that `keras.saving.load_model` finds our registered layers and
-optimizers whichever of `keras` and `keras_embedlab` is imported first.
+optimizers whichever of `keras`, `keras_embedlab` and its submodules is
+imported first.
 """
 
 import importlib
 import importlib.abc
-import importlib.util
 import sys
 
 __version__ = "0.1.0"
@@ -52,49 +52,80 @@ def __dir__():
     return __all__
 
 
-def _register_with_keras():
+_registered = False
+
+
+def _register_with_keras(finished=None):
     """Imports the modules that register Keras classes, once Keras is in.
 
-    Not while one of ours is half imported (it imported Keras, which woke
-    `_AfterKerasImport`): `__getattr__` calls again once it is complete.
+    Not while one of ours is still being imported (it imported Keras, or
+    Keras woke `_RegisterAfterImport` inside it): its half-run module
+    cannot be imported again. `_RegisterAfterImport` calls again as each of
+    our modules completes; `finished` names the module that just completed
+    (the import system still marks it as initializing).
     """
-    if "keras" not in sys.modules:
+    global _registered
+    if _registered or "keras" not in sys.modules:
         return
     for name, module in list(sys.modules.items()):
-        if name.startswith(f"{__name__}.") and getattr(
-                getattr(module, "__spec__", None), "_initializing", False):
+        if (name.startswith(f"{__name__}.") and name != finished
+                and getattr(getattr(module, "__spec__", None),
+                            "_initializing", False)):
             return
     for module in _KERAS_MODULES:
         importlib.import_module(f"{__name__}.{module}")
+    _registered = True
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
 
 
-class _AfterKerasImport(importlib.abc.MetaPathFinder):
-    """Registers our Keras classes right after `keras` itself is imported.
+class _RegisterAfterImport(importlib.abc.MetaPathFinder):
+    """Registers our Keras classes when the import that brought Keras in ends.
 
-    Without it, `import keras_embedlab` followed by `import keras` and
-    `keras.saving.load_model(...)` would not find `LookupEmbedding`: Keras
-    only knows classes whose module has run. The finder acts once, on the
-    top-level `keras` import, and then removes itself.
+    Keras only knows the classes whose module has run. Keras can come in
+    before us (`import keras` first: the package registers at once), after
+    us (`import keras_embedlab` then `import keras`), or in the middle of
+    one of our submodules (`import keras_embedlab.distribution`, whose
+    first lines import Keras). The finder wraps the loading of `keras` and
+    of every `keras_embedlab.*` module, and calls `_register_with_keras`
+    after each completes, which acts at the first moment Keras is in and
+    none of ours is half imported. It leaves `sys.meta_path` once that is
+    done.
     """
 
     def find_spec(self, name, path=None, target=None):
-        if name != "keras":
+        if name != "keras" and not name.startswith(f"{__name__}."):
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        exec_module = spec.loader.exec_module
+        loader = spec.loader
+        exec_module = loader.exec_module
 
         def exec_then_register(module):
+            # A loader may serve several modules (a zip importer): only the
+            # one found here registers, and the loader gets its method back.
+            if module.__name__ != name:
+                return exec_module(module)
+            vars(loader).pop("exec_module", None)
             exec_module(module)
-            _register_with_keras()
+            _register_with_keras(finished=name)
 
-        spec.loader.exec_module = exec_then_register
+        try:
+            loader.exec_module = exec_then_register
+        except AttributeError:  # A loader without `__dict__`: left alone.
+            pass
         return spec
 
 
-if "keras" in sys.modules:
-    _register_with_keras()
-else:
-    sys.meta_path.insert(0, _AfterKerasImport())
+_FINDER = _RegisterAfterImport()
+sys.meta_path.insert(0, _FINDER)
+_register_with_keras()

@@ -6,12 +6,17 @@ shared argument is one edit here. Calls route ids through `_ids`, bags and
 norm limits through `_row_math`, and `reverse=True` through `_reverse`.
 """
 
+import contextvars
 import warnings
 
 import keras
 import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
+
+# Keras has no public accessor for a tensor's mask; its own layers
+# (`ReversibleEmbedding`, attention) set masks in a call with these.
+from keras.src.backend import get_keras_mask, set_keras_mask
 
 from keras_embedlab import _ids, _row_math, backend
 from keras_embedlab._table_layer import TableLayer
@@ -27,6 +32,11 @@ from keras_embedlab._validation import (
 )
 
 _COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
+
+# The layers running a `reverse=True` call in this thread or task (Keras
+# keeps its own call context the same way). Read by `supports_masking`;
+# no attribute of a layer changes during a call.
+_REVERSING = contextvars.ContextVar("keras_embedlab_reversing", default=())
 
 # name -> (default, check(value, input_dim)). Keyword arguments of both
 # layers (and of `PretrainedEmbedding`), stored under their own names.
@@ -125,7 +135,6 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         for name, value in shared.items():
             setattr(self, name, value)
         self.supports_masking = self.mask_zero
-        self._reversing = False
         if self.invalid_ids == "error" and not backend.SUPPORTS_JIT_WITH_CHECKS:
             # XLA drops assertions: keep Keras's compiled steps off XLA.
             self.supports_jit = False
@@ -141,7 +150,10 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         if bag_weights is not None:
             kwargs["bag_weights"] = bag_weights
         if reverse:
-            return self._call_reversed(inputs, reverse=True, **kwargs)
+            return self._call_reversed(inputs, **kwargs)
+        # Before any kind of ids takes its own route (ragged ids without a
+        # combiner look up their flat values and never see `bag_weights`).
+        self._check_bag_weights_need_combiner(bag_weights)
         if backend.is_sparse(inputs):
             inputs = backend.densify_sparse(inputs)
         if backend.is_ragged(inputs) and self.combiner is not None:
@@ -154,31 +166,55 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
                                    self.invalid_ids, self.name)
         return super().__call__(inputs, **kwargs)
 
+    @property
+    def supports_masking(self):
+        """`mask_zero`, as in Keras; True during the layer's reverse calls.
+
+        A reverse call passes the vectors' mask through whatever
+        `mask_zero` is: Keras must not drop it with a warning. Only the
+        calling thread or task sees True (see `_call_reversed`).
+        """
+        return self._supports_masking or any(
+            layer is self for layer in _REVERSING.get())
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self._supports_masking = value
+
     def _call_reversed(self, inputs, **kwargs):
-        # Keras computes the output mask as `compute_mask(inputs, mask)`,
-        # without the call arguments. Flag the call so that `compute_mask`
-        # passes the incoming mask through instead of computing an ids mask
-        # from float vectors, and accept that mask even without `mask_zero`.
-        supports_masking = self.supports_masking
-        self._reversing, self.supports_masking = True, True
+        """Logits that carry the mask of the vectors, if they have one.
+
+        Keras asks `compute_mask(inputs, mask)` without the call arguments,
+        so it would give the logits a mask of ids computed from the float
+        vectors. The mask is decided here instead, from this call alone, as
+        Keras's `ReversibleEmbedding` decides its own in `call`. Nothing on
+        the layer changes during the call, so a forward call made meanwhile
+        (another thread, a nested call) keeps its own mask.
+        """
+        token = _REVERSING.set((*_REVERSING.get(), self))
         try:
-            return super().__call__(inputs, **kwargs)
+            outputs = super().__call__(inputs, reverse=True, **kwargs)
         finally:
-            self._reversing, self.supports_masking = False, supports_masking
+            _REVERSING.reset(token)
+        set_keras_mask(outputs, get_keras_mask(inputs))
+        return outputs
 
     def _prepare_ids(self, inputs):
         return _ids.prepare_ids(inputs, self.input_dim, self.invalid_ids,
                                 self.name)
 
+    def _check_bag_weights_need_combiner(self, bag_weights):
+        if bag_weights is not None and self.combiner is None:
+            raise ValueError(
+                f"`bag_weights` needs a `combiner`, but layer "
+                f"'{self.name}' has combiner=None. Pass combiner="
+                f"{_COMBINER_CHOICES}."
+            )
+
     def _bag_weights(self, ids, bag_weights, dtype):
         """Each id's weight in its bag with a combiner; `None` without."""
+        self._check_bag_weights_need_combiner(bag_weights)
         if self.combiner is None:
-            if bag_weights is not None:
-                raise ValueError(
-                    f"`bag_weights` needs a `combiner`, but layer "
-                    f"'{self.name}' has combiner=None. Pass combiner="
-                    f"{_COMBINER_CHOICES}."
-                )
             return None
         self._check_bag_rank(ids.shape)
         if bag_weights is not None:
@@ -235,8 +271,8 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         return logits
 
     def compute_mask(self, inputs, mask=None):
-        if self._reversing:
-            return mask
+        """The mask of the rows of ids `inputs` (never of a reverse call's
+        logits: `_call_reversed` sets theirs)."""
         if self.combiner is not None:
             return None  # Bags are reduced: no position is left to mask.
         return _ids.embedding_mask(inputs, self.mask_zero)

@@ -228,3 +228,56 @@ def test_host_ids_are_checked_before_conversion(layer_cls, bad_id, dtype):
         layer_cls(3, 4, weights=WORKED_WEIGHTS)(ids)
     zeros = layer_cls(3, 4, weights=WORKED_WEIGHTS, invalid_ids="zeros")
     assert_equal(zeros(ids), np.stack([WORKED_WEIGHTS[1], np.zeros(4)]))
+
+
+# --- A refused batch, then good ones (issue 20, item 16) ------------------
+
+def _build_refusing_model():
+    inputs = keras.Input((3,), dtype="int32")
+    rows = kel.LookupEmbedding(5, 2, name="emb")(inputs)
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(rows))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    return model
+
+
+_RUNS = {
+    "predict": lambda model, x, y: model.predict(x, verbose=0),
+    "evaluate": lambda model, x, y: model.evaluate(x, y, verbose=0),
+    "fit": lambda model, x, y: model.fit(x, y, shuffle=False, verbose=0
+                                         ).history["loss"],
+}
+
+
+@pytest.mark.parametrize("method", sorted(_RUNS))
+def test_model_works_after_a_refused_batch(method):
+    """After `method` refuses a batch, good batches give a fresh model's
+    results. TensorFlow and PyTorch keep the model as it was. On JAX,
+    Keras's trainer loses the weights of a model whose step raised (see
+    `backend/jax.py`): the error says so and what to do, and doing it
+    works. `fit` uses SGD: on TensorFlow the refused step still advances
+    `optimizer.iterations` (the counter's update does not wait for the
+    failing assertion), which a step-dependent rule such as Adam's would
+    show."""
+    run = _RUNS[method]
+    model, fresh = _build_refusing_model(), _build_refusing_model()
+    weights = model.get_weights()
+    fresh.set_weights(weights)
+    good = np.array([[1, 2, 3], [0, 4, 2]], "int32")
+    bad = np.array([[1, 2, 3], [0, 7, 2]], "int32")
+    y = np.array([[1.0], [-1.0]], "float32")
+    with pytest.raises(invalid_id_error(),
+                       match=r"(?s)invalid id.*7.*\[0, 5\)") as error:
+        run(model, bad, y)
+    if BACKEND == "jax":
+        text = str(error.value)
+        assert "the model lost its weights: set them again " \
+            "(model.set_weights with weights saved before" in text
+        assert "compile again after fit" in text
+        model.set_weights(weights)
+        if method == "fit":
+            model.compile("sgd", "mse")
+    np.testing.assert_allclose(run(model, good, y), run(fresh, good, y),
+                               rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(model(good)), to_numpy(fresh(good)),
+                               rtol=1e-6)

@@ -2,6 +2,7 @@
 
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stdout
 
 import keras
@@ -11,6 +12,7 @@ from helpers import (
     ID_CASES,
     LAYERS,
     WORKED_WEIGHTS,
+    assert_close,
     assert_equal,
     random_ids,
     random_table,
@@ -58,6 +60,99 @@ def test_compute_mask(layer_cls, mask_zero):
         assert layer.supports_masking
     else:
         assert mask is None
+
+
+@pytest.mark.parametrize("layer_cls", LAYERS)
+@pytest.mark.parametrize("mask_zero", [True, False])
+def test_reverse_call_changes_no_state(layer_cls, mask_zero):
+    """Nothing on the layer changes while a `reverse=True` call runs.
+
+    A hook on the reverse computation runs, in the middle of that call, a
+    forward call (mean pooling sees its ids mask, or none), `compute_mask`,
+    and the same forward call and `supports_masking` from another thread,
+    and compares the layer's attributes with those before the call.
+    """
+    table = random_table(6, 3)
+    layer = layer_cls(6, 3, mask_zero=mask_zero, weights=table)
+    pool = keras.layers.GlobalAveragePooling1D()
+    ids = np.array([[1, 2, 0, 0], [5, 4, 3, 0]], "int32")
+    if mask_zero:
+        pooled_rows = np.stack([table[[1, 2]].mean(0),
+                                table[[5, 4, 3]].mean(0)])
+    else:
+        pooled_rows = table[ids].mean(1)
+    vectors = random_table(8, 3, seed=1).reshape(2, 4, 3)
+
+    def forward():
+        return to_numpy(pool(layer(ids)))
+
+    assert_close(forward(), pooled_rows)
+    before = dict(vars(layer))
+    during = {}
+    reverse = layer._reverse
+
+    def hook(*args, **kwargs):
+        now = vars(layer)
+        during["changed"] = sorted(
+            name for name in {*before, *now}
+            if now.get(name, hook) is not before.get(name, hook))
+        during["compute_mask"] = layer.compute_mask(ids)
+        during["forward"] = forward()
+        with ThreadPoolExecutor(1) as executor:
+            during["thread"] = executor.submit(forward).result()
+            during["thread_supports_masking"] = executor.submit(
+                lambda: layer.supports_masking).result()
+        return reverse(*args, **kwargs)
+
+    layer._reverse = hook
+    try:
+        logits = layer(vectors, reverse=True)
+    finally:
+        del layer._reverse
+    assert during["changed"] == []
+    if mask_zero:
+        assert_equal(during["compute_mask"], ids != 0)
+    else:
+        assert during["compute_mask"] is None
+    assert_close(during["forward"], pooled_rows)
+    assert_close(during["thread"], pooled_rows)
+    assert during["thread_supports_masking"] is mask_zero
+    assert layer.supports_masking is mask_zero
+    # The reverse call itself: unmasked vectors give unmasked logits (no
+    # mask computed as if the vectors were ids), so pooling takes the mean
+    # over every position.
+    assert_close(logits, vectors @ table.T)
+    assert_close(pool(logits), (vectors @ table.T).mean(1))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="only TensorFlow has ragged tensors")
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_ragged_ids_refuse_bag_weights_without_combiner(layer_cls):
+    """Ragged ids with `bag_weights` and no combiner: the dense ids' error.
+
+    Without a combiner, ragged ids are looked up value by value; the
+    weights must not be dropped on the way.
+    """
+    import tensorflow as tf
+
+    layer = layer_cls(5, 2)
+    with pytest.raises(ValueError) as dense:
+        layer(np.array([[1, 2], [3, 0]]), bag_weights=np.ones((2, 2)))
+    assert "`bag_weights` needs a `combiner`" in str(dense.value)
+    message = re.escape(str(dense.value))
+    ids = tf.ragged.constant([[1, 2], [3]])
+    weights = tf.ragged.constant([[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match=message):
+        layer(ids, bag_weights=weights)
+    symbolic_ids = keras.Input((None,), dtype="int32", ragged=True)
+    symbolic_weights = keras.Input((None,), dtype="float32", ragged=True)
+    with pytest.raises(ValueError, match=message):
+        layer(symbolic_ids, bag_weights=symbolic_weights)
+    # Without weights, ragged ids still give ragged rows.
+    rows = layer(ids)
+    assert isinstance(rows, tf.RaggedTensor)
+    assert_equal(rows.flat_values, to_numpy(layer(np.array([1, 2, 3]))))
 
 
 @pytest.mark.parametrize("layer_cls", LAYERS)

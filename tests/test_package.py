@@ -27,32 +27,64 @@ def test_vectors_import_without_keras():
                "assert 'tensorflow' not in sys.modules\n")
 
 
+REGISTERED = ("LookupEmbedding", "OneHotDense", "PretrainedEmbedding",
+              "LazyAdam", "SparseAdagrad", "SparseSGD", "RowSparseModel")
+
+
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
+    """A `.keras` file that holds one of each registered kind of class."""
     inputs = keras.Input((3,), dtype="int32")
-    outputs = kel.LookupEmbedding(5, 2, name="emb")(inputs)
-    model = keras.Model(inputs, outputs)
+    looked_up = kel.LookupEmbedding(5, 2, sparse=True, name="emb")(inputs)
+    words = kel.PretrainedEmbedding(3, 2, vocabulary=["", "[UNK]", "a"],
+                                    name="pre")(keras.ops.minimum(inputs, 2))
+    one_hot = kel.OneHotDense(5, 2, name="onehot")(inputs)
+    model = kel.RowSparseModel(inputs, looked_up + words + one_hot)
+    model.compile(optimizer=kel.LazyAdam(0.1), loss="mse")
     path = str(tmp_path_factory.mktemp("package") / "model.keras")
     model.save(path)
     ids = np.array([[1, 2, 4]], "int32")
     return path, ids, keras.ops.convert_to_numpy(model(ids))
 
 
-@pytest.mark.parametrize("first", ["keras_embedlab", "keras"])
-def test_load_model_whichever_import_comes_first(saved_model, first):
+@pytest.mark.parametrize("first", [
+    pytest.param("import keras_embedlab", id="package"),
+    pytest.param("import keras\nimport keras_embedlab", id="keras-first"),
+    pytest.param("import keras_embedlab.distribution", id="distribution"),
+    pytest.param("from keras_embedlab.sparse_updates import LazyAdam",
+                 id="sparse_updates"),
+    pytest.param("import keras_embedlab.testing", id="testing"),
+])
+def test_every_import_order_registers_everything(saved_model, first):
+    """Whatever of ours is imported, before or after `keras`, registers all.
+
+    Each order runs in a fresh process: registration happens once per
+    process. The script touches no attribute of `keras_embedlab` after its
+    first line (that would import the rest lazily and hide a gap).
+    """
     path, ids, expected = saved_model
-    second = "keras" if first == "keras_embedlab" else "keras_embedlab"
     out = run_python(
-        f"import {first}\nimport {second}\nimport json, keras, numpy as np\n"
+        f"{first}\nimport json, keras, numpy as np\n"
+        f"names = {list(REGISTERED)!r}\n"
+        "found = [keras.saving.get_registered_object('keras_embedlab>' + n)"
+        " for n in names]\n"
+        "print(json.dumps([getattr(c, '__name__', None) for c in found]))\n"
         f"model = keras.saving.load_model({path!r})\n"
-        f"print(type(model.layers[1]).__name__)\n"
+        "print(json.dumps([type(model).__name__,"
+        " type(model.optimizer).__name__,"
+        " sorted(type(x).__name__ for x in model.layers)]))\n"
         f"out = keras.ops.convert_to_numpy(model(np.array({ids.tolist()})))\n"
         "print(json.dumps(out.tolist()))\n",
         KERAS_BACKEND=keras.backend.backend(),
     )
-    name, values = out.strip().splitlines()[-2:]
-    assert name == "LookupEmbedding"
-    np.testing.assert_array_equal(np.array(json.loads(values)), expected)
+    registered, classes, values = (
+        json.loads(line) for line in out.strip().splitlines()[-3:])
+    assert registered == list(REGISTERED)
+    model_class, optimizer_class, layer_classes = classes
+    assert (model_class, optimizer_class) == ("RowSparseModel", "LazyAdam")
+    for name in ("LookupEmbedding", "OneHotDense", "PretrainedEmbedding"):
+        assert name in layer_classes
+    np.testing.assert_array_equal(np.array(values), expected)
 
 
 def test_public_names():

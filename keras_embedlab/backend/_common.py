@@ -48,8 +48,11 @@ def valid_ids(ids, input_dim, xp):
     return xp.logical_and(xp.greater_equal(ids, 0), xp.less(ids, input_dim))
 
 
-def check_on_host(ids, input_dim, layer_name, valid=None):
-    """Raises `InvalidIdError` naming the first invalid id, as received."""
+def check_on_host(ids, input_dim, layer_name, valid=None, note=""):
+    """Raises `InvalidIdError` naming the first invalid id, as received.
+
+    `note` is added to the message (what a backend needs to say more).
+    """
     ids = np.asarray(ids)
     if valid is None:
         valid = valid_ids(ids, input_dim, np)
@@ -57,7 +60,7 @@ def check_on_host(ids, input_dim, layer_name, valid=None):
     if not valid.all():
         offending = ids[~valid].flat[0].item()
         raise InvalidIdError(
-            invalid_ids_message(layer_name, input_dim, offending)
+            invalid_ids_message(layer_name, input_dim, offending) + note
         )
 
 

@@ -73,13 +73,30 @@ class _DropOwnErrors(logging.Filter):
 logging.getLogger("jax._src.callback").addFilter(_DropOwnErrors())
 
 
+# Keras's JAX trainer detaches the model's variables from their values,
+# hands the values to its compiled step (as donated buffers, which the step
+# consumes) and attaches the step's results when it returns. A step that
+# raises returns nothing: every variable of the model is left without a
+# value, and the next `predict` fails inside Keras with "'NoneType' object
+# is not callable" (`Variable.value`). No layer can hand the values back:
+# they were in the step's arguments only. So the error says what to do.
+# (Short: tests/sharding_script.py reads the last 400 characters.) Calling
+# `model(ids)` checks a batch without the risk: it runs no trainer step.
+AFTER_A_KERAS_STEP = (
+    " On JAX, if this error stopped a Keras fit, evaluate or predict, the "
+    "model lost its weights: set them again (model.set_weights with weights "
+    "saved before, or model.load_weights) and compile again after fit."
+)
+
+
 def checked_on_host(ids):
     return not isinstance(ids, jax.core.Tracer)
 
 
 def check_ids(ids, input_dim, layer_name, valid=None):
     if not isinstance(ids, jax.core.Tracer):
-        check_on_host(ids, input_dim, layer_name)
+        # Keras's eager steps (`run_eagerly=True`) come here: the same note.
+        check_on_host(ids, input_dim, layer_name, note=AFTER_A_KERAS_STEP)
         return ids
     if valid is None:
         # As unsigned integers, negative ids are huge, so one max finds any
@@ -97,7 +114,7 @@ def check_ids(ids, input_dim, layer_name, valid=None):
         if has_bad:
             raise InvalidIdError(invalid_ids_message(
                 layer_name, input_dim, np.asarray(offending).item()
-            ))
+            ) + AFTER_A_KERAS_STEP)
         return np.zeros((), ids.dtype)
 
     def checked_zero(has_bad):

@@ -28,8 +28,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# Extras: a backend or more, `bench` (matplotlib, for the bench's chart)
+# and `examples` (gensim, for examples/fasttext_subwords.py).
 install: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e ".[tensorflow,jax,bench]"
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax,bench,examples]"
 
 install-test: $(VENV)/bin/python
 	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install --quiet "$(TORCH)"; fi

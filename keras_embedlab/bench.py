@@ -86,12 +86,25 @@ def _time_calls(run: Callable[[], Any], inner: int) -> list[float]:
     return times
 
 
+_NOTES_SHOWN = set()
+
+
+def _prepare(log: Callable[[str], Any] = print) -> None:
+    """`benchmarking.prepare()`, before any measurement; its note, if any,
+    is shown once per process."""
+    note = benchmarking.prepare()
+    if note and note not in _NOTES_SHOWN:
+        _NOTES_SHOWN.add(note)
+        log(note)
+
+
 def measure(mode: str, vocabulary: int, n_ids: int, dim: int,
             contenders: Iterable[str], repeats: int, budget: float,
             log: Callable[[str], Any] = print) -> list[Row]:
     """Rows of results for one mode and one vocabulary size: each run
     contender's `median_ms` (median over repeats) and its ratios to the
     anchors (see `add_ratios`)."""
+    _prepare(log)
     rng = np.random.default_rng(0)
     table = rng.uniform(-0.05, 0.05, (vocabulary, dim)).astype("float32")
     ids = rng.integers(0, vocabulary, n_ids).astype("int32")
@@ -252,14 +265,12 @@ def format_table(rows: list[Row]) -> str:
 def run(sizes: list[int], n_ids: int, dim: int, modes: list[str],
         contenders: list[str], repeats: int, budget: float,
         out_dir: str) -> list[Row]:
-    note = benchmarking.prepare()
+    _prepare()  # Before `device_name` starts JAX's client.
     device = benchmarking.device_name()
     backend = keras.backend.backend()
     print(f"bench: backend {backend} on {device}; {n_ids:,} ids x {dim} "
           f"dims; vocabularies {', '.join(f'{s:,d}' for s in sizes)}; "
           f"{repeats} repeats", flush=True)
-    if note:
-        print(note, flush=True)
     rows, start = [], time.perf_counter()
     for mode in modes:
         for vocabulary in sizes:

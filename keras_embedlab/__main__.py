@@ -78,7 +78,7 @@ def choose_backend() -> str | None:
              "'keras_embedlab[jax]' (or [tensorflow] or [torch]).")
 
 
-def demo():
+def demo() -> int:
     import keras
 
     from keras_embedlab import LookupEmbedding, OneHotDense
@@ -122,7 +122,7 @@ def demo():
     return 0 if equal and touched == [0, 1, 2] else 1
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keras_embedlab")
     parser.add_argument("--version", action="version",
                         version=f"keras_embedlab {__version__}")

@@ -7,7 +7,7 @@ from their character n-grams, as fastText's `get_word_vector` computes it,
 instead of a random OOV row; the coverage line counts them, and their
 nearest neighbours share their stem.
 
-    pip install gensim   # or fasttext-numpy2 to train with fastText itself
+    pip install gensim   # or: pip install ".[examples]" in a checkout
     KERAS_BACKEND=jax python examples/fasttext_subwords.py
 """
 
@@ -47,6 +47,13 @@ def main(argv=None):
     parser.add_argument("--sentences", type=int, default=500)
     parser.add_argument("--dim", type=int, default=16)
     args = parser.parse_args(argv)
+    try:
+        import gensim  # noqa: F401  (checked before any work)
+    except ImportError:
+        sys.exit("examples/fasttext_subwords.py trains its model with "
+                 "gensim, which is not installed: pip install gensim (or "
+                 "the package's extra: pip install "
+                 "'keras_embedlab[examples]')")
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "tiny.bin")
         train(path, args.sentences, args.dim)

@@ -35,18 +35,19 @@ def main(argv=None):
                         help="sequence length (does not change the count)")
     args = parser.parse_args(argv)
     ok = True
-    for layer, expected in [
-        (kel.LookupEmbedding(13, 3), 39),
-        (kel.OneHotDense(13, 3), 39),
-        (kel.OneHotDense(13, 3, use_bias=True), 42),
+    # Each layer labelled by the call that builds it (`LookupEmbedding` has
+    # no `use_bias`: its table is all it has).
+    for label, layer, expected in [
+        ("LookupEmbedding(13, 3)", kel.LookupEmbedding(13, 3), 39),
+        ("OneHotDense(13, 3)", kel.OneHotDense(13, 3), 39),
+        ("OneHotDense(13, 3, use_bias=True)",
+         kel.OneHotDense(13, 3, use_bias=True), 42),
     ]:
         model = keras.Sequential(
             [keras.Input((args.length,), dtype="int32"), layer]
         )
         total = summary_total(model)
-        print(f"{type(layer).__name__}(use_bias="
-              f"{getattr(layer, 'use_bias', False)}): {total} parameters, "
-              f"expected {expected}\n")
+        print(f"{label}: {total} parameters, expected {expected}\n")
         ok &= total == expected == layer.count_params()
     print("evidence agrees with the README" if ok else "CONTRADICTION")
     return 0 if ok else 1

@@ -4,14 +4,22 @@ Times, on the active backend and compiled the way Keras compiles (`jax.jit`;
 `tf.function`), the raw backend gather, `keras.layers.Embedding`,
 `LookupEmbedding` (both `invalid_ids` modes) and `OneHotDense` on the same ids
 and the same matrix, for the forward pass, forward + backward (gradient with
-respect to the matrix) and one optimizer step (SGD, Adam). Contenders run
-interleaved within each repeat, so ratios between them are robust to the
-drift of a shared machine; reported ratios are medians of per-repeat ratios.
+respect to the matrix) and one optimizer step (SGD, Adam). Every call takes
+the same dispatch path (`benchmarking.prepare`) and is waited for.
+Contenders run interleaved within each repeat, so drift of a shared machine
+hits them alike. One statistic everywhere: a contender's time is the median
+over repeats of its per-call time (`median_ms` in the CSV, the chart's
+points), and a ratio is one contender's time divided by the anchor's
+(`ratio_to_gather`, `ratio_to_keras`), so every ratio in the table can be
+recomputed from the CSV's `median_ms` column.
 """
+
+from __future__ import annotations
 
 import csv
 import os
 import time
+from typing import Any, Callable, Iterable
 
 import keras
 import numpy as np
@@ -29,12 +37,13 @@ from keras_embedlab.lookup_embedding import LookupEmbedding
 from keras_embedlab.one_hot_dense import OneHotDense
 
 __all__ = ["CONTENDERS", "CSV_FIELDS", "MODES", "measure", "main", "run"]
+Row = dict[str, Any]
 CSV_FIELDS = ("backend", "device", "mode", "contender", "vocabulary", "ids",
               "dim", "median_ms", "ratio_to_gather", "ratio_to_keras",
               "repeats", "skipped")
 
 
-def _layer_for(name, vocabulary, dim):
+def _layer_for(name: str, vocabulary: int, dim: int) -> keras.layers.Layer:
     if name == KERAS:
         return keras.layers.Embedding(vocabulary, dim)
     if name == "LookupEmbedding":
@@ -44,7 +53,8 @@ def _layer_for(name, vocabulary, dim):
     return OneHotDense(vocabulary, dim)
 
 
-def contender_fn(name, vocabulary, dim):
+def contender_fn(name: str, vocabulary: int,
+                 dim: int) -> benchmarking.Rows:
     """A pure function `(table, ids) -> rows` for the contender."""
     if name == GATHER:
         return benchmarking.raw_gather
@@ -57,26 +67,44 @@ def contender_fn(name, vocabulary, dim):
     return rows
 
 
-def one_hot_bytes(name, vocabulary, n_ids):
+def one_hot_bytes(name: str, vocabulary: int, n_ids: int) -> int:
     return 4 * vocabulary * n_ids if name == "OneHotDense" else 0
 
 
-def _time_calls(run, inner):
-    """Median seconds per call over `inner` calls, waiting for each result
-    (as a training step waits for the previous one's weights). The median
-    ignores the occasional call that pays for fresh memory pages, which on
-    a shared machine otherwise dominates the mean."""
+def _time_calls(run: Callable[[], Any], inner: int) -> list[float]:
+    """Seconds of each of `inner` calls, waiting for each result (as a
+    training step waits for the previous one's weights), after one untimed
+    call: the first call after another contender's finds the caches
+    holding that contender's data (after a large `OneHotDense`, a gather
+    measured 7x its steady time)."""
+    benchmarking.block(run())
     times = []
     for _ in range(inner):
         start = time.perf_counter()
         benchmarking.block(run())
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
 
 
-def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
-            log=print):
-    """Rows of results for one mode and one vocabulary size."""
+_NOTES_SHOWN = set()
+
+
+def _prepare(log: Callable[[str], Any] = print) -> None:
+    """`benchmarking.prepare()`, before any measurement; its note, if any,
+    is shown once per process."""
+    note = benchmarking.prepare()
+    if note and note not in _NOTES_SHOWN:
+        _NOTES_SHOWN.add(note)
+        log(note)
+
+
+def measure(mode: str, vocabulary: int, n_ids: int, dim: int,
+            contenders: Iterable[str], repeats: int, budget: float,
+            log: Callable[[str], Any] = print) -> list[Row]:
+    """Rows of results for one mode and one vocabulary size: each run
+    contender's `median_ms` (median over repeats) and its ratios to the
+    anchors (see `add_ratios`)."""
+    _prepare(log)
     rng = np.random.default_rng(0)
     table = rng.uniform(-0.05, 0.05, (vocabulary, dim)).astype("float32")
     ids = rng.integers(0, vocabulary, n_ids).astype("int32")
@@ -94,18 +122,17 @@ def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
         )
     inner = {}
     for name, run in runners.items():
-        _time_calls(run, 1)  # compile
-        # Warm up (thread pools, allocator, caches): on PyTorch the first
-        # eager calls once measured 50x the steady state.
-        _time_calls(run, 3)
-        first = _time_calls(run, 1)
+        # Compile, then warm up (thread pools, allocator, caches): on
+        # PyTorch the first eager calls once measured 50x the steady state.
+        _time_calls(run, 2)
+        first = _time_calls(run, 1)[0]
         inner[name] = int(min(50, max(3, 0.02 // max(first, 1e-6))))
     times = {name: [] for name in runners}
     names = list(runners)
     for r in range(repeats):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            times[name].append(_time_calls(runners[name], inner[name]))
+            times[name].extend(_time_calls(runners[name], inner[name]))
     rows = []
     for name in contenders:
         row = {"mode": mode, "contender": name, "vocabulary": vocabulary,
@@ -114,17 +141,27 @@ def measure(mode, vocabulary, n_ids, dim, contenders, repeats, budget,
             rows.append({**row, "skipped": skipped[name]})
             log(f"  skipped {name}: {skipped[name]}")
             continue
-        t = np.array(times[name])
-        row["median_ms"] = float(np.median(t) * 1e3)
-        for key, anchor in (("ratio_to_gather", GATHER),
-                            ("ratio_to_keras", KERAS)):
-            if anchor in times:
-                row[key] = float(np.median(t / np.array(times[anchor])))
+        row["median_ms"] = float(np.median(times[name]) * 1e3)
         rows.append(row)
+    return add_ratios(rows)
+
+
+RATIOS = (("ratio_to_gather", GATHER), ("ratio_to_keras", KERAS))
+
+
+def add_ratios(rows: list[Row]) -> list[Row]:
+    """Sets `ratio_to_gather` and `ratio_to_keras` of each timed row of one
+    mode and size: its `median_ms` over the anchor's (when it ran)."""
+    medians = {r["contender"]: r["median_ms"] for r in rows
+               if "median_ms" in r}
+    for row in rows:
+        for key, anchor in RATIOS:
+            if "median_ms" in row and anchor in medians:
+                row[key] = row["median_ms"] / medians[anchor]
     return rows
 
 
-def write_csv(rows, path):
+def write_csv(rows: list[Row], path: str) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
@@ -132,7 +169,21 @@ def write_csv(rows, path):
             writer.writerow(row)
 
 
-def write_chart(rows, path, title):
+def chart_series(rows: list[Row],
+                 mode: str) -> dict[str, list[tuple[int, float]]]:
+    """`{contender: [(vocabulary, median_ms), ...]}`: the chart's points,
+    the same medians the table's ratios are made of."""
+    series = {}
+    for name in CONTENDERS:
+        points = [(r["vocabulary"], r["median_ms"]) for r in rows
+                  if r["mode"] == mode and r["contender"] == name
+                  and "median_ms" in r]
+        if points:
+            series[name] = points
+    return series
+
+
+def write_chart(rows: list[Row], path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,13 +193,9 @@ def write_chart(rows, path, title):
     fig, axes = plt.subplots(1, len(modes), figsize=(4.2 * len(modes), 4),
                              squeeze=False)
     for ax, mode in zip(axes[0], modes):
-        for name in CONTENDERS:
-            points = [(r["vocabulary"], r["median_ms"]) for r in rows
-                      if r["mode"] == mode and r["contender"] == name
-                      and "median_ms" in r]
-            if points:
-                x, y = zip(*points)
-                ax.plot(x, y, marker="o", label=name)
+        for name, points in chart_series(rows, mode).items():
+            x, y = zip(*points)
+            ax.plot(x, y, marker="o", label=name)
         skipped = sorted({f"{r['contender']} at {r['vocabulary']:,d}"
                           for r in rows
                           if r["mode"] == mode and "median_ms" not in r})
@@ -160,7 +207,8 @@ def write_chart(rows, path, title):
         ax.set_yscale("log")
         ax.set_title(MODE_TITLES[mode])
         ax.set_xlabel("vocabulary size (rows)")
-        ax.set_ylabel("median time per call (ms, lower is better)")
+        ax.set_ylabel("time per call, median over repeats\n"
+                      "(ms, lower is better)", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
@@ -169,7 +217,7 @@ def write_chart(rows, path, title):
     plt.close(fig)
 
 
-def _cell(row, name):
+def _cell(row: Row | None, name: str) -> str:
     if row is None:
         return f"{'':>14s}"
     if "median_ms" not in row:
@@ -181,7 +229,7 @@ def _cell(row, name):
     return f"{row['ratio_to_gather']:>13.2f}x"
 
 
-def format_table(rows):
+def format_table(rows: list[Row]) -> str:
     lines = []
     for mode in MODES:
         mode_rows = [r for r in rows if r["mode"] == mode]
@@ -189,8 +237,9 @@ def format_table(rows):
             continue
         sizes = sorted({r["vocabulary"] for r in mode_rows})
         lines.append(f"\n{MODE_TITLES[mode]}: time as a ratio to the raw "
-                     "gather, lower is better (median ms in brackets where "
-                     "there is no ratio)")
+                     "gather = contender's median ms / gather's median ms "
+                     "(medians over repeats, the CSV's median_ms; lower is "
+                     "better; [median ms] where there is no ratio)")
         lines.append(f"{'contender':26s}" + "".join(
             f"{s:>14,d}" for s in sizes))
         for name in CONTENDERS:
@@ -205,14 +254,18 @@ def format_table(rows):
                   and "ratio_to_keras" in r]
     if keras_rows:
         lines.append("\nforward, LookupEmbedding / keras.layers.Embedding "
-                     "(median of per-repeat ratios, lower is better):")
+                     "= its median ms / keras.layers.Embedding's median ms "
+                     "(lower is better):")
         for r in keras_rows:
             lines.append(f"  {r['contender']:24s} vocabulary "
                          f"{r['vocabulary']:>9,d}: {r['ratio_to_keras']:.3f}x")
     return "\n".join(lines)
 
 
-def run(sizes, n_ids, dim, modes, contenders, repeats, budget, out_dir):
+def run(sizes: list[int], n_ids: int, dim: int, modes: list[str],
+        contenders: list[str], repeats: int, budget: float,
+        out_dir: str) -> list[Row]:
+    _prepare()  # Before `device_name` starts JAX's client.
     device = benchmarking.device_name()
     backend = keras.backend.backend()
     print(f"bench: backend {backend} on {device}; {n_ids:,} ids x {dim} "
@@ -238,6 +291,6 @@ def run(sizes, n_ids, dim, modes, contenders, repeats, budget, out_dir):
     return rows
 
 
-def main(args):
+def main(args: Any) -> int:
     run(**resolve(args))
     return 0

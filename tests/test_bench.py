@@ -2,6 +2,8 @@
 
 import csv
 import io
+import os
+import re
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -48,7 +50,8 @@ def test_bench_writes_csv_and_png(tmp_path):
         if row["contender"] == "keras.layers.Embedding":
             assert float(row["ratio_to_keras"]) == 1.0
     assert "skipped OneHotDense" in text
-    assert "time as a ratio to the raw gather" in text
+    assert ("time as a ratio to the raw gather = contender's median ms / "
+            "gather's median ms") in text
     image = matplotlib.image.imread(tmp_path / f"bench-{backend}.png")
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 800
 
@@ -121,3 +124,92 @@ def test_help_and_version_do_not_import_keras():
     assert result.returncode == 0, result.stderr
     assert "keras_embedlab 0.1.0" in result.stdout
     assert "timed rounds per point" in result.stdout
+
+
+def _table_cells(text):
+    """`{(mode title, contender, vocabulary): cell}` from the printed
+    tables."""
+    cells, title, sizes = {}, None, None
+    for line in text.splitlines():
+        words = line.split()
+        if ": time as a ratio to the raw gather" in line:
+            title, sizes = line.split(":")[0], None
+        elif title and words and words[0] == "contender":
+            sizes = [int(w.replace(",", "")) for w in words[1:]]
+        elif title and sizes and words and words[0] in bench.CONTENDERS:
+            assert len(words) == len(sizes) + 1, line
+            for size, value in zip(sizes, words[1:]):
+                cells[(title, words[0], size)] = value
+        else:
+            title = sizes = None
+    return cells
+
+
+def test_printed_ratios_and_chart_are_the_csv_medians(tmp_path):
+    status, text = run_bench(
+        "--sizes", "30,60", "--ids", "16", "--dim", "4", "--repeats", "2",
+        "--modes", "forward,sgd", "--out", str(tmp_path))
+    assert status == 0
+    with open(tmp_path / f"bench-{keras.backend.backend()}.csv") as f:
+        rows = list(csv.DictReader(f))
+    median = {(r["mode"], r["contender"], int(r["vocabulary"])):
+              float(r["median_ms"]) for r in rows}
+    cells = _table_cells(text)
+    assert len(cells) == len(rows) == 2 * 2 * len(bench.CONTENDERS)
+    for (mode, name, size), ms in median.items():
+        gather = median[(mode, bench.GATHER, size)]
+        keras_ms = median[(mode, bench.KERAS, size)]
+        row = next(r for r in rows if (r["mode"], r["contender"],
+                                       int(r["vocabulary"]))
+                   == (mode, name, size))
+        # The CSV's ratios are its own medians' ratios...
+        assert float(row["ratio_to_gather"]) == pytest.approx(ms / gather)
+        assert float(row["ratio_to_keras"]) == pytest.approx(ms / keras_ms)
+        # ... and so is every printed cell.
+        cell = cells[(bench.MODE_TITLES[mode], name, size)]
+        if name == bench.GATHER:
+            assert cell == f"[{ms:.3g}]"
+        else:
+            assert cell == f"{ms / gather:.2f}x"
+        if mode == "forward" and name.startswith("LookupEmbedding"):
+            line = re.search(rf"  {re.escape(name)} +vocabulary +{size}: "
+                             r"([\d.]+)x", text)
+            assert line and line.group(1) == f"{ms / keras_ms:.3f}"
+    # The chart's points are the same medians.
+    by_row = [{**r, "vocabulary": int(r["vocabulary"]),
+               "median_ms": float(r["median_ms"])} for r in rows]
+    for mode in ("forward", "sgd"):
+        series = bench.chart_series(by_row, mode)
+        assert set(series) == set(bench.CONTENDERS)
+        for name, points in series.items():
+            assert points == [(s, median[(mode, name, s)]) for s in (30, 60)]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="JAX's CPU async dispatch is what prepare() sets")
+def test_jax_bench_dispatches_every_contender_the_same_way():
+    # A program with a host callback (LookupEmbedding's id check) runs
+    # inline; with async dispatch the others went to a worker thread, and
+    # their timed calls paid a hand-off that LookupEmbedding's did not.
+    import jax
+    import jax.numpy as jnp
+
+    from keras_embedlab.backend import benchmarking
+
+    code = ("import jax\n"
+            "from keras_embedlab.backend import benchmarking\n"
+            "note = benchmarking.prepare()\n"
+            "print(jax.config.read('jax_cpu_enable_async_dispatch'), note)\n")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", code], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False None"  # a fresh process: set
+    # Here JAX's client is running: too late to change, and said so.
+    jnp.zeros(1).block_until_ready()
+    note = benchmarking.prepare()
+    if jax.config.read("jax_cpu_enable_async_dispatch"):
+        assert note.startswith("note: JAX's CPU client was started before "
+                               "the bench with async dispatch")
+    else:
+        assert note is None

@@ -4,6 +4,7 @@ import ast
 import importlib.util
 import io
 import os
+import sys
 from contextlib import redirect_stdout
 
 import pytest
@@ -54,8 +55,10 @@ def test_sparse_gradient_rows():
 def test_parameter_count():
     status, text = run_example("parameter_count", "--length", "10")
     assert status == 0, text
-    assert "LookupEmbedding(use_bias=False): 39 parameters" in text
-    assert "OneHotDense(use_bias=True): 42 parameters" in text
+    assert "LookupEmbedding(13, 3): 39 parameters, expected 39" in text
+    assert "OneHotDense(13, 3): 39 parameters, expected 39" in text
+    assert "OneHotDense(13, 3, use_bias=True): 42 parameters" in text
+    assert "use_bias=False" not in text  # LookupEmbedding has no use_bias
 
 
 def test_bias_and_activation():
@@ -81,6 +84,16 @@ def test_pretrained_vectors():
     missing = text.split("missing from the file: ")[1].split("\n")[0]
     assert sorted(ast.literal_eval(missing)) == ["blick", "quux", "zorp"]
     assert text.count("validation accuracy") == 2
+
+
+def test_fasttext_subwords_without_gensim_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gensim", None)  # as if not installed
+    with pytest.raises(SystemExit) as info:
+        run_example("fasttext_subwords")
+    message = str(info.value.code)
+    assert "trains its model with gensim, which is not installed" in message
+    assert "pip install gensim" in message
+    assert "keras_embedlab[examples]" in message
 
 
 def test_fasttext_subwords():

@@ -3,10 +3,53 @@ each backend offers, compiling one call the way Keras compiles it, and
 waiting for its result. Backend-specific by nature; not used at run time.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable
+
 import keras
+import numpy as np
+
+Rows = Callable[[Any, Any], Any]
 
 
-def raw_gather(table, ids):
+def prepare() -> str | None:
+    """Makes every contender's call take the same path; returns a note for
+    the report when it cannot.
+
+    On CPU, JAX runs a program on a worker thread and returns at once
+    (async dispatch), except a program that holds a host callback, which
+    it runs inline on the calling thread. `LookupEmbedding`'s id check is
+    such a callback: timed call by call, each waited for, every other
+    contender paid a thread hand-off (about 0.1 ms on a busy machine) that
+    `LookupEmbedding` did not, and the wrapper came out 4-6x faster than
+    the gather it wraps. Synchronous dispatch runs every program inline:
+    each timed call is then dispatch + execution, the same for all.
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    try:  # Whether JAX's clients exist yet (the flag is read at creation).
+        from jax._src import xla_bridge
+
+        started = bool(getattr(xla_bridge, "_backends", None))
+    except ImportError:
+        started = False
+    if started and jax.config.read("jax_cpu_enable_async_dispatch"):
+        if jax.default_backend() != "cpu":
+            return None  # Accelerators: every call is waited for alike.
+        return ("note: JAX's CPU client was started before the bench with "
+                "async dispatch, so a program with a host callback "
+                "(LookupEmbedding's id check) runs inline and the others "
+                "on a worker thread: their times differ by the hand-off. "
+                "Run `python -m keras_embedlab bench` in a fresh process, "
+                "or set JAX_CPU_ENABLE_ASYNC_DISPATCH=false.")
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    return None
+
+
+def raw_gather(table: Any, ids: Any) -> Any:
     """The backend's own gather, the anchor of the benchmark."""
     backend = keras.backend.backend()
     if backend == "jax":
@@ -22,7 +65,7 @@ def raw_gather(table, ids):
     return tf.gather(table, ids)
 
 
-def block(result):
+def block(result: Any) -> None:
     """Waits until `result` is computed (JAX dispatches asynchronously)."""
     if keras.backend.backend() == "jax":
         import jax
@@ -30,7 +73,7 @@ def block(result):
         jax.block_until_ready(result)
 
 
-def device_name():
+def device_name() -> str:
     backend = keras.backend.backend()
     if backend == "torch":
         import torch
@@ -49,13 +92,15 @@ def device_name():
     return f"GPU ({gpus[0].name})" if gpus else "CPU"
 
 
-def _optimizer(mode):
+def _optimizer(mode: str) -> keras.optimizers.Optimizer:
     if mode == "sgd":
         return keras.optimizers.SGD(0.01)
     return keras.optimizers.Adam(0.001)
 
 
-def compile_benchmark(mode, fn, table, ids, cotangent):
+def compile_benchmark(mode: str, fn: Rows, table: np.ndarray,
+                      ids: np.ndarray,
+                      cotangent: np.ndarray) -> Callable[[], Any]:
     """A zero-argument callable running one compiled call of `mode`.
 
     `fn(table, ids)` returns rows. Modes: "forward"; "backward" (gradient of

@@ -466,3 +466,40 @@ def test_failed_step_updates_nothing_and_training_goes_on(optimizer):
     untouched = np.setdiff1d(np.arange(V), ids)
     assert np.array_equal(trained[untouched], _table()[untouched])
     assert not np.allclose(trained[ids[0, 0]], _table()[ids[0, 0]])
+
+
+@pytest.mark.parametrize("sparse_optimizer, dense_optimizer, moments", [
+    pytest.param(lambda: kel.LazyAdam(0.01),
+                 lambda: keras.optimizers.Adam(0.01), True, id="LazyAdam"),
+    pytest.param(lambda: kel.SparseSGD(0.05, momentum=0.9),
+                 lambda: keras.optimizers.SGD(0.05, momentum=0.9), True,
+                 id="SparseSGD-momentum"),
+    pytest.param(lambda: kel.SparseAdagrad(0.1),
+                 lambda: keras.optimizers.Adagrad(0.1), False,
+                 id="SparseAdagrad"),
+])
+def test_unmarked_tables_get_the_dense_rule(sparse_optimizer,
+                                            dense_optimizer, moments):
+    # A table is row-sparse by its mark (`sparse=True`) only. A
+    # `keras.layers.Embedding` has none: the dense rule, on every backend,
+    # although its TensorFlow gradient is an `IndexedSlices`.
+    def trained(optimizer):
+        ids = keras.Input((BAG,), dtype="int32")
+        rows = keras.layers.Embedding(V, D, weights=[_table()])(ids)
+        model = keras.Model(ids, rows)
+        model.compile(optimizer(), _dot_loss)
+        steps = []
+        for ids, cotangent in batches:
+            model.train_on_batch(ids, cotangent)
+            steps.append(model.get_weights()[0])
+        return steps
+
+    batches = _batches(1) + _batches(1, seed=3)
+    batches[1][0][:] += V // 2  # The second batch: other rows only.
+    got, expected = trained(sparse_optimizer), trained(dense_optimizer)
+    np.testing.assert_allclose(got[-1], expected[-1], rtol=1e-5, atol=1e-6)
+    if moments:
+        # The rows of the first batch move again in the second (the dense
+        # rule), where a lazy rule would leave them.
+        first = np.unique(batches[0][0])
+        assert (got[1][first] != got[0][first]).any(axis=-1).all()

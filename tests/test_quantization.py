@@ -8,6 +8,7 @@ Keras-saved weights loading into ours.
 """
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -343,3 +344,23 @@ def test_max_norm_under_mixed_precision(cls, mode, policy, max_norm):
                                atol=rtol)
     np.testing.assert_allclose(logits, to_numpy(reference(x, reverse=True)),
                                rtol=rtol, atol=rtol * max_norm)
+
+
+@pytest.mark.parametrize("cap", [0, -1.0, float("inf"), float("nan"), "2",
+                                 True])
+def test_logit_soft_cap_must_be_positive(cap):
+    # 0 once gave all-zero logits, a negative cap flipped their sign.
+    with pytest.raises(ValueError, match=re.escape(
+            "`logit_soft_cap` must be None or a positive number. Received: "
+            f"logit_soft_cap={cap!r} (of type {type(cap).__name__}).")):
+        kel.LookupEmbedding(10, 4, logit_soft_cap=cap)
+
+
+@pytest.mark.parametrize("cap", [None, 0.5, 30])
+def test_valid_logit_soft_cap(cap):
+    table = random_table(5, 4, seed=2) * 10.0
+    x = np.random.default_rng(3).normal(size=(2, 4)).astype("float32")
+    layer = kel.LookupEmbedding(5, 4, weights=table, logit_soft_cap=cap)
+    logits = x @ table.T
+    expected = logits if cap is None else np.tanh(logits / cap) * cap
+    assert_close(layer(x, reverse=True), expected, atol=1e-4)

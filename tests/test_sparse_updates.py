@@ -4,6 +4,7 @@ Supported on TensorFlow, JAX and PyTorch; every test below runs on each.
 """
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -301,6 +302,21 @@ def test_bad_sparse_arguments_raise(kwargs):
     sparse = kwargs.pop("sparse", True)
     with pytest.raises(ValueError, match="sparse"):
         kel.LookupEmbedding(V, D, sparse=sparse, **kwargs)
+
+
+def test_sparse_table_with_lora_is_refused_at_construction():
+    # Not at the first call (where `build` enables LoRA).
+    with pytest.raises(ValueError, match=re.escape(
+            "`sparse=True` updates table rows, but LoRA freezes the table "
+            "and trains two dense factors instead. Received: sparse=True "
+            "with lora_rank=1 on layer 'tokens'.")):
+        kel.LookupEmbedding(V, D, sparse=True, lora_rank=1, name="tokens")
+    layer = kel.LookupEmbedding(V, D, sparse=True, name="tokens")
+    layer.build()
+    with pytest.raises(ValueError, match="Layer 'tokens' has sparse=True, "
+                       "but LoRA freezes the table"):
+        layer.enable_lora(1)
+    assert not layer.lora_enabled and len(layer.variables) == 1
 
 
 def test_saved_model_keeps_sparse_and_optimizer(tmp_path):

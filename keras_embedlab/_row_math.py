@@ -5,6 +5,7 @@ combine rows the same way. `keras.ops` only.
 """
 
 from keras import ops
+from keras.backend import result_type as backend_result_type
 
 from keras_embedlab.backend._common import valid_ids
 
@@ -33,10 +34,17 @@ def norm_scales(rows, max_norm, norm_type):
     Only rows over the limit (norm > max_norm > 0) reach the root and the
     division; the others get exactly 1 and no NaN, all-zero rows included.
     One number per row, so that a combiner can fold it into the bag weights
-    instead of materialising scaled rows.
+    instead of materialising scaled rows. Computed in float32 or wider
+    (every storage, every dtype policy: the one safe norm), returned in
+    that dtype.
     """
-    sums = _powered_sums(rows, norm_type)
-    over = ops.greater(sums, max_norm ** norm_type)
+    # At least float32, whatever the rows' dtype (float16 from a
+    # quantized table or a float16 policy): a float16 sum of squares
+    # overflows for rows of norm above 256, and so does `max_norm ** 2`.
+    rows = ops.convert_to_tensor(rows)
+    dtype = backend_result_type(rows.dtype, "float32")
+    sums = _powered_sums(ops.cast(rows, dtype), norm_type)
+    over = ops.greater(sums, ops.cast(max_norm ** norm_type, dtype))
     safe = ops.where(over, sums, ops.ones_like(sums))
     norms = (ops.sqrt(safe) if norm_type == 2
              else ops.power(safe, 1.0 / norm_type))
@@ -51,7 +59,7 @@ def clip_rows(rows, max_norm, norm_type):
     if max_norm is None:
         return rows
     rows = ops.convert_to_tensor(rows)
-    scales = norm_scales(rows, max_norm, norm_type)
+    scales = ops.cast(norm_scales(rows, max_norm, norm_type), rows.dtype)
     return ops.multiply(rows, ops.expand_dims(scales, -1))
 
 
@@ -81,7 +89,8 @@ def combine(rows, weights, combiner, max_norm, norm_type):
     """
     scaled = weights
     if max_norm is not None:
-        scaled = ops.multiply(weights, norm_scales(rows, max_norm, norm_type))
+        scales = norm_scales(rows, max_norm, norm_type)
+        scaled = ops.multiply(weights, ops.cast(scales, weights.dtype))
     return normalise_bags(weighted_sum(rows, scaled), weights, combiner)
 
 

@@ -6,7 +6,7 @@ matrix of a layer (`LookupEmbedding.embeddings`, its untied
 each mode, quantizes the float matrix, and gives back float values, either
 whole (`dense`, for one-hot matmuls and reverse projections) or a few rows
 (`read_rows`, for lookups). LoRA factors and the layer-level methods live in
-`_quantized_layer.py`.
+`_table_layer.py`.
 
 Variable names, shapes, dtypes and arithmetic follow Keras 3.15's
 `Embedding`/`ReversibleEmbedding` (so that weights move both ways), using
@@ -18,6 +18,7 @@ projection `(output_dim, input_dim)`.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from keras import dtype_policies, ops, quantizers
@@ -49,6 +50,17 @@ def is_grouped(block_size):
     return block_size is not None and block_size != -1
 
 
+class StoredVariable(NamedTuple):
+    """A variable holding (part of) a table, and where the table's rows and
+    columns are along its axes (`None`: nowhere)."""
+
+    attribute: str  # The layer attribute.
+    name: str  # The variable's name, the end of its path.
+    rank: int | None  # `None`: one or two axes, depending on the mode.
+    rows: int | None
+    columns: int | None
+
+
 class Storage:
     """One matrix of a layer, in float, int8 or int4.
 
@@ -70,6 +82,24 @@ class Storage:
 
     def _other_axis(self):
         return 0 if self.channel_axis == -1 else 1
+
+    def stored_variables(self):
+        """A `StoredVariable` for each variable that can hold this matrix,
+        whatever the mode: the float or integer matrix, its scales (one per
+        row, or per row and group) and int4 zero points. Scales and zero
+        points have no column axis: they belong to whole rows, or to groups
+        of columns that need not split evenly. Tables only
+        (`channel_axis=-1`), which `distribution.layout_map` shards.
+        """
+        if self.channel_axis != -1:
+            raise ValueError(
+                f"Only a table (channel_axis=-1) has rows to shard. "
+                f"Received: channel_axis={self.channel_axis} for "
+                f"'{self.name}'."
+            )
+        return (StoredVariable(self.attribute, self.name, 2, 0, 1),
+                StoredVariable(self.scale, self.scale, None, 0, None),
+                StoredVariable(self.zero, self.zero, 2, 0, None))
 
     def build_float(self, layer, shape, **kwargs):
         setattr(layer, self.attribute,

@@ -22,6 +22,7 @@ from keras.saving import deserialize_keras_object, serialize_keras_object
 from keras_embedlab import _ids, backend
 from keras_embedlab._table import (
     MODES,
+    StoredVariable,
     block_size_of,
     group_index,
     is_grouped,
@@ -96,6 +97,17 @@ class TableLayer:
             table = ops.add(ops.cast(table, "float32"), ops.multiply(
                 self._lora_scale(), ops.matmul(a, b)))
         return table
+
+    @classmethod
+    def _stored_table_variables(cls):
+        """Every variable that stores the table in some mode
+        (`_table.StoredVariable`s), LoRA factors included: `a`
+        (`(input_dim, rank)`) has the table's rows, `b`
+        (`(rank, output_dim)`) its columns."""
+        a, b = cls._LORA
+        return (*cls._TABLE.stored_variables(),
+                StoredVariable(a, a, 2, 0, None),
+                StoredVariable(b, b, 2, None, 1))
 
     def _plain_table(self):
         """True when the table is one float variable, read as it is."""

@@ -18,24 +18,51 @@ from keras_embedlab.one_hot_dense import OneHotDense
 
 SHARD_OPTIONS = ("rows", "columns")
 
-# Variable paths of keras_embedlab tables under the default layer names
-# (`lookup_embedding`, `pretrained_embedding_2`, ...), possibly nested.
-NAMING_CONVENTION_KEYS = (
-    r"^(?:.*/)?(?:lookup_embedding|pretrained_embedding)(?:_\d+)?/embeddings$",
-    r"^(?:.*/)?one_hot_dense(?:_\d+)?/kernel$",
+# Default layer names (`lookup_embedding`, `pretrained_embedding_2`, ...),
+# possibly nested, and the layer class whose variables they hold.
+_DEFAULT_NAMES = (
+    (r"(?:lookup_embedding|pretrained_embedding)(?:_\d+)?", LookupEmbedding),
+    (r"one_hot_dense(?:_\d+)?", OneHotDense),
 )
 
 
-def _table(layer):
-    if isinstance(layer, LookupEmbedding):  # PretrainedEmbedding included.
-        return getattr(layer, "embeddings", None)
-    if isinstance(layer, OneHotDense):
-        return getattr(layer, "kernel", None)
-    return None
+def _naming_convention_keys():
+    """`{key: StoredVariable}` for every variable a table may be stored in
+    (float, int8, int4, LoRA), under the default layer names."""
+    return {rf"^(?:.*/)?{layer_name}/{stored.name}$": stored
+            for layer_name, cls in _DEFAULT_NAMES
+            for stored in cls._stored_table_variables()}
+
+
+# Variable paths of keras_embedlab tables under the default layer names,
+# each with its rank and the axes that hold the table's rows and columns.
+NAMING_CONVENTION_KEYS = _naming_convention_keys()
+
+
+def _axes(axis, rank, model_axis):
+    """A layout splitting `axis` across `model_axis`; `rank=None` (not
+    known, e.g. a scale of one or two axes) leaves the axes after `axis`
+    out, which replicates them."""
+    axes = [None] * (axis + 1 if rank is None else rank)
+    axes[axis] = model_axis
+    return tuple(axes)
+
+
+def _stored(layer):
+    """`(variable, StoredVariable)` of each variable `layer` stores
+    its table in (the float or quantized matrix, scales, zero points, LoRA
+    factors): never the `embeddings`/`kernel` property, which is computed
+    in int4 and LoRA modes."""
+    stored = []
+    for kind in layer._stored_table_variables():
+        variable = getattr(layer, kind.attribute, None)
+        if variable is not None:
+            stored.append((variable, kind))
+    return stored
 
 
 def _tables(model):
-    """The table variables of every keras_embedlab layer in `model`."""
+    """The keras_embedlab layers of `model` with their stored variables."""
     tables = []
     # `_flatten_layers` is how Keras itself walks nested layers and models.
     for layer in model._flatten_layers(include_self=True, recursive=True):
@@ -48,7 +75,7 @@ def _tables(model):
                 "(call it on some ids or call `model.build()`), or pass the "
                 "mesh alone to match tables by their default names."
             )
-        tables.append((layer, _table(layer)))
+        tables.append((layer, _stored(layer)))
     return tables
 
 
@@ -64,7 +91,13 @@ def layout_map(
     `PretrainedEmbedding` and the `kernel` of `OneHotDense`. Each is split
     across the `model_axis` of the mesh, by rows (`(model_axis, None)`, each
     device holds `input_dim / n` whole rows) or by columns
-    (`(None, model_axis)`). Every other variable has no key, so
+    (`(None, model_axis)`). The variables a table is stored in are split
+    with it in every mode: int8 and int4 integers (int4 columns count packed
+    bytes, two values each), the scales and int4 zero points of the rows
+    (by rows only; by columns they are replicated), and the LoRA factors
+    (`lora_*_a`, `(input_dim, rank)`, by rows; `lora_*_b`,
+    `(rank, output_dim)`, by columns). Every other variable (an untied
+    `reverse_embeddings`, a bias, int4's `g_idx`) has no key, so
     `ModelParallel` replicates it. Add your own keys to the returned map for
     other layers.
 
@@ -99,8 +132,8 @@ def layout_map(
     Raises:
         ValueError: for an unknown `shard`, a `model_axis` not in the mesh,
             a model without keras_embedlab tables or not built, or (model
-            form) a sharded table dimension not divisible by the axis size,
-            which JAX cannot shard.
+            form) a sharded dimension of a stored variable not divisible by
+            the axis size, which JAX cannot shard.
 
     Example:
 
@@ -145,12 +178,13 @@ def layout_map(
             f"`model_axis` must name an axis of the mesh, one of "
             f"{tuple(mesh.axis_names)}. Received: model_axis={model_axis!r}."
         )
-    dim = SHARD_OPTIONS.index(shard)
-    axes = (model_axis, None) if dim == 0 else (None, model_axis)
+    by_rows = shard == "rows"
     layouts = keras.distribution.LayoutMap(mesh)
     if model is None:
-        for key in NAMING_CONVENTION_KEYS:
-            layouts[key] = axes
+        for key, kind in NAMING_CONVENTION_KEYS.items():
+            axis = kind.rows if by_rows else kind.columns
+            if axis is not None:
+                layouts[key] = _axes(axis, kind.rank, model_axis)
         return layouts
 
     tables = _tables(model)
@@ -161,15 +195,21 @@ def layout_map(
             "there is no table to shard."
         )
     size = mesh.shape[list(mesh.axis_names).index(model_axis)]
-    for layer, table in tables:
-        if table.shape[dim] % size:
-            raise ValueError(
-                f"Cannot shard the {shard} of layer '{layer.name}' "
-                f"(table shape {tuple(table.shape)}) across the "
-                f"{size} devices of mesh axis {model_axis!r}: "
-                f"{table.shape[dim]} is not divisible by {size}. Pad the "
-                "table to a multiple of the axis size, change the mesh "
-                "shape, or shard the other dimension."
-            )
-        layouts["^" + re.escape(table.path) + "$"] = axes
+    for layer, stored in tables:
+        for variable, kind in stored:
+            axis = kind.rows if by_rows else kind.columns
+            if axis is None:
+                continue  # No key: replicated.
+            shape = tuple(variable.shape)
+            if shape[axis] % size:
+                raise ValueError(
+                    f"Cannot shard the {shard} of layer '{layer.name}' "
+                    f"(variable '{variable.path}' of shape {shape}) across "
+                    f"the {size} devices of mesh axis {model_axis!r}: "
+                    f"{shape[axis]} is not divisible by {size}. Pad the "
+                    "table to a multiple of the axis size, change the mesh "
+                    "shape, or shard the other dimension."
+                )
+            layouts["^" + re.escape(variable.path) + "$"] = _axes(
+                axis, len(shape), model_axis)
     return layouts

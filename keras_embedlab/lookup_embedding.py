@@ -14,7 +14,7 @@ from keras_embedlab._base_layer import (
 )
 from keras_embedlab._table import MODES, Storage
 from keras_embedlab._table_layer import converted, float_table
-from keras_embedlab._validation import check_bool
+from keras_embedlab._validation import check_bool, is_number
 
 # The one mark of a row-sparse table: set on the `embeddings` variable of a
 # `sparse=True` layer (its value is the layer's name), read by the
@@ -76,7 +76,8 @@ class LookupEmbedding(EmbeddingBase):
             `keras_embedlab.RowSparseModel`.
             See `keras_embedlab.sparse_updates`. Not compatible with
             `embeddings_regularizer` or `embeddings_constraint`, which act
-            on the whole table.
+            on the whole table, nor with LoRA (`lora_rank`, `enable_lora`),
+            which freezes it.
         max_norm: Optional positive number. Each looked-up row whose
             `norm_type`-norm exceeds it is scaled down to norm `max_norm`
             in the output; the table is left untouched and the scale is
@@ -190,6 +191,14 @@ class LookupEmbedding(EmbeddingBase):
         check_bool("tie_weights", tie_weights)
         self.tie_weights = tie_weights
         self.reverse_dtype = reverse_dtype
+        if logit_soft_cap is not None and not (is_number(logit_soft_cap)
+                                               and logit_soft_cap > 0):
+            # 0 would give all-zero logits, a negative cap flip them.
+            raise ValueError(
+                "`logit_soft_cap` must be None or a positive number. "
+                f"Received: logit_soft_cap={logit_soft_cap!r} (of type "
+                f"{type(logit_soft_cap).__name__})."
+            )
         self.logit_soft_cap = logit_soft_cap
         self.autocast = False
         if weights is not None:
@@ -236,6 +245,15 @@ class LookupEmbedding(EmbeddingBase):
         check_bool("sparse", sparse)
         if not sparse:
             return
+        if self.lora_rank is not None:
+            # As `enable_lora` refuses a sparse table, at construction.
+            raise ValueError(
+                f"`sparse=True` updates table rows, but LoRA freezes the "
+                f"table and trains two dense factors instead. Received: "
+                f"sparse=True with lora_rank={self.lora_rank!r} on layer "
+                f"'{self.name}'. Use sparse=False with LoRA, or drop "
+                "`lora_rank`."
+            )
         for name in ("embeddings_regularizer", "embeddings_constraint"):
             if getattr(self, name) is not None:
                 raise ValueError(

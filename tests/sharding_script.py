@@ -12,6 +12,7 @@ import jax
 import keras
 import numpy as np
 import sparse_sharding
+import table_modes_sharding
 
 from keras_embedlab import LookupEmbedding, OneHotDense
 from keras_embedlab.distribution import layout_map
@@ -150,6 +151,7 @@ def main():
         for v, w in zip(sharded.variables, model.variables)
     }
     result["row_sparse"] = sparse_sharding.run(mesh, shards, max_diff)
+    result["table_modes"] = table_modes_sharding.run(mesh, shards, max_diff)
     print(json.dumps(result))
 
 

@@ -9,6 +9,7 @@ subprocess with `KERAS_BACKEND=jax`, whatever backend this process uses.
 
 import importlib.util
 import io
+import itertools
 import json
 import os
 import re
@@ -186,19 +187,108 @@ def test_bad_arguments(args, kwargs, message):
     "layer, shard, message",
     [
         pytest.param(kel.LookupEmbedding(10, 4, name="ten_rows"), "rows",
-                     "Cannot shard the rows of layer 'ten_rows' (table shape "
-                     "(10, 4)) across the 4 devices of mesh axis 'model': 10 "
-                     "is not divisible by 4.", id="rows"),
+                     "Cannot shard the rows of layer 'ten_rows' (variable "
+                     "'ten_rows/embeddings' of shape (10, 4)) across the 4 "
+                     "devices of mesh axis 'model': 10 is not divisible by "
+                     "4.", id="rows"),
         pytest.param(kel.OneHotDense(8, 6, name="six_columns"), "columns",
-                     "Cannot shard the columns of layer 'six_columns' (table "
-                     "shape (8, 6)) across the 4 devices of mesh axis "
-                     "'model': 6 is not divisible by 4.", id="columns"),
+                     "Cannot shard the columns of layer 'six_columns' "
+                     "(variable 'six_columns/kernel' of shape (8, 6)) across "
+                     "the 4 devices of mesh axis 'model': 6 is not divisible "
+                     "by 4.", id="columns"),
     ],
 )
 def test_indivisible_table(layer, shard, message):
     # JAX cannot place such a table (IndivisibleError when it is created).
     with pytest.raises(ValueError, match=re.escape(message)):
         layout_map(single_layer_model(layer), MESH, shard=shard)
+
+
+def quantized_or_lora(layer, mode):
+    """`layer`, built in a one-layer model, in storage `mode`."""
+    single_layer_model(layer)
+    if mode == "lora":
+        layer.enable_lora(2)
+    elif mode == "int4-rows":
+        layer.quantize("int4", config=keras.quantizers.Int4QuantizationConfig(
+            block_size=-1))
+    elif mode == "int4-blocks":
+        layer.quantize("int4", config=keras.quantizers.Int4QuantizationConfig(
+            block_size=4))
+    elif mode != "float":
+        layer.quantize(mode)
+    return layer
+
+
+M = "model"
+# Per mode, by rows and by columns: the layout of each stored variable of a
+# table `{t}` (8 rows, 8 columns) that is split; the others are replicated.
+STORED_LAYOUTS = {
+    "float": ({"{t}": (M, None)}, {"{t}": (None, M)}),
+    "int8": ({"{t}": (M, None), "{t}_scale": (M,)}, {"{t}": (None, M)}),
+    "int4-rows": ({"{t}": (M, None), "{t}_scale": (M,)}, {"{t}": (None, M)}),
+    "int4-blocks": ({"{t}": (M, None), "{t}_scale": (M, None),
+                     "{t}_zero": (M, None)}, {"{t}": (None, M)}),
+    "lora": ({"{t}": (M, None), "lora_{t}_a": (M, None)},
+             {"{t}": (None, M), "lora_{t}_b": (None, M)}),
+}
+
+
+def stored_layouts(mode, shard, layer_name, table):
+    """`{path: axes}` of the split variables (`STORED_LAYOUTS`)."""
+    layouts = STORED_LAYOUTS[mode][shard == "columns"]
+    return {f"{layer_name}/" + name.format(t=table): axes
+            for name, axes in layouts.items()}
+
+
+def split_variables(layouts, layer):
+    return {v.path: layouts[v.path].axes for v in layer.variables
+            if layouts[v.path] is not None}
+
+
+@pytest.mark.parametrize("shard", ["rows", "columns"])
+@pytest.mark.parametrize("mode", list(STORED_LAYOUTS))
+@pytest.mark.parametrize("cls, table", [
+    pytest.param(kel.LookupEmbedding, "embeddings", id="lookup"),
+    pytest.param(kel.OneHotDense, "kernel", id="one_hot"),
+])
+def test_model_form_shards_the_stored_variables_of_every_mode(cls, table,
+                                                              mode, shard):
+    # The stored variables, never the computed `embeddings`/`kernel`
+    # property (int4 unpacks it, LoRA merges it: no variable, no path).
+    layer = quantized_or_lora(cls(8, 8, name="layer"), mode)
+    layouts = layout_map(layer, MESH, shard=shard)
+    expected = stored_layouts(mode, shard, "layer", table)
+    assert split_variables(layouts, layer) == expected
+    assert len(layouts) == len(expected)
+
+
+@pytest.mark.parametrize("shard", ["rows", "columns"])
+@pytest.mark.parametrize("mode", ["int8", "int4-blocks", "lora"])
+def test_mesh_form_matches_the_stored_variables(mode, shard):
+    # A scale has one axis (one per row) or two (per row and block): its
+    # key leaves the axes after the row axis out, which replicates them
+    # too, as trailing `None`s would.
+    def trimmed(layouts):
+        return {path: tuple(reversed(tuple(itertools.dropwhile(
+            lambda axis: axis is None, reversed(axes)))))
+            for path, axes in layouts.items()}
+
+    layer = quantized_or_lora(kel.OneHotDense(8, 8), mode)
+    layouts = layout_map(MESH, shard=shard)
+    assert trimmed(split_variables(layouts, layer)) == trimmed(
+        stored_layouts(mode, shard, layer.name, "kernel"))
+
+
+def test_packed_int4_columns_not_divisible():
+    # int4 packs two values per byte: 8 columns are 4 bytes, not 8.
+    layer = quantized_or_lora(kel.LookupEmbedding(8, 4, name="packed"),
+                              "int4-rows")
+    with pytest.raises(ValueError, match=re.escape(
+            "Cannot shard the columns of layer 'packed' (variable "
+            "'packed/embeddings' of shape (8, 2)) across the 4 devices of "
+            "mesh axis 'model': 2 is not divisible by 4.")):
+        layout_map(layer, MESH, shard="columns")
 
 
 def test_model_without_tables():
@@ -356,3 +446,38 @@ def test_row_sparse_invalid_id_raises_on_every_device(sharded):
     assert error is not None
     assert "'sparse_table' received an invalid id: 69" in error
     assert sharded["row_sparse"]["loss_after_error"] > 0
+
+
+# Quantized and LoRA tables across devices (tests/table_modes_sharding.py).
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4-blocks", "lora"])
+@pytest.mark.parametrize("shard", ["rows", "columns"])
+def test_quantized_and_lora_tables_shard_and_match_one_device(sharded, mode,
+                                                              shard):
+    run = sharded["table_modes"][mode]
+    # Lookups, one-hot matmuls and the reverse projection, as on one device.
+    assert run[shard]["diff"] <= 1e-5
+    split = {}
+    for path, info in run[shard]["shards"].items():
+        layer, name = path.split("/")
+        table = "embeddings" if layer.startswith("lookup") else "kernel"
+        if info["blocks"] == 1:
+            assert info["shapes"] == [info["shape"]], path  # replicated
+            continue
+        split[name.replace(table, "{t}")] = info["spec"]
+        assert info["blocks"] == 4, path
+    # The stored variables split, the same in both layers.
+    expected = {name: "P" + str(axes) for name, axes in
+                STORED_LAYOUTS[mode][shard == "columns"].items()}
+    assert split == expected
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4-blocks", "lora"])
+def test_mesh_form_shards_quantized_and_lora_tables(sharded, mode):
+    fresh = sharded["table_modes"][mode]["mesh_form"]
+    split = {path.split("/")[-1] for path, info in fresh.items()
+             if info["blocks"] == 4}
+    rows = {name.format(t=t) for name in STORED_LAYOUTS[mode][0]
+            for t in ("embeddings", "kernel")}
+    assert split == rows

@@ -8,6 +8,7 @@ Keras-saved weights loading into ours.
 """
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -291,3 +292,75 @@ def test_converters_keep_quantized_and_lora_tables(mode):
         layer.enable_lora(2)
         with pytest.raises(ValueError, match="has LoRA enabled"):
             kel.OneHotDense.from_embedding(layer)
+
+
+def _quantized_copy(cls, table, mode, **kwargs):
+    """`cls` with `table`, stored in `mode` (`"float"`, `"int8"`, `"int4"`
+    one scale per row, `"int4-blocks"`), under the global dtype policy."""
+    layer = cls(*table.shape, weights=table, **kwargs)
+    if mode != "float":
+        block_size = 4 if mode == "int4-blocks" else -1
+        layer.quantize(mode[:4], config=_config(mode[:4], block_size))
+    return layer
+
+
+@pytest.mark.parametrize("max_norm", [
+    pytest.param(200.0, id="max_norm200"),
+    # 300 ** 2 is inf in float16: such a limit never clipped.
+    pytest.param(300.0, id="max_norm300"),
+])
+@pytest.mark.parametrize("mode, policy", [
+    ("float", "mixed_float16"),
+    ("int4", "mixed_float16"),
+    ("int4-blocks", "mixed_float16"),
+    # Keras refuses int8 with a float16 compute dtype (its own check).
+    ("int8", "mixed_bfloat16"),
+])
+@pytest.mark.parametrize("cls", [kel.LookupEmbedding, kel.OneHotDense])
+def test_max_norm_under_mixed_precision(cls, mode, policy, max_norm):
+    # Row 1 has norm 345: its float16 sum of squares overflows (the rows
+    # of a quantized table were dequantized, then squared, in float16).
+    table = np.zeros((4, 8), "float32")
+    # Both signs in each block of 4: Keras's int4 blocks keep its values.
+    table[1] = np.tile([1.0, -1.5, 2.0, -0.5], 2)
+    table[1] *= 345.0 / np.linalg.norm(table[1])
+    table[2] = np.linspace(-1.0, 1.0, 8)
+    ids = np.array([1, 2, 1], "int32")
+    x = np.random.default_rng(4).normal(size=(2, 8)).astype("float32")
+    reference = _quantized_copy(cls, table, mode, max_norm=max_norm)
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy(policy)
+        layer = _quantized_copy(cls, table, mode, max_norm=max_norm)
+        rows = to_numpy(layer(ids)).astype("float32")
+        logits = to_numpy(layer(x, reverse=True)).astype("float32")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert layer.compute_dtype == policy.split("_")[1]
+    rtol = 4e-3 if policy == "mixed_float16" else 2e-2
+    np.testing.assert_allclose(np.linalg.norm(rows[[0, 2]], axis=-1),
+                               [max_norm, max_norm], rtol=rtol)
+    np.testing.assert_allclose(rows, to_numpy(reference(ids)), rtol=rtol,
+                               atol=rtol)
+    np.testing.assert_allclose(logits, to_numpy(reference(x, reverse=True)),
+                               rtol=rtol, atol=rtol * max_norm)
+
+
+@pytest.mark.parametrize("cap", [0, -1.0, float("inf"), float("nan"), "2",
+                                 True])
+def test_logit_soft_cap_must_be_positive(cap):
+    # 0 once gave all-zero logits, a negative cap flipped their sign.
+    with pytest.raises(ValueError, match=re.escape(
+            "`logit_soft_cap` must be None or a positive number. Received: "
+            f"logit_soft_cap={cap!r} (of type {type(cap).__name__}).")):
+        kel.LookupEmbedding(10, 4, logit_soft_cap=cap)
+
+
+@pytest.mark.parametrize("cap", [None, 0.5, 30])
+def test_valid_logit_soft_cap(cap):
+    table = random_table(5, 4, seed=2) * 10.0
+    x = np.random.default_rng(3).normal(size=(2, 4)).astype("float32")
+    layer = kel.LookupEmbedding(5, 4, weights=table, logit_soft_cap=cap)
+    logits = x @ table.T
+    expected = logits if cap is None else np.tanh(logits / cap) * cap
+    assert_close(layer(x, reverse=True), expected, atol=1e-4)

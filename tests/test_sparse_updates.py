@@ -4,6 +4,7 @@ Supported on TensorFlow, JAX and PyTorch; every test below runs on each.
 """
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -303,6 +304,21 @@ def test_bad_sparse_arguments_raise(kwargs):
         kel.LookupEmbedding(V, D, sparse=sparse, **kwargs)
 
 
+def test_sparse_table_with_lora_is_refused_at_construction():
+    # Not at the first call (where `build` enables LoRA).
+    with pytest.raises(ValueError, match=re.escape(
+            "`sparse=True` updates table rows, but LoRA freezes the table "
+            "and trains two dense factors instead. Received: sparse=True "
+            "with lora_rank=1 on layer 'tokens'.")):
+        kel.LookupEmbedding(V, D, sparse=True, lora_rank=1, name="tokens")
+    layer = kel.LookupEmbedding(V, D, sparse=True, name="tokens")
+    layer.build()
+    with pytest.raises(ValueError, match="Layer 'tokens' has sparse=True, "
+                       "but LoRA freezes the table"):
+        layer.enable_lora(1)
+    assert not layer.lora_enabled and len(layer.variables) == 1
+
+
 def test_saved_model_keeps_sparse_and_optimizer(tmp_path):
     model = _table_model(True)
     model.compile(kel.LazyAdam(0.01), _dot_loss)
@@ -466,3 +482,40 @@ def test_failed_step_updates_nothing_and_training_goes_on(optimizer):
     untouched = np.setdiff1d(np.arange(V), ids)
     assert np.array_equal(trained[untouched], _table()[untouched])
     assert not np.allclose(trained[ids[0, 0]], _table()[ids[0, 0]])
+
+
+@pytest.mark.parametrize("sparse_optimizer, dense_optimizer, moments", [
+    pytest.param(lambda: kel.LazyAdam(0.01),
+                 lambda: keras.optimizers.Adam(0.01), True, id="LazyAdam"),
+    pytest.param(lambda: kel.SparseSGD(0.05, momentum=0.9),
+                 lambda: keras.optimizers.SGD(0.05, momentum=0.9), True,
+                 id="SparseSGD-momentum"),
+    pytest.param(lambda: kel.SparseAdagrad(0.1),
+                 lambda: keras.optimizers.Adagrad(0.1), False,
+                 id="SparseAdagrad"),
+])
+def test_unmarked_tables_get_the_dense_rule(sparse_optimizer,
+                                            dense_optimizer, moments):
+    # A table is row-sparse by its mark (`sparse=True`) only. A
+    # `keras.layers.Embedding` has none: the dense rule, on every backend,
+    # although its TensorFlow gradient is an `IndexedSlices`.
+    def trained(optimizer):
+        ids = keras.Input((BAG,), dtype="int32")
+        rows = keras.layers.Embedding(V, D, weights=[_table()])(ids)
+        model = keras.Model(ids, rows)
+        model.compile(optimizer(), _dot_loss)
+        steps = []
+        for ids, cotangent in batches:
+            model.train_on_batch(ids, cotangent)
+            steps.append(model.get_weights()[0])
+        return steps
+
+    batches = _batches(1) + _batches(1, seed=3)
+    batches[1][0][:] += V // 2  # The second batch: other rows only.
+    got, expected = trained(sparse_optimizer), trained(dense_optimizer)
+    np.testing.assert_allclose(got[-1], expected[-1], rtol=1e-5, atol=1e-6)
+    if moments:
+        # The rows of the first batch move again in the second (the dense
+        # rule), where a lazy rule would leave them.
+        first = np.unique(batches[0][0])
+        assert (got[1][first] != got[0][first]).any(axis=-1).all()

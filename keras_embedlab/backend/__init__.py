@@ -17,8 +17,8 @@ Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 training); `layer_gradients` (see `keras_embedlab.testing`); from
 `_common.py`, the invalid-id rule `valid_ids`, `check_on_host`,
 `invalid_ids_message` and `InvalidIdError`. Constants:
-`SUPPORTS_JIT_WITH_CHECKS`, `ROW_SPARSE_TRAINING`, `TRACES_ROWS`,
-`STATELESS_TRAINER`.
+`SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
+`FILL_TAKE`.
 """
 
 import importlib
@@ -42,7 +42,6 @@ if NAME not in ("tensorflow", "jax", "torch"):
 _impl = importlib.import_module(f"keras_embedlab.backend.{NAME}")
 
 SUPPORTS_JIT_WITH_CHECKS = _impl.SUPPORTS_JIT_WITH_CHECKS
-ROW_SPARSE_TRAINING = _impl.ROW_SPARSE_TRAINING
 TRACES_ROWS = _impl.TRACES_ROWS
 STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE

@@ -47,7 +47,6 @@ def densify_sparse(x):
 
 
 SUPPORTS_JIT_WITH_CHECKS = True
-ROW_SPARSE_TRAINING = True
 TRACES_ROWS = True
 STATELESS_TRAINER = True  # Keras's JAX trainer passes state in and out.
 FILL_TAKE = True

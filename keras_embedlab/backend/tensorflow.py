@@ -34,7 +34,6 @@ from keras_embedlab.backend._common import (  # noqa: F401
 SUPPORTS_JIT_WITH_CHECKS = False
 # Row-sparse training works with any model: the gradient of a gather
 # already is row-sparse (`RowSparseModel` needs no step of its own).
-ROW_SPARSE_TRAINING = True
 TRACES_ROWS = False
 STATELESS_TRAINER = False
 FILL_TAKE = False

@@ -31,7 +31,6 @@ from keras_embedlab.backend._common import (  # noqa: F401
 )
 
 SUPPORTS_JIT_WITH_CHECKS = True
-ROW_SPARSE_TRAINING = True
 TRACES_ROWS = True
 # Keras's torch trainer is stateful (variables change in place), unlike
 # JAX's: `RowSparseModel` runs one eager pass instead of JAX's two.

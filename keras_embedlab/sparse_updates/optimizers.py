@@ -35,22 +35,36 @@ class _RowSparseOptimizer:
                 )
 
     def update_step(self, gradient, variable, learning_rate):
+        # A table is row-sparse by its mark only, on every backend: any
+        # other variable gets the dense rule, even when its gradient is a
+        # TensorFlow `IndexedSlices` (`keras.layers.Embedding`), as it does
+        # on JAX and PyTorch, whose gradients are dense.
+        table_of = self._marked_table(variable)
+        if not table_of:
+            return super().update_step(gradient, variable, learning_rate)
         slices = backend.indexed_slices(gradient)
         if slices is not None:
             return self.apply_to_rows(variable, *slices, learning_rate)
-        table_of = getattr(variable, ROW_SPARSE_MARK, None)
-        if table_of:
-            # A dense gradient for a sparse=True table: JAX or PyTorch
-            # outside RowSparseModel. The dense rule would silently differ
-            # from the lazy one (and cost the whole table).
-            raise ValueError(
-                f"{type(self).__name__} received a dense gradient for the "
-                f"table of layer '{table_of}' (sparse=True), which a "
-                f"keras.Model gives on the {backend.NAME!r} backend. Build "
-                "the model as keras_embedlab.RowSparseModel, or use "
-                "sparse=False with a Keras optimizer."
-            )
-        return super().update_step(gradient, variable, learning_rate)
+        # A dense gradient for a sparse=True table: JAX or PyTorch outside
+        # RowSparseModel. The dense rule would silently differ from the lazy
+        # one (and cost the whole table).
+        raise ValueError(
+            f"{type(self).__name__} received a dense gradient for the "
+            f"table of layer '{table_of}' (sparse=True), which a "
+            f"keras.Model gives on the {backend.NAME!r} backend. Build "
+            "the model as keras_embedlab.RowSparseModel, or use "
+            "sparse=False with a Keras optimizer."
+        )
+
+    def _marked_table(self, variable):
+        """The layer name in `variable`'s mark (`ROW_SPARSE_MARK`), if any.
+
+        On TensorFlow `update_step` receives the `tf.Variable` behind the
+        Keras variable, which carries the mark: look the latter up.
+        """
+        keras_variable = self._trainable_variables[
+            self._get_variable_index(variable)]
+        return getattr(keras_variable, ROW_SPARSE_MARK, None)
 
     def apply_to_rows(self, variable, ids, row_gradients, learning_rate):
         """Updates the rows `ids` of `variable` given their gradients.
@@ -153,8 +167,10 @@ class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
     For a row with gradient `g` at global step `t`:
     `m = b1*m + (1-b1)*g`, `v = b2*v + (1-b2)*g**2`,
     `row -= lr * sqrt(1-b2**t) / (1-b1**t) * m / (sqrt(v) + epsilon)`;
-    other rows and their moments are untouched. Dense gradients (every
-    variable that is not a `sparse=True` table) get `keras.optimizers.Adam`.
+    other rows and their moments are untouched. Every variable that is not
+    a `sparse=True` table gets `keras.optimizers.Adam`, whatever its
+    gradient (a TensorFlow `IndexedSlices`, from `keras.layers.Embedding`,
+    included).
     Arguments are `Adam`'s except `amsgrad` and those in
     `UNSUPPORTED_OPTIONS`.
     """

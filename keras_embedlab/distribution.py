@@ -13,8 +13,8 @@ from typing import Any
 
 import keras
 
-from keras_embedlab.lookup_embedding import LookupEmbedding
-from keras_embedlab.one_hot_dense import OneHotDense
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.one_hot import OneHotDense
 
 SHARD_OPTIONS = ("rows", "columns")
 

@@ -23,8 +23,8 @@ def test_every_fixture_is_listed():
     assert sorted(p.stem for p in FIXTURES.glob("*.keras")) == sorted(NAMES)
 
 
-# Saved on JAX, the compile config holds `jit_compile=True`; Keras warns
-# when TensorFlow cannot honour it for a model with a ragged-capable layer.
+# Saved on JAX, the compile config holds `jit_compile=True`; loaded on
+# TensorFlow, Keras warns that the model does not support it and goes on.
 JIT_WARNING = "ignore:Model doesn't support `jit_compile=True`"
 
 

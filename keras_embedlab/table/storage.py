@@ -6,7 +6,7 @@ matrix of a layer (`LookupEmbedding.embeddings`, its untied
 each mode, quantizes the float matrix, and gives back float values, either
 whole (`dense`, for one-hot matmuls and reverse projections) or a few rows
 (`read_rows`, for lookups). LoRA factors and the layer-level methods live in
-`_table_layer.py`.
+`table/layer.py`.
 
 Variable names, shapes, dtypes and arithmetic follow Keras 3.15's
 `Embedding`/`ReversibleEmbedding` (so that weights move both ways), using

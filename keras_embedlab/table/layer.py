@@ -19,8 +19,10 @@ subclasses need `quantize(..., type_check=False)`, as in Keras.
 from keras import initializers, ops, quantizers
 from keras.saving import deserialize_keras_object, serialize_keras_object
 
-from keras_embedlab import _ids, backend
-from keras_embedlab._table import (
+from keras_embedlab import backend
+from keras_embedlab._validation import check_positive_int
+from keras_embedlab.ids import reader
+from keras_embedlab.table.storage import (
     MODES,
     StoredVariable,
     block_size_of,
@@ -28,7 +30,6 @@ from keras_embedlab._table import (
     is_grouped,
     take_rows,
 )
-from keras_embedlab._validation import check_positive_int
 
 
 class TableLayer:
@@ -116,7 +117,7 @@ class TableLayer:
     def _table_rows(self, ids):
         """Rows `ids` of the table as floats, LoRA included; invalid ids
         give all-zero rows: by filling gathers (`backend.FILL_TAKE`), else
-        `_ids.lookup_rows`."""
+        `reader.lookup_rows`."""
         dtype = self.compute_dtype
 
         def read(valid, take=None):
@@ -137,7 +138,7 @@ class TableLayer:
 
         if backend.FILL_TAKE:
             return read(ids, backend.fill_take)
-        return _ids.lookup_rows(read, ids, self.input_dim, self.invalid_ids,
+        return reader.read_rows(read, ids, self.input_dim, self.invalid_ids,
                                 self.name)
 
     def _table_property(self):

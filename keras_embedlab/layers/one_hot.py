@@ -5,16 +5,17 @@ from typing import Any
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from keras_embedlab import _ids, _row_math, backend
-from keras_embedlab._base_layer import (
+from keras_embedlab import backend
+from keras_embedlab._validation import check_bool
+from keras_embedlab.ids import reader
+from keras_embedlab.layers.base import (
     EmbeddingBase,
     as_weight_list,
     check_built,
     shared_arguments,
 )
-from keras_embedlab._table import Storage
-from keras_embedlab._table_layer import converted, float_table
-from keras_embedlab._validation import check_bool
+from keras_embedlab.table.layer import converted, float_table
+from keras_embedlab.table.storage import Storage
 
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
@@ -130,7 +131,7 @@ class OneHotDense(EmbeddingBase):
         **kwargs: Any,
     ) -> None:
         # The shared keyword arguments (`invalid_ids`, ...) are handled by
-        # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
+        # `EmbeddingBase`: see `layers.base.SHARED_ARGUMENTS`.
         check_bool("use_bias", use_bias)
         super().__init__(input_dim, output_dim, lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
@@ -207,20 +208,20 @@ class OneHotDense(EmbeddingBase):
         # precision), as in `LookupEmbedding`: a float16 sum of squares
         # overflows for rows of norm above 256. The matmul runs in `dtype`.
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
-        one_hot = _ids.one_hot_rows(ids, self.input_dim, dtype,
+        one_hot = reader.one_hot_rows(ids, self.input_dim, dtype,
                                     self.invalid_ids, self.name)
-        one_hot = _row_math.zero_padding(one_hot, ids, self.padding_idx)
+        one_hot = reader.zero_padding(one_hot, ids, self.padding_idx)
         if self.combiner is not None:
             # A bag of ids as a (weighted) multi-hot vector.
-            one_hot = ops.cast(_row_math.weighted_sum(one_hot, weights),
+            one_hot = ops.cast(reader.weighted_sum(one_hot, weights),
                                dtype)
         # Each output row is a kernel row: clipping the kernel's rows clips
         # the rows of `one_hot @ kernel`.
-        kernel = _row_math.clip_rows(self._dense_table(), self.max_norm,
+        kernel = reader.clip_rows(self._dense_table(), self.max_norm,
                                      self.norm_type)
         outputs = ops.matmul(one_hot, ops.cast(kernel, dtype))
         if self.combiner is not None:
-            outputs = _row_math.normalise_bags(outputs, weights,
+            outputs = reader.normalise_bags(outputs, weights,
                                                self.combiner)
         outputs = ops.cast(outputs, dtype)
         if self.use_bias:

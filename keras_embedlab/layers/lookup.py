@@ -5,23 +5,19 @@ from typing import Any
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_embedlab import _ids, _row_math, backend
-from keras_embedlab._base_layer import (
+from keras_embedlab import backend
+from keras_embedlab._validation import check_bool, is_number
+from keras_embedlab.ids import reader
+from keras_embedlab.layers.base import (
     EmbeddingBase,
     as_weight_list,
     check_built,
     shared_arguments,
 )
-from keras_embedlab._table import MODES, Storage
-from keras_embedlab._table_layer import converted, float_table
-from keras_embedlab._validation import check_bool, is_number
+from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK, TRACE_ATTRIBUTE
+from keras_embedlab.table.layer import converted, float_table
+from keras_embedlab.table.storage import MODES, Storage
 
-# The one mark of a row-sparse table: set on the `embeddings` variable of a
-# `sparse=True` layer (its value is the layer's name), read by the
-# row-sparse optimizers and `RowSparseModel` (`keras_embedlab.sparse_updates`).
-ROW_SPARSE_MARK = "_row_sparse_table"
-# A `RowTrace` attached to the variable during `RowSparseModel`'s JAX step.
-_TRACE_ATTRIBUTE = "_row_trace"
 # The table and the untied reverse projection (`tie_weights=False`), named
 # and laid out as in `keras.layers.ReversibleEmbedding`.
 _TABLE = Storage("embeddings", "_embeddings", channel_axis=-1)
@@ -119,7 +115,7 @@ class LookupEmbedding(EmbeddingBase):
     LoRA and quantization (`enable_lora`, `quantize("int8" | "int4")`,
     `model.quantize`) follow `keras.layers.Embedding`: same variables and
     save format; every read (lookups, bags, `max_norm`, `padding_idx`,
-    `reverse=True`) uses the quantized or LoRA table. See `_table.py`.
+    `reverse=True`) uses the quantized or LoRA table. See `table/storage.py`.
 
     Call arguments:
         inputs: Integer tensor of ids, any rank. Other dtypes are cast to
@@ -178,7 +174,7 @@ class LookupEmbedding(EmbeddingBase):
         **kwargs: Any,
     ) -> None:
         # The shared keyword arguments (`invalid_ids`, ...) are handled by
-        # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
+        # `EmbeddingBase`: see `layers.base.SHARED_ARGUMENTS`.
         super().__init__(input_dim, output_dim, lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
                          quantization_config=quantization_config,
@@ -285,15 +281,15 @@ class LookupEmbedding(EmbeddingBase):
             # PyTorch sums bags without gathering their rows first.
             sums = backend.fused_bag_sum(self._embeddings, ids, weights)
             if sums is not None:
-                outputs = _row_math.normalise_bags(sums, weights,
+                outputs = reader.normalise_bags(sums, weights,
                                                    self.combiner)
                 return ops.cast(outputs, self.compute_dtype)
         rows = self._gather(ids)
-        rows = _row_math.zero_padding(rows, ids, self.padding_idx)
+        rows = reader.zero_padding(rows, ids, self.padding_idx)
         if self.combiner is None:
-            rows = _row_math.clip_rows(rows, self.max_norm, self.norm_type)
+            rows = reader.clip_rows(rows, self.max_norm, self.norm_type)
         else:
-            rows = _row_math.combine(rows, weights, self.combiner,
+            rows = reader.combine(rows, weights, self.combiner,
                                      self.max_norm, self.norm_type)
         return ops.cast(rows, self.compute_dtype)
 
@@ -305,15 +301,15 @@ class LookupEmbedding(EmbeddingBase):
         `RowSparseModel` on JAX the rows are what gets differentiated.
         """
         if not self._plain_table():
-            return self._table_rows(ids)  # Quantized or LoRA: `_table`.
+            return self._table_rows(ids)  # Quantized or LoRA: `table/`.
         if self.sparse:
-            rows = _ids.take_rows(backend.variable_handle(self._embeddings),
+            rows = reader.take_rows(backend.variable_handle(self._embeddings),
                                   ids, self.input_dim, self.invalid_ids,
                                   self.name)
-            trace = getattr(self._embeddings, _TRACE_ATTRIBUTE, None)
+            trace = getattr(self._embeddings, TRACE_ATTRIBUTE, None)
             return rows if trace is None else trace.rows(self, ids, rows)
         table = backend.dense_gradient(self._embeddings)
-        return _ids.take_rows(table, ids, self.input_dim, self.invalid_ids,
+        return reader.take_rows(table, ids, self.input_dim, self.invalid_ids,
                               self.name)
 
     @property

@@ -2,7 +2,7 @@
 
 Reading files is `keras_embedlab.vectors`; aligning them to a vocabulary is
 `keras_embedlab.vectors.align`; the checks of every argument, config and
-asset are in `_pretrained_checks`. This module is the layer.
+asset are in `checks` and `vocabulary`. This module is the layer.
 """
 
 import json
@@ -14,7 +14,8 @@ import keras
 import numpy as np
 
 from keras_embedlab import _validation
-from keras_embedlab._pretrained_checks import (
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.pretrained.checks import (
     ASSET_FILENAME,
     asset_name,
     check_build_arguments,
@@ -23,8 +24,14 @@ from keras_embedlab._pretrained_checks import (
     read_asset,
     same_as_config,
 )
-from keras_embedlab._pretrained_int8 import int8_from_file
-from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.layers.pretrained.int8 import int8_from_file
+from keras_embedlab.layers.pretrained.vocabulary import (
+    as_coverage,
+    check_list_vocabulary,
+    check_vocabulary,
+    first_words,
+    resolve_vocabulary,
+)
 from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
@@ -33,13 +40,8 @@ from keras_embedlab.vectors.align import (
     Coverage,
     NoOverlapError,
     align,
-    as_coverage,
-    check_list_vocabulary,
-    check_vocabulary,
-    first_words,
     no_overlap_message,
     not_counted,
-    resolve_vocabulary,
     short_repr,
 )
 

@@ -53,12 +53,10 @@ def _stored(layer):
     its table in (the float or quantized matrix, scales, zero points, LoRA
     factors): never the `embeddings`/`kernel` property, which is computed
     in int4 and LoRA modes."""
-    stored = []
-    for kind in layer._stored_table_variables():
-        variable = getattr(layer, kind.attribute, None)
-        if variable is not None:
-            stored.append((variable, kind))
-    return stored
+    variables = layer._stored_variables()
+    return [(variables[kind.name], kind)
+            for kind in layer._stored_table_variables()
+            if kind.name in variables]
 
 
 def _tables(model):

@@ -17,6 +17,7 @@ def gradient_inputs(layer, ids, cotangent, **call_kwargs):
         layer.build(tuple(ids.shape))
     return ids, cotangent
 
+
 # What a backend without ragged tensors or sparse gradients answers.
 
 

@@ -133,6 +133,9 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         self.input_dim = input_dim
         self.output_dim = output_dim
         self._init_table(lora_rank, lora_alpha, quantization_config)
+        # `reverse=True` options; `LookupEmbedding` takes them as arguments.
+        self.reverse_dtype = None
+        self.logit_soft_cap = None
         for name, value in shared.items():
             setattr(self, name, value)
         self.supports_masking = self.mask_zero
@@ -164,7 +167,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         elif isinstance(inputs, (np.ndarray, list, tuple)):
             # Before Keras converts them (and JAX truncates int64 to int32).
             inputs = reader.host_ids(np.asarray(inputs), self.input_dim,
-                                   self.invalid_ids, self.name)
+                                     self.invalid_ids, self.name)
         return super().__call__(inputs, **kwargs)
 
     @property
@@ -202,7 +205,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
 
     def _prepare_ids(self, inputs):
         return reader.prepare_ids(inputs, self.input_dim, self.invalid_ids,
-                                self.name)
+                                  self.name)
 
     def _check_bag_weights_need_combiner(self, bag_weights):
         if bag_weights is not None and self.combiner is None:
@@ -222,8 +225,8 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             bag_weights = ops.convert_to_tensor(bag_weights)
             check_bag_weights(bag_weights, ids, self.name)
         return reader.bag_weights_of(ids, bag_weights, self.input_dim,
-                                        self.padding_idx, self.mask_zero,
-                                        dtype)
+                                     self.padding_idx, self.mask_zero,
+                                     dtype)
 
     def _check_bag_rank(self, ids_shape):
         if len(ids_shape) < 2:
@@ -253,12 +256,12 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             )
         inputs = ops.convert_to_tensor(inputs)
         check_reverse_inputs(inputs, self.output_dim, self.name)
-        dtype = getattr(self, "reverse_dtype", None) or self.compute_dtype
+        dtype = self.reverse_dtype or self.compute_dtype
         inputs = ops.cast(self._quantize_inputs(inputs), dtype)
-        untied = self._extra_storages()
+        untied = self._table_spec.extra
         if untied:
             kernel = untied[0][0].dense(self, self.output_dim, dtype,
-                                        getattr(self, "g_idx", None))
+                                        self._group_index())
         else:
             table = reader.zero_padding(
                 ops.convert_to_tensor(self._dense_table()),
@@ -266,7 +269,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             table = reader.clip_rows(table, self.max_norm, self.norm_type)
             kernel = ops.transpose(table)
         logits = ops.matmul(inputs, ops.cast(kernel, dtype))
-        cap = getattr(self, "logit_soft_cap", None)
+        cap = self.logit_soft_cap
         if cap is not None:
             logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
         return logits

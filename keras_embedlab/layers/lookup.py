@@ -15,12 +15,19 @@ from keras_embedlab.layers.base import (
     shared_arguments,
 )
 from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK, TRACE_ATTRIBUTE
-from keras_embedlab.table.layer import converted, float_table
-from keras_embedlab.table.storage import MODES, Storage
+from keras_embedlab.table.layer import (
+    TableSpec,
+    check_quantizable,
+    converted,
+    float_table,
+    table_variable_kinds,
+)
+from keras_embedlab.table.storage import QUANTIZED_MODES, Storage
 
 # The table and the untied reverse projection (`tie_weights=False`), named
 # and laid out as in `keras.layers.ReversibleEmbedding`.
 _TABLE = Storage("embeddings", "_embeddings", channel_axis=-1)
+_LORA = ("lora_embeddings_a", "lora_embeddings_b")
 _REVERSE = Storage("reverse_embeddings", "reverse_embeddings", channel_axis=0,
                    zero_dtype=None)
 
@@ -149,11 +156,6 @@ class LookupEmbedding(EmbeddingBase):
            [0., 1.]], dtype=float32)
     """
 
-    _QUANTIZABLE = True
-    _TABLE = _TABLE
-    _LORA = ("lora_embeddings_a", "lora_embeddings_b")
-    _CONSTRAINT = "embeddings_constraint"
-
     def __init__(
         self,
         input_dim: int,
@@ -203,13 +205,18 @@ class LookupEmbedding(EmbeddingBase):
                 ops.convert_to_numpy(self.reverse_embeddings)
             ] if len(w) == 1 and not tie_weights else w)
 
-    def _table_shape(self):
-        return (self.input_dim, self.output_dim)
-
-    def _extra_storages(self):
-        if self.tie_weights:
-            return []
-        return [(_REVERSE, (self.output_dim, self.input_dim))]
+    def _table(self):
+        """What `TableLayer` needs to store, read, quantize and save the
+        table (and an untied reverse projection)."""
+        extra = () if self.tie_weights else (
+            (_REVERSE, (self.output_dim, self.input_dim)),)
+        return TableSpec(
+            storage=_TABLE, shape=(self.input_dim, self.output_dim),
+            lora=_LORA, constraint_argument="embeddings_constraint",
+            constraint_word="embedding",
+            constraint=self.embeddings_constraint,
+            regularizer=self.embeddings_regularizer, sparse=self.sparse,
+            extra=extra)
 
     @property
     def embeddings(self):
@@ -222,6 +229,7 @@ class LookupEmbedding(EmbeddingBase):
         if self.built:
             return
         self._build_table(
+            self._table(),
             initializer=self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
             constraint=self.embeddings_constraint,
@@ -230,7 +238,8 @@ class LookupEmbedding(EmbeddingBase):
             # from casting variables when the dtypes are mixed.
             autocast=False,
         )
-        if not self.tie_weights and self.quantization_mode not in MODES:
+        if (not self.tie_weights
+                and self.quantization_mode not in QUANTIZED_MODES):
             _REVERSE.build_float(self, (self.output_dim, self.input_dim),
                                  initializer=self.embeddings_initializer)
         if self.sparse and self._plain_table():
@@ -282,7 +291,7 @@ class LookupEmbedding(EmbeddingBase):
             sums = backend.fused_bag_sum(self._embeddings, ids, weights)
             if sums is not None:
                 outputs = reader.normalise_bags(sums, weights,
-                                                   self.combiner)
+                                                self.combiner)
                 return ops.cast(outputs, self.compute_dtype)
         rows = self._gather(ids)
         rows = reader.zero_padding(rows, ids, self.padding_idx)
@@ -290,7 +299,7 @@ class LookupEmbedding(EmbeddingBase):
             rows = reader.clip_rows(rows, self.max_norm, self.norm_type)
         else:
             rows = reader.combine(rows, weights, self.combiner,
-                                     self.max_norm, self.norm_type)
+                                  self.max_norm, self.norm_type)
         return ops.cast(rows, self.compute_dtype)
 
     def _gather(self, ids):
@@ -303,14 +312,24 @@ class LookupEmbedding(EmbeddingBase):
         if not self._plain_table():
             return self._table_rows(ids)  # Quantized or LoRA: `table/`.
         if self.sparse:
-            rows = reader.take_rows(backend.variable_handle(self._embeddings),
-                                  ids, self.input_dim, self.invalid_ids,
-                                  self.name)
+            rows = reader.take_rows(
+                backend.variable_handle(self._embeddings), ids,
+                self.input_dim, self.invalid_ids, self.name)
             trace = getattr(self._embeddings, TRACE_ATTRIBUTE, None)
             return rows if trace is None else trace.rows(self, ids, rows)
         table = backend.dense_gradient(self._embeddings)
-        return reader.take_rows(table, ids, self.input_dim, self.invalid_ids,
-                              self.name)
+        return reader.take_rows(table, ids, self.input_dim,
+                                self.invalid_ids, self.name)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # Subclasses are not quantized unless they say so, as in Keras.
+        check_quantizable(self, LookupEmbedding, type_check)
+        super().quantize(mode, type_check=False, config=config)
+
+    @classmethod
+    def _stored_table_variables(cls):
+        """Every variable the table may be stored in (`layout_map`)."""
+        return table_variable_kinds(_TABLE, _LORA)
 
     @property
     def variable_serialization_spec(self):

@@ -32,6 +32,7 @@ from keras_embedlab.layers.pretrained.vocabulary import (
     first_words,
     resolve_vocabulary,
 )
+from keras_embedlab.table.layer import check_quantizable
 from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
@@ -86,7 +87,6 @@ class PretrainedEmbedding(LookupEmbedding):
     >>> layer.most_similar("king", k=3)
     """
 
-    _QUANTIZABLE = True  # `layer.quantize(mode)`, `model.quantize(mode)`.
 
     def __init__(self, input_dim: int, output_dim: int,
                  vocabulary: Sequence[str] | None = None,
@@ -258,6 +258,11 @@ class PretrainedEmbedding(LookupEmbedding):
                 tokens, f"the file {os.fsdecode(path)!r}",
                 "the file starts with", words, lowercase_fallback,
             )) from None
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # `layer.quantize(mode)`, `model.quantize(mode)`; not subclasses.
+        check_quantizable(self, PretrainedEmbedding, type_check)
+        super().quantize(mode, type_check=False, config=config)
 
     def add_weight(self, *args, **kwargs):
         # from_file(quantize="int8") hands its int8 table to `build` (once).

@@ -28,6 +28,8 @@ from keras_embedlab.table.storage import QUANTIZED_MODES, Storage
 # and laid out as in `keras.layers.ReversibleEmbedding`.
 _TABLE = Storage("embeddings", "_embeddings", channel_axis=-1)
 _LORA = ("lora_embeddings_a", "lora_embeddings_b")
+# Every variable the table may be stored in, in any mode (`layout_map`).
+TABLE_VARIABLES = table_variable_kinds(_TABLE, _LORA)
 _REVERSE = Storage("reverse_embeddings", "reverse_embeddings", channel_axis=0,
                    zero_dtype=None)
 
@@ -325,11 +327,6 @@ class LookupEmbedding(EmbeddingBase):
         # Subclasses are not quantized unless they say so, as in Keras.
         check_quantizable(self, LookupEmbedding, type_check)
         super().quantize(mode, type_check=False, config=config)
-
-    @classmethod
-    def _stored_table_variables(cls):
-        """Every variable the table may be stored in (`layout_map`)."""
-        return table_variable_kinds(_TABLE, _LORA)
 
     @property
     def variable_serialization_spec(self):

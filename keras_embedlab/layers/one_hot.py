@@ -27,6 +27,8 @@ from keras_embedlab.table.storage import Storage
 # a quantized OneHotDense equals the quantized LookupEmbedding.
 _TABLE = Storage("kernel", "_kernel", channel_axis=-1)
 _LORA = ("lora_kernel_a", "lora_kernel_b")
+# Every variable the kernel may be stored in, in any mode (`layout_map`).
+TABLE_VARIABLES = table_variable_kinds(_TABLE, _LORA)
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
 class OneHotDense(EmbeddingBase):
@@ -203,11 +205,6 @@ class OneHotDense(EmbeddingBase):
         """The kernel, as `keras.layers.Dense.kernel`: with int8 the stored
         integers, with int4 the unpacked integers, with LoRA merged."""
         return self._table_property()
-
-    @classmethod
-    def _stored_table_variables(cls):
-        """Every variable the kernel may be stored in (`layout_map`)."""
-        return table_variable_kinds(_TABLE, _LORA)
 
     @property
     def variable_serialization_spec(self):

@@ -155,6 +155,11 @@ class TableLayer:
             stored.update(zip(self._table_spec.lora, self._lora_factors()))
         return stored
 
+    def _stored_table_variables(self):
+        """`table_variable_kinds` of this layer's table."""
+        spec = self._table_spec
+        return table_variable_kinds(spec.storage, spec.lora)
+
     def _table_variable(self):
         """The variable holding the table's (float or integer) values."""
         spec = self._table_spec

@@ -6,6 +6,7 @@ the oracles: fastText where it loads the file, gensim where it no longer
 does.
 """
 
+import pickle
 import re
 import sys
 import threading
@@ -186,6 +187,23 @@ def test_no_vector_is_a_key_error_on_a_fresh_load(tmp_path):
     # gensim's toy model (minn=3): "" is "<>", without an n-gram.
     with pytest.raises(KeyError, match="no n-gram of 3 to 6"):
         load_vectors(datapath("toy-model.bin"))[""]
+
+
+# ------------------------------ issue 21: the header record's rename
+
+
+def test_vectors_pickled_under_the_old_header_name_unpickle(tmp_path):
+    """A `FastTextVectors` pickled when its header class was
+    `_fasttext.Model` (now `ModelHeader`) still unpickles and looks up."""
+    matrix = np.arange(6, dtype=np.float32).reshape(2, 3)
+    data = fasttext_model(["cat", "dog"], matrix, maxn=0, bucket=0)
+    vectors = load_vectors(write(tmp_path, data, "m.bin"))
+    new = pickle.dumps(vectors, protocol=0)  # GLOBAL: "module\nname\n"
+    assert new.count(b"._fasttext\nModelHeader\n") == 1
+    old = new.replace(b"._fasttext\nModelHeader\n", b"._fasttext\nModel\n")
+    again = pickle.loads(old)
+    np.testing.assert_array_equal(again["dog"], matrix[1])
+    assert again.words == ["cat", "dog"]
 
 
 # ----------------------------------------- item 6: lookups from threads

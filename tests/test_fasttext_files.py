@@ -280,3 +280,21 @@ def test_nonfinite_skip_leaves_a_word_without_a_vector(tmp_path):
     vectors.save(tmp_path / "out.vec")  # Without the skipped word.
     assert load_vectors(tmp_path / "out.vec").words == ["cat"]
 
+
+
+def test_words_that_are_not_utf8_save_as_their_bytes(tmp_path):
+    # Kept as lone surrogates, such words are written back as the bytes
+    # the model held (UTF-8 cannot encode a surrogate).
+    path = datapath("pang_lee_polarity_fasttext.bin")
+    with pytest.warns(UserWarning, match="not valid UTF-8"):
+        vectors = load_vectors(path)
+    out = tmp_path / "out.vec"
+    vectors.save(out, format="word2vec-text")
+    lines = out.read_bytes().splitlines()
+    tokens = [line.split(b" ", 1)[0] for line in lines[1:]]
+    assert b"\x97" in tokens and b"clich\xe9s" in tokens
+    assert len(tokens) == len(vectors.words)
+    row = tokens.index(b"\x97") + 1
+    np.testing.assert_allclose(
+        np.array(lines[row].split()[1:], dtype=np.float32),
+        vectors["\udc97"], rtol=1e-6)

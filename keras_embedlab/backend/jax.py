@@ -84,7 +84,7 @@ logging.getLogger("jax._src.callback").addFilter(_DropOwnErrors())
 AFTER_A_KERAS_STEP = (
     " On JAX, if this error stopped a Keras fit, evaluate or predict, the "
     "model lost its weights: set them again (model.set_weights with weights "
-    "saved before, or model.load_weights) and compile again after fit."
+    "saved before); after fit, compile with a new optimizer."
 )
 
 

@@ -111,3 +111,23 @@ def test_floor_pins_are_the_stated_floors():
         stated = floors[name].split(".")
         assert version.split(".")[:len(stated)] == stated, (name, version,
                                                             floors[name])
+
+
+def test_unsupported_backend_does_not_break_the_users_import():
+    # Registration runs inside the user's `import keras`: with a backend we
+    # do not support, that import and the NumPy-only vectors still work,
+    # with a warning; using a layer raises the clear ImportError.
+    out = run_python(
+        "import warnings\n"
+        "import keras_embedlab.vectors as v\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import keras\n"
+        "print(len(seen), 'not registered' in str(seen[0].message))\n"
+        "import keras_embedlab as kel\n"
+        "try:\n"
+        "    kel.LookupEmbedding\n"
+        "except ImportError as error:\n"
+        "    print('refused:', 'tensorflow, jax and torch' in str(error))\n",
+        KERAS_BACKEND="numpy")
+    assert out.split("\n")[:2] == ["1 True", "refused: True"], out

@@ -11,6 +11,7 @@ imported first.
 import importlib
 import importlib.abc
 import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -72,11 +73,18 @@ def _register_with_keras(finished=None):
                 and getattr(getattr(module, "__spec__", None),
                             "_initializing", False)):
             return
-    for module in _KERAS_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
     _registered = True
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    try:
+        for module in _KERAS_MODULES:
+            importlib.import_module(f"{__name__}.{module}")
+    except ImportError as error:
+        # Registration runs inside the user's own import (of `keras`, or of
+        # a NumPy-only part such as `keras_embedlab.vectors`): that import
+        # must not fail for it. Using a layer raises the same error.
+        warnings.warn(f"keras_embedlab's Keras classes are not registered: "
+                      f"{error}", stacklevel=2)
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):

@@ -107,7 +107,7 @@ def main():
             predict(probe, bad)
             result["invalid_id_error"] = None
         except Exception as error:  # JaxRuntimeError or ValueError
-            result["invalid_id_error"] = str(error)[-400:]
+            result["invalid_id_error"] = str(error)[-1200:]
         after_error = keras.models.clone_model(model)
         after_error.set_weights(initial)
         result["predict_after_error"] = max_diff(

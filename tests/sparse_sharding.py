@@ -96,7 +96,7 @@ def run(mesh, shards, max_diff):
             float(history.history["loss"][0])
             result["error_mode"] = None
         except Exception as error:  # JaxRuntimeError or ValueError
-            result["error_mode"] = str(error)[-400:]
+            result["error_mode"] = str(error)[-1200:]
         after = keras.models.clone_model(template)
         after.set_weights(initial)
         result["loss_after_error"] = train(after, "SparseSGD", x, y)[-1]

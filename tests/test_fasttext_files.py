@@ -6,6 +6,7 @@ the oracles: fastText where it loads the file, gensim where it no longer
 does.
 """
 
+import pickle
 import re
 import sys
 import threading
@@ -188,6 +189,23 @@ def test_no_vector_is_a_key_error_on_a_fresh_load(tmp_path):
         load_vectors(datapath("toy-model.bin"))[""]
 
 
+# ------------------------------ issue 21: the header record's rename
+
+
+def test_vectors_pickled_under_the_old_header_name_unpickle(tmp_path):
+    """A `FastTextVectors` pickled when its header class was
+    `_fasttext.Model` (now `ModelHeader`) still unpickles and looks up."""
+    matrix = np.arange(6, dtype=np.float32).reshape(2, 3)
+    data = fasttext_model(["cat", "dog"], matrix, maxn=0, bucket=0)
+    vectors = load_vectors(write(tmp_path, data, "m.bin"))
+    new = pickle.dumps(vectors, protocol=0)  # GLOBAL: "module\nname\n"
+    assert new.count(b"._fasttext\nModelHeader\n") == 1
+    old = new.replace(b"._fasttext\nModelHeader\n", b"._fasttext\nModel\n")
+    again = pickle.loads(old)
+    np.testing.assert_array_equal(again["dog"], matrix[1])
+    assert again.words == ["cat", "dog"]
+
+
 # ----------------------------------------- item 6: lookups from threads
 
 def test_lookups_from_threads_give_the_single_threaded_vectors(tmp_path):
@@ -262,3 +280,21 @@ def test_nonfinite_skip_leaves_a_word_without_a_vector(tmp_path):
     vectors.save(tmp_path / "out.vec")  # Without the skipped word.
     assert load_vectors(tmp_path / "out.vec").words == ["cat"]
 
+
+
+def test_words_that_are_not_utf8_save_as_their_bytes(tmp_path):
+    # Kept as lone surrogates, such words are written back as the bytes
+    # the model held (UTF-8 cannot encode a surrogate).
+    path = datapath("pang_lee_polarity_fasttext.bin")
+    with pytest.warns(UserWarning, match="not valid UTF-8"):
+        vectors = load_vectors(path)
+    out = tmp_path / "out.vec"
+    vectors.save(out, format="word2vec-text")
+    lines = out.read_bytes().splitlines()
+    tokens = [line.split(b" ", 1)[0] for line in lines[1:]]
+    assert b"\x97" in tokens and b"clich\xe9s" in tokens
+    assert len(tokens) == len(vectors.words)
+    row = tokens.index(b"\x97") + 1
+    np.testing.assert_allclose(
+        np.array(lines[row].split()[1:], dtype=np.float32),
+        vectors["\udc97"], rtol=1e-6)

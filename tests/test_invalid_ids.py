@@ -273,7 +273,7 @@ def test_model_works_after_a_refused_batch(method):
         text = str(error.value)
         assert "the model lost its weights: set them again " \
             "(model.set_weights with weights saved before" in text
-        assert "compile again after fit" in text
+        assert "after fit, compile with a new optimizer" in text
         model.set_weights(weights)
         if method == "fit":
             model.compile("sgd", "mse")

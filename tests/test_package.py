@@ -2,6 +2,8 @@
 
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -93,3 +95,39 @@ def test_public_names():
     assert set(kel.__all__) <= set(dir(kel))
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         kel.Nope
+
+
+def test_floor_pins_are_the_stated_floors():
+    # `make test-floor` (run by .ci/run) proves the floors pyproject.toml
+    # states only if it installs exactly those versions.
+    root = pathlib.Path(__file__).resolve().parent.parent
+    pyproject = (root / "pyproject.toml").read_text()
+    floors = dict(re.findall(r'"([a-z]+)(?:\[cpu\])?>=([0-9.]+)"', pyproject))
+    makefile = (root / "Makefile").read_text()
+    pins_line = re.search(r"^FLOOR_PINS \?= (.*)$", makefile, re.M).group(1)
+    pins = dict(re.findall(r"([a-z]+)(?:\[cpu\])?==([0-9.]+)", pins_line))
+    assert set(pins) == {"keras", "jax", "numpy"}, pins
+    for name, version in pins.items():
+        stated = floors[name].split(".")
+        assert version.split(".")[:len(stated)] == stated, (name, version,
+                                                            floors[name])
+
+
+def test_unsupported_backend_does_not_break_the_users_import():
+    # Registration runs inside the user's `import keras`: with a backend we
+    # do not support, that import and the NumPy-only vectors still work,
+    # with a warning; using a layer raises the clear ImportError.
+    out = run_python(
+        "import warnings\n"
+        "import keras_embedlab.vectors as v\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import keras\n"
+        "print(len(seen), 'not registered' in str(seen[0].message))\n"
+        "import keras_embedlab as kel\n"
+        "try:\n"
+        "    kel.LookupEmbedding\n"
+        "except ImportError as error:\n"
+        "    print('refused:', 'tensorflow, jax and torch' in str(error))\n",
+        KERAS_BACKEND="numpy")
+    assert out.split("\n")[:2] == ["1 True", "refused: True"], out

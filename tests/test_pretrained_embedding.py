@@ -546,3 +546,21 @@ def test_fasttext_model_without_magic_number(tmp_path):
     # Subword vectors are computed in float: the int8 loader refuses it.
     with pytest.raises(ValueError, match="is a fastText model"):
         kel.PretrainedEmbedding.from_file(path, tokens, quantize="int8")
+
+
+def test_fasttext_words_that_are_not_utf8_save_and_load(tmp_path):
+    # Such words are kept as lone surrogates: the .keras file (config and
+    # vocabulary asset) must hold them and give them back.
+    gensim_utils = pytest.importorskip("gensim.test.utils")
+    path = gensim_utils.datapath("pang_lee_polarity_fasttext.bin")
+    tokens = ["", "[UNK]", "\udc97", "clich\udce9s", "the"]
+    with pytest.warns(UserWarning, match="not valid UTF-8"):
+        layer, _ = quiet(kel.PretrainedEmbedding.from_file, path, tokens)
+    ids = keras.Input((2,), dtype="int32")
+    model = keras.Model(ids, layer(ids))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.layers[1].vocabulary == tokens
+    x = np.array([[2, 3], [4, 0]])
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0),
+                                  model.predict(x, verbose=0))

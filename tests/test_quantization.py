@@ -364,3 +364,22 @@ def test_valid_logit_soft_cap(cap):
     logits = x @ table.T
     expected = logits if cap is None else np.tanh(logits / cap) * cap
     assert_close(layer(x, reverse=True), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("max_norm", [200.0, 300.0])
+@pytest.mark.parametrize("cls", [kel.LookupEmbedding, kel.OneHotDense])
+def test_max_norm_of_a_float16_table(cls, max_norm):
+    # A table stored in float16 (dtype="float16", not mixed precision):
+    # a row of norm 345 has a sum of squares of 119,025, past float16's
+    # 65,504, and max_norm=300 squared is past it too. The norm is taken
+    # in float32: the rows come out at max_norm, not zero or unclipped.
+    table = np.zeros((3, 8), "float32")
+    table[1] = np.tile([1.0, -1.5, 2.0, -0.5], 2)
+    table[1] *= 345.0 / np.linalg.norm(table[1])
+    layer = cls(3, 8, weights=table, max_norm=max_norm, dtype="float16")
+    rows = to_numpy(layer(np.array([1, 2], "int32"))).astype("float32")
+    assert layer.compute_dtype == "float16"
+    np.testing.assert_allclose(np.linalg.norm(rows[0]), max_norm, rtol=2e-3)
+    np.testing.assert_allclose(rows[0], table[1] * max_norm / 345.0,
+                               rtol=4e-3, atol=0.1)
+    np.testing.assert_array_equal(rows[1], 0.0)

@@ -615,6 +615,17 @@ def test_vocabulary_across_chunks(tmp_path, fmt):
     assert_bits_equal(loaded.matrix, vectors.matrix[rows])
 
 
+def test_load_warnings_name_the_callers_line(tmp_path):
+    """The duplicate and non-finite warnings point at the caller of
+    `load_vectors`, not at the package's own code."""
+    path = write(tmp_path, "a 1 2\na 3 4\nb nan 1\nc 5 6\n")
+    with pytest.warns(UserWarning) as record:
+        vectors = load_vectors(path, nonfinite="skip")
+    assert vectors.words == ["a", "c"]
+    assert len(record) == 2
+    assert [w.filename for w in record] == [__file__] * 2
+
+
 def test_vocabulary_with_duplicates_and_limit(tmp_path):
     text = "a 1\nb 2\na 3\nc 4\nd 5\n"
     path = write(tmp_path, text)

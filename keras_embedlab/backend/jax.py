@@ -81,12 +81,12 @@ logging.getLogger("jax._src.callback").addFilter(_DropOwnErrors())
 # value, and the next `predict` fails inside Keras with "'NoneType' object
 # is not callable" (`Variable.value`). No layer can hand the values back:
 # they were in the step's arguments only. So the error says what to do.
-# (Short: tests/sharding_script.py reads the last 400 characters.) Calling
-# `model(ids)` checks a batch without the risk: it runs no trainer step.
+# Calling `model(ids)` checks a batch without the risk: it runs no trainer
+# step.
 AFTER_A_KERAS_STEP = (
     " On JAX, if this error stopped a Keras fit, evaluate or predict, the "
     "model lost its weights: set them again (model.set_weights with weights "
-    "saved before, or model.load_weights) and compile again after fit."
+    "saved before); after fit, compile with a new optimizer."
 )
 
 

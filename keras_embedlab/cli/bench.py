@@ -8,7 +8,7 @@ respect to the matrix) and one optimizer step (SGD, Adam). Every call takes
 the same dispatch path (`timing.prepare`) and is waited for.
 Contenders run interleaved within each repeat, so drift of a shared machine
 hits them alike. One statistic everywhere: a contender's time is the median
-over repeats of its per-call time (`median_ms` in the CSV, the chart's
+of all its timed calls, every repeat pooled (`median_ms` in the CSV, the chart's
 points), and a ratio is one contender's time divided by the anchor's
 (`ratio_to_gather`, `ratio_to_keras`), so every ratio in the table can be
 recomputed from the CSV's `median_ms` column.
@@ -102,8 +102,8 @@ def measure(mode: str, vocabulary: int, n_ids: int, dim: int,
             contenders: Iterable[str], repeats: int, budget: float,
             log: Callable[[str], Any] = print) -> list[Row]:
     """Rows of results for one mode and one vocabulary size: each run
-    contender's `median_ms` (median over repeats) and its ratios to the
-    anchors (see `add_ratios`)."""
+    contender's `median_ms` (median of all its timed calls) and its ratios
+    to the anchors (see `add_ratios`)."""
     _prepare(log)
     rng = np.random.default_rng(0)
     table = rng.uniform(-0.05, 0.05, (vocabulary, dim)).astype("float32")
@@ -207,7 +207,7 @@ def write_chart(rows: list[Row], path: str, title: str) -> None:
         ax.set_yscale("log")
         ax.set_title(MODE_TITLES[mode])
         ax.set_xlabel("vocabulary size (rows)")
-        ax.set_ylabel("time per call, median over repeats\n"
+        ax.set_ylabel("time per call, median of all calls\n"
                       "(ms, lower is better)", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=7)
@@ -238,8 +238,8 @@ def format_table(rows: list[Row]) -> str:
         sizes = sorted({r["vocabulary"] for r in mode_rows})
         lines.append(f"\n{MODE_TITLES[mode]}: time as a ratio to the raw "
                      "gather = contender's median ms / gather's median ms "
-                     "(medians over repeats, the CSV's median_ms; lower is "
-                     "better; [median ms] where there is no ratio)")
+                     "(medians of all timed calls, the CSV's median_ms; "
+                     "lower is better; [median ms] where there is no ratio)")
         lines.append(f"{'contender':26s}" + "".join(
             f"{s:>14,d}" for s in sizes))
         for name in CONTENDERS:

@@ -19,14 +19,21 @@ the private submodules, one concern each:
   bit-exact.
 - `_vectors`: the `Vectors` class.
 - `_fasttext`: fastText `.bin` models: header, dictionary, where the
-  input matrix is (`read_model`).
+  input matrix is (`read_header`, a `ModelHeader`).
 - `_subwords`: fastText's n-gram hashing and the averaged rows, for many
   words at once, read window by window from the file.
 - `_fasttext_vectors`: the `FastTextVectors` class.
-- `_collect`: the rows `load_vectors` keeps (first of duplicates, in the
-  vocabulary, finite), in one growing matrix.
-- `_load`: `load_vectors`: argument checks, then detection, reading and
-  collecting.
+- `_collect`: collectors, what keeps the rows read (first of duplicates,
+  in the vocabulary, finite): `Collector` in one growing matrix for
+  `load_vectors`, `StreamingCollector` one chunk at a time for the int8
+  loader.
+- `_pipeline`: the one loading pipeline (`read_rows`): progress,
+  detection, the stop rule, the readers, into a collector; and the
+  argument checks every loader shares.
+- `_load`: `load_vectors`: its arguments, then a fastText model or the
+  pipeline into a `Collector`.
+- `_quantized`: `load_int8`, the pipeline into a `StreamingCollector` whose
+  rows are quantized to int8 and aligned to a vocabulary as they pass.
 
 `align` (public, with `Coverage`; in `align.py`) aligns vectors to a
 vocabulary, for `PretrainedEmbedding`.

@@ -1,4 +1,11 @@
-"""The rows `load_vectors` returns, collected into one growing matrix."""
+"""Collectors: what keeps the rows that `_pipeline.read_rows` reads.
+
+`Collector` keeps the rows `load_vectors` returns, in one growing matrix;
+`StreamingCollector` keeps one chunk at a time and hands its rows on (the
+int8 loader quantizes them). Both apply the same rules: first of
+duplicates, in the vocabulary, finite unless `nonfinite="keep"`, values
+parsed for the rows kept only.
+"""
 
 import warnings
 
@@ -14,22 +21,29 @@ class Collector:
     Values go straight into one float32 matrix that grows in place
     (`ndarray.resize`, a `realloc`: large blocks move without copying), so
     peak memory is about the result, not twice it.
+
+    The pipeline calls `start(dim, capacity)` once it knows `dim`, then
+    `add(rows)` for each chunk; the loader then calls `result()`.
     """
 
-    def __init__(
-        self, name, dim, vocabulary, encoding, errors, nonfinite, capacity
-    ):
-        self.name, self.dim = name, dim
+    def __init__(self, name, vocabulary, encoding, errors, nonfinite):
+        self.name = name
         self.vocabulary = vocabulary
         self.encoding, self.errors = encoding, errors
         self.nonfinite = nonfinite
         self.words, self.index = [], {}
-        self.seen = self.rows = self.duplicates = 0
+        self.rows = self.duplicates = 0
         self.first_duplicate = None
         self.left_out = []  # words whose rows are not finite ("skip")
         self.first_left_out = None
-        if vocabulary is not None:
-            capacity = min(capacity, len(vocabulary))
+        self.dim = self.matrix = None
+
+    def start(self, dim, capacity):
+        """Allocates `capacity` rows of `dim` values (fewer with a
+        vocabulary: no more than it has tokens)."""
+        self.dim = dim
+        if self.vocabulary is not None:
+            capacity = min(capacity, len(self.vocabulary))
         self.matrix = np.empty((capacity, dim), np.float32)
 
     def _reserve(self, rows):
@@ -51,7 +65,6 @@ class Collector:
                 index[word] = len(words)
                 words.append(word)
                 keep.append(i)
-        self.seen += len(rows.tokens)
         if not keep:
             return
         select = np.array(keep, np.intp)
@@ -92,9 +105,18 @@ class Collector:
         return kept
 
     def result(self):
+        """The `Vectors` kept, with one warning for the duplicates dropped
+        and one for the rows left out (stacklevel: the loader's caller)."""
         matrix = self.matrix
         if self.rows < len(matrix):
             matrix.resize((self.rows, self.dim), refcheck=False)
+        self._warn()
+        return Vectors._trusted(self.words, matrix, self.index)
+
+    def _warn(self):
+        """Forgets the words left out, then warns. Called by `result`,
+        itself called by the loader: the warnings name the loader's
+        caller."""
         for word in self.left_out:
             del self.index[word]
         if self.left_out:
@@ -104,7 +126,7 @@ class Collector:
                 f"NaN or infinite value (nonfinite='skip'); the first is "
                 f"{word!r} at {where}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if self.duplicates:
             word, where = self.first_duplicate
@@ -113,6 +135,35 @@ class Collector:
                 f"token(s), keeping the first occurrence of each; the first "
                 f"duplicate is {word!r} at {where}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return Vectors._trusted(self.words, matrix, self.index)
+
+
+class StreamingCollector(Collector):
+    """A `Collector` whose matrix holds one chunk: `sink.start(dim)` is
+    called with the collector's, and each chunk's kept rows go to
+    `sink.add(words, rows)`, after which the matrix is reused."""
+
+    # Rows of the one-chunk matrix at first; it grows to a chunk's rows.
+    CAPACITY = 1024
+
+    def __init__(self, name, vocabulary, encoding, errors, nonfinite, sink):
+        super().__init__(name, vocabulary, encoding, errors, nonfinite)
+        self.sink = sink
+
+    def start(self, dim, capacity):
+        super().start(dim, self.CAPACITY)
+        self.sink.start(dim)
+
+    def add(self, rows):
+        start = len(self.words)
+        super().add(rows)
+        if self.rows:
+            self.sink.add(self.words[start:], self.matrix[:self.rows])
+        self.rows = 0
+
+    def result(self):
+        """The words kept, in file order (their rows went to the sink),
+        with the same warnings as `Collector.result`."""
+        self._warn()
+        return self.words

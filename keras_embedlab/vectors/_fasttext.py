@@ -23,7 +23,7 @@ included; a word that is not valid UTF-8 is kept (see `_decode`); and of a
 word the dictionary holds twice, the last copy is the one used.
 
 Row `i < nwords` of the input matrix is word `i`; row `nwords + h` is the
-n-gram bucket `h`. `read_model` checks every size against the file before
+n-gram bucket `h`. `read_header` checks every size against the file before
 anything is allocated, and reads only the header and the dictionary (from
 a read-only map of the file): the matrix is read later, and only the rows
 needed, window by window (`_subwords`).
@@ -91,8 +91,9 @@ def is_old_fasttext(head):
             and nlabels == size - nwords and ntokens >= 0)
 
 
-class Model:
-    """What `read_model` finds: arguments, words, and where rows are.
+class ModelHeader:
+    """What `read_header` finds in a fastText model: its arguments, its
+    dictionary, and where its input matrix is (the rows stay in the file).
 
     Attributes: `name`, `path`, `dim`, `minn`, `maxn`, `bucket`, `nwords`,
     `words` (the dictionary's words and labels, in file order), `rows` (the
@@ -101,8 +102,13 @@ class Model:
     """
 
 
+# The name before `ModelHeader`: a `FastTextVectors` pickled then holds a
+# `_fasttext.Model`, and still unpickles.
+Model = ModelHeader
+
+
 def _fail(name, offset, what):
-    """The error at `offset`; `read_model` adds which layout it read."""
+    """The error at `offset`; `read_header` adds which layout it read."""
     return VectorFileError(f"{name}: byte offset {offset:,}: {what}")
 
 
@@ -316,9 +322,9 @@ def _check_matrix(view, name, model, pos):
                         f"only {left:,} follow: the file is truncated.")
 
 
-def read_model(source, path, unicode_errors="strict"):
+def read_header(source, path, unicode_errors="strict"):
     """Reads the header and dictionary of the fastText model at `path`
-    (opened as `source`, a `Source`); returns a `Model`."""
+    (opened as `source`, a `Source`); returns a `ModelHeader`."""
     name = source.name
     if source.compression is not None:
         raise VectorFileError(
@@ -328,7 +334,7 @@ def read_model(source, path, unicode_errors="strict"):
     if source.size == 0:
         raise VectorFileError(f"{name}: the file is empty.")
     view = mmap.mmap(source.raw.fileno(), 0, access=mmap.ACCESS_READ)
-    model = Model()
+    model = ModelHeader()
     model.name, model.path = name, os.path.abspath(path)
     model.old = view[:4] != MAGIC_BYTES and is_old_fasttext(
         view[:HEAD_BYTES])

@@ -234,9 +234,10 @@ class FastTextVectors:
         Vectors(words, matrix[found]).save(path, format=format)
 
 
-def load_fasttext(model, vocabulary: Iterable[str] | None, nonfinite):
-    """The `FastTextVectors` of `model`, the vocabulary's computed."""
-    vectors = FastTextVectors(model, nonfinite)
+def load_fasttext(header, vocabulary: Iterable[str] | None, nonfinite):
+    """The `FastTextVectors` of the model `header` (a `ModelHeader`) tells
+    of, the vocabulary's computed."""
+    vectors = FastTextVectors(header, nonfinite)
     if vocabulary is not None:
         vectors.lookup(list(vocabulary))
     return vectors

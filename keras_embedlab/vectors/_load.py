@@ -1,78 +1,29 @@
-"""`load_vectors`: its arguments, then detection, a reader, collection."""
+"""`load_vectors`: its arguments, then a fastText model, or the loading
+pipeline (`_pipeline.read_rows`) into a `Collector`."""
 
 import os
-import sys
 from collections.abc import Iterable
 
 from keras_embedlab._validation import check_choice
-from keras_embedlab.vectors._binary import iter_binary_rows
 from keras_embedlab.vectors._collect import Collector
-from keras_embedlab.vectors._detect import detect, read_head
 from keras_embedlab.vectors._fasttext import (
     HEAD_BYTES,
     is_fasttext,
-    read_model,
+    read_header,
 )
 from keras_embedlab.vectors._fasttext_vectors import (
     FastTextVectors,
     load_fasttext,
 )
-from keras_embedlab.vectors._rules import VectorFileError
-from keras_embedlab.vectors._source import Progress, Source
-from keras_embedlab.vectors._text import iter_text_rows
+from keras_embedlab.vectors._pipeline import (
+    check_arguments,
+    check_path,
+    read_rows,
+)
+from keras_embedlab.vectors._source import Source
 from keras_embedlab.vectors._vectors import Vectors
 
-FORMATS = ("auto", "glove", "word2vec-text", "word2vec-binary",
-           "fasttext-binary")
-UNICODE_ERRORS = ("strict", "replace", "ignore")
 NONFINITE = ("error", "skip", "keep")
-VERBOSE_MODES = ("auto", 0, 1)
-# verbose="auto" shows progress for files larger than this, on a terminal.
-PROGRESS_MIN_BYTES = 8 << 20
-# The matrix of a compressed file starts at this size, then grows.
-INITIAL_MATRIX_BYTES = 64 << 20
-
-
-def _check_path(path):
-    """The name of `path` for messages; a TypeError if it is not a path."""
-    try:
-        name = os.fspath(path)
-    except TypeError:
-        raise TypeError(
-            "`path` must be a file path (str or os.PathLike). Received: "
-            f"path={path!r} (of type {type(path).__name__})."
-        ) from None
-    return os.fsdecode(name)
-
-
-def _check_arguments(limit, encoding, unicode_errors, verbose):
-    if limit is not None and (
-        not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
-    ):
-        raise ValueError(
-            "`limit` must be a positive integer or None. "
-            f"Received: limit={limit!r} (of type {type(limit).__name__})."
-        )
-    try:
-        probe = "0 .-+eE\n\tnaif"
-        ascii_ok = probe.encode(encoding).endswith(probe.encode("ascii"))
-    except (LookupError, TypeError, UnicodeError):
-        ascii_ok = False
-    if not ascii_ok:
-        raise ValueError(
-            "`encoding` must be the name of an ASCII-compatible text "
-            "encoding, such as 'utf-8' or 'latin-1'. "
-            f"Received: encoding={encoding!r}."
-        )
-    check_choice("unicode_errors", unicode_errors, UNICODE_ERRORS)
-    if isinstance(verbose, bool):
-        verbose = int(verbose)
-    if verbose not in VERBOSE_MODES or isinstance(verbose, float):
-        raise ValueError(
-            "`verbose` must be 'auto', 0 (or False) or 1 (or True). "
-            f"Received: verbose={verbose!r}."
-        )
-    return verbose
 
 
 def _as_vocabulary(vocabulary):
@@ -92,7 +43,6 @@ def _as_vocabulary(vocabulary):
                 f"{token!r} (of type {type(token).__name__})."
             )
     return vocabulary
-
 
 
 def load_vectors(
@@ -191,122 +141,29 @@ def load_vectors(
         ValueError, TypeError: An argument is invalid; all are checked
             before the file is opened.
     """
-    name = _check_path(path)
-    check_choice("format", format, FORMATS)
-    verbose = _check_arguments(limit, encoding, unicode_errors, verbose)
+    name = check_path(path)
+    verbose = check_arguments(format, limit, encoding, unicode_errors,
+                              verbose)
     check_choice("nonfinite", nonfinite, NONFINITE)
     vocabulary = _as_vocabulary(vocabulary)
     if format == "fasttext-binary" and limit is not None:
         raise ValueError(_MODEL_LIMIT.format(limit=limit))
-    source = Source(path, name)
-    try:
+    with Source(path, name) as source:
         head = source.stream.peek(HEAD_BYTES)[:HEAD_BYTES]
         if format == "fasttext-binary" or (
             format == "auto" and is_fasttext(head)
         ):
             if limit is not None:
                 raise ValueError(_MODEL_LIMIT.format(limit=limit))
-            model = read_model(source, name, unicode_errors)
-            return load_fasttext(model, vocabulary, nonfinite)
-        show = verbose == 1 or (
-            verbose == "auto"
-            and source.size > PROGRESS_MIN_BYTES
-            and sys.stderr.isatty()
-        )
-        if show:
-            label = f"Loading {os.path.basename(name)}"
-            source.progress = Progress(source.size, label)
-        head, first_line = read_head(source)
-        fmt, count, dim, body, body_line = detect(
-            head, format, name, first_line
-        )
-        binary = fmt == "word2vec-binary"
-        # Read `stop` rows (None: all). Without a limit below the header's
-        # count, more rows than the count are an error.
-        if count is None or (limit is not None and limit <= count):
-            stop, check_extra = limit, False
-        else:
-            stop, check_extra = count, True
-        if binary:
-            _check_binary_size(source, len(body), count, stop, dim)
-        collector = Collector(
-            name,
-            dim,
-            vocabulary,
-            encoding,
-            unicode_errors,
-            nonfinite,
-            _initial_rows(source, head, binary, stop, dim),
-        )
-        if binary:
-            rows = iter_binary_rows(
-                source,
-                body,
-                source.offset - len(body),
-                count,
-                dim,
-                stop,
-                check_extra,
-            )
-        else:
-            rows = iter_text_rows(
-                source,
-                body,
-                body_line,
-                dim,
-                fmt == "glove",
-                stop,
-                check_extra,
-            )
-        for chunk in rows:
-            collector.add(chunk)
-        if count is not None and collector.seen < stop:
-            raise VectorFileError(
-                f"{name}: the file is truncated: its header says {count} "
-                f"vectors but it has only {collector.seen} rows."
-            )
+            header = read_header(source, name, unicode_errors)
+            return load_fasttext(header, vocabulary, nonfinite)
+        collector = Collector(name, vocabulary, encoding, unicode_errors,
+                              nonfinite)
+        read_rows(source, format, limit, verbose, collector)
         return collector.result()
-    finally:
-        source.close()
 
 
 _MODEL_LIMIT = (
     "`limit` does not apply to a fastText model: every word of its "
     "dictionary is read (the rows are not). Received: limit={limit}."
 )
-
-
-def _initial_rows(source, head, binary, stop, dim):
-    """How many rows to allocate at first; more are added as rows arrive.
-
-    Sized by bytes: never more rows than the file's size can hold, and for
-    compressed files (whose size says little) `INITIAL_MATRIX_BYTES`.
-    Files without a header get an estimate from their first lines.
-    """
-    wanted = 1 << 62 if stop is None else stop
-    if source.compression is not None:
-        return min(wanted, INITIAL_MATRIX_BYTES // (4 * dim))
-    shortest = 4 * dim + 2 if binary else 2 * dim + 1  # a 1-byte token
-    wanted = min(wanted, source.size // shortest + 1)
-    if stop is None:
-        per_row = len(head) / max(head.count(b"\n"), 1)
-        return min(wanted, int(source.size / per_row * 1.05) + 64)
-    return wanted
-
-
-def _check_binary_size(source, body_size, count, rows, dim):
-    """Fails early when an uncompressed binary file cannot hold the `rows`
-    (of the header's `count`) it should have. (Text needs no such check:
-    `_initial_rows` is bounded by the file size, and a row by
-    `MAX_LINE_BYTES`.)"""
-    if source.compression is not None or not rows:
-        return
-    available = source.size - (source.offset - body_size)
-    needed = rows * (4 * dim + 2)  # at least a 1-byte token and a space
-    if needed > available:
-        raise VectorFileError(
-            f"{source.name}: the header says {count:,} vectors of "
-            f"dim={dim:,}; {rows:,} of them need at least {needed:,} bytes, "
-            f"but only {available:,} follow the header: the file is "
-            "truncated or the header is wrong."
-        )

@@ -1,16 +1,18 @@
 """Loading vectors straight into an int8 table aligned to a vocabulary.
 
-NumPy only. `load_int8` reads a vectors file like `load_vectors` (same
-detection, readers, duplicate and non-finite rules: it reuses `Collector`)
-but never keeps float rows beyond one chunk of the file: each chunk's rows
-are quantized at once (Keras's per-row abs-max, which is row-local) and
-written into an int8 matrix aligned to the vocabulary, with its float32
-scales. Alignment follows `align.align`: exact token first (wherever it is
-in the file), else the lowercased form, first of duplicates; OOV rows are
-made as `align` makes them and then quantized. The statistics `oov="mean"`
-and `"random"` need are accumulated in float64 as rows pass (per row: sum
-and centred sum of squares; per column: sums), weighted at the end by how
-many vocabulary rows took each file row.
+NumPy only. `load_int8` reads a vectors file through the same pipeline as
+`load_vectors` (`_pipeline.read_rows`: same detection, readers, stop rule;
+its `StreamingCollector` has `Collector`'s duplicate and non-finite
+rules) but never keeps float rows beyond one chunk of the file: each
+chunk's rows go to an `_Int8Table`, quantized at once (Keras's per-row
+abs-max, which is row-local) and written into an int8 matrix aligned to
+the vocabulary, with its float32 scales. Alignment follows `align.align`:
+exact token first (wherever it is in the file), else the lowercased form,
+first of duplicates; OOV rows are made as `align` makes them and then
+quantized. The statistics `oov="mean"` and `"random"` need are accumulated
+in float64 as rows pass (per row: sum and centred sum of squares; per
+column: sums), weighted at the end by how many vocabulary rows took each
+file row.
 
 The result equals `align` followed by Keras's `quantize("int8")` bit for
 bit: the quantization is the same NumPy arithmetic, and the float rows
@@ -20,19 +22,18 @@ OOV row differs only if a value lies that close to a rounding boundary.
 """
 
 import collections
-import os
-import sys
 
 import numpy as np
 
 from keras_embedlab._validation import check_choice
-from keras_embedlab.vectors import _load
-from keras_embedlab.vectors._binary import iter_binary_rows
-from keras_embedlab.vectors._collect import Collector
-from keras_embedlab.vectors._detect import detect, read_head
-from keras_embedlab.vectors._rules import VectorFileError
-from keras_embedlab.vectors._source import Progress, Source
-from keras_embedlab.vectors._text import iter_text_rows
+from keras_embedlab.vectors._collect import StreamingCollector
+from keras_embedlab.vectors._load import load_vectors
+from keras_embedlab.vectors._pipeline import (
+    check_arguments,
+    check_path,
+    read_rows,
+)
+from keras_embedlab.vectors._source import Source
 from keras_embedlab.vectors.align import (
     OOV_TOKEN,
     SPECIAL_TOKENS,
@@ -56,24 +57,6 @@ def quantize_rows(rows, epsilon):
     return q.astype("int8"), scale[:, 0]
 
 
-class _StreamingCollector(Collector):
-    """A `Collector` whose matrix holds one chunk: each chunk's kept rows
-    go to `sink(words, rows)`, then the matrix is reused."""
-
-    def __init__(self, name, dim, vocabulary, encoding, errors, nonfinite,
-                 sink):
-        super().__init__(name, dim, vocabulary, encoding, errors, nonfinite,
-                         capacity=1024)
-        self.sink = sink
-
-    def add(self, rows):
-        start = len(self.words)
-        super().add(rows)
-        if self.rows:
-            self.sink(self.words[start:], self.matrix[:self.rows])
-        self.rows = 0
-
-
 class _Wanted:
     """The words whose rows are parsed: `set(tokens)` and, with the
     fallback, their lowercased forms (as `from_file` asks `load_vectors`
@@ -95,15 +78,15 @@ class _Wanted:
 
 
 class _Int8Table:
-    """The int8 table being filled, and the statistics for OOV rows."""
+    """The int8 table being filled, and the statistics for OOV rows: the
+    sink of a `StreamingCollector` (`start(dim)`, then `add(words, rows)`
+    for each chunk's kept rows)."""
 
-    def __init__(self, tokens, dim, lowercase_fallback, epsilon, colsums):
+    def __init__(self, tokens, lowercase_fallback, epsilon, colsums):
         n = len(tokens)
-        self.tokens, self.dim, self.epsilon = tokens, dim, epsilon
+        self.tokens, self.epsilon = tokens, epsilon
         self.lowercase_fallback = lowercase_fallback
-        self.q = np.zeros((n, dim), np.int8)
-        _, zero_scale = quantize_rows(np.zeros((1, dim), np.float32), epsilon)
-        self.scale = np.full(n, zero_scale[0], np.float32)
+        self.colsums = colsums
         self.exact, self.lower = {}, collections.defaultdict(list)
         for i, token in enumerate(tokens):
             if token in SPECIAL_TOKENS:
@@ -115,8 +98,18 @@ class _Int8Table:
         self.is_exact = np.zeros(n, bool)
         self.kept_words = []
         self.row_sum, self.row_m2 = [], []
-        self.colsum = np.zeros(dim, np.float64) if colsums else None
         self.corrections = collections.Counter()  # file row -> times lost
+        self.dim = self.q = self.scale = self.colsum = None
+
+    def start(self, dim):
+        """Allocates the table once the file's `dim` is known."""
+        n = len(self.tokens)
+        self.dim = dim
+        self.q = np.zeros((n, dim), np.int8)
+        _, zero_scale = quantize_rows(np.zeros((1, dim), np.float32),
+                                      self.epsilon)
+        self.scale = np.full(n, zero_scale[0], np.float32)
+        self.colsum = np.zeros(dim, np.float64) if self.colsums else None
 
     def add(self, words, rows):
         pairs, weights, taken = [], [], []
@@ -216,56 +209,24 @@ def load_int8(path, tokens, epsilon, format="auto", oov="random",
     `tokens` (a checked list), as `align` then Keras's int8 quantization
     would give them. `epsilon` is `keras.backend.epsilon()`.
     `nonfinite="keep"` is refused: int8 has no NaN or infinity."""
-    name = _load._check_path(path)
-    check_choice("format", format, _load.FORMATS)
-    verbose = _load._check_arguments(limit, encoding, unicode_errors,
-                                     verbose)
+    name = check_path(path)
+    verbose = check_arguments(format, limit, encoding, unicode_errors,
+                              verbose)
     check_choice("nonfinite", nonfinite, ("error", "skip"))
     check_oov(oov)
-    loader = dict(format=format, limit=limit, encoding=encoding,
-                  unicode_errors=unicode_errors, nonfinite=nonfinite)
-    source = Source(path, name)
-    try:
-        if verbose == 1 or (verbose == "auto"
-                            and source.size > _load.PROGRESS_MIN_BYTES
-                            and sys.stderr.isatty()):
-            source.progress = Progress(
-                source.size, f"Loading {os.path.basename(name)}")
-        head, first_line = read_head(source)
-        fmt, count, dim, body, body_line = detect(head, format, name,
-                                                  first_line)
-        binary = fmt == "word2vec-binary"
-        if count is None or (limit is not None and limit <= count):
-            stop, check_extra = limit, False
-        else:
-            stop, check_extra = count, True
-        if binary:
-            _load._check_binary_size(source, len(body), count, stop, dim)
-        table = _Int8Table(tokens, dim, lowercase_fallback, epsilon,
+    with Source(path, name) as source:
+        table = _Int8Table(tokens, lowercase_fallback, epsilon,
                            colsums=oov == "mean")
-        collector = _StreamingCollector(name, dim, _Wanted(table, tokens),
-                                        encoding,
-                                        unicode_errors, nonfinite, table.add)
-        if binary:
-            rows = iter_binary_rows(source, body, source.offset - len(body),
-                                    count, dim, stop, check_extra)
-        else:
-            rows = iter_text_rows(source, body, body_line, dim,
-                                  fmt == "glove", stop, check_extra)
-        for chunk in rows:
-            collector.add(chunk)
-        if count is not None and collector.seen < stop:
-            raise VectorFileError(
-                f"{name}: the file is truncated: its header says {count} "
-                f"vectors but it has only {collector.seen} rows."
-            )
-        collector.result()  # Its warnings (duplicates, rows left out).
-    finally:
-        source.close()
+        collector = StreamingCollector(name, _Wanted(table, tokens),
+                                       encoding, unicode_errors, nonfinite,
+                                       table)
+        read_rows(source, format, limit, verbose, collector)
+        words_seen = collector.result()  # Its warnings (duplicates, ...).
 
     def reread(words):
-        return _load.load_vectors(path, vocabulary=words, verbose=0,
-                                  **loader)
+        return load_vectors(path, format=format, vocabulary=words,
+                            limit=limit, encoding=encoding,
+                            unicode_errors=unicode_errors, verbose=0,
+                            nonfinite=nonfinite)
 
-    return table.finish(oov, seed, reread, collector.words,
-                        lowercase_fallback)
+    return table.finish(oov, seed, reread, words_seen, lowercase_fallback)

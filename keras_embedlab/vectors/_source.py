@@ -133,7 +133,8 @@ class Source:
 
     Only regular files are opened. gzip, bzip2, xz (and, on Python 3.14+,
     zstd) files are detected by their full signatures, not their names.
-    Read errors of the decompressor become `VectorFileError`.
+    Read errors of the decompressor become `VectorFileError`. Use it in a
+    `with` statement: leaving it closes the file and the progress bar.
     """
 
     def __init__(self, path, name):
@@ -173,6 +174,12 @@ class Source:
         if self.progress is not None:
             self.progress.update(self.raw.tell())
         return data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def close(self):
         if self.progress is not None:

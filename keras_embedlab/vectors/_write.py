@@ -35,8 +35,12 @@ def _short(word):
 
 
 def _encode_token(word, fmt):
-    """`word` in UTF-8, if the format can hold it and read it back."""
-    token = word.encode("utf-8")
+    """`word` in UTF-8, if the format can hold it and read it back.
+
+    A fastText word that is not UTF-8 is held as lone surrogates
+    (`surrogateescape`): it is written back as its original bytes.
+    """
+    token = word.encode("utf-8", "surrogateescape")
     fields = split_fields(token)
     problem = None
     if not token:

@@ -23,6 +23,8 @@ from keras_embedlab.layers.pretrained.vocabulary import (
     check_vocabulary,
 )
 from keras_embedlab.vectors.align import (
+    MASK_TOKEN,
+    SPECIAL_TOKENS,
     check_oov,
     short_repr,
     token_list,
@@ -125,6 +127,35 @@ def check_layer_kwargs(method, layer_kwargs):
             )
         if name in _LAYER_ARGUMENT_CHECKS:
             _LAYER_ARGUMENT_CHECKS[name](name, value)
+
+
+def check_path(path):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ValueError(
+            "`path` must be the path of a vectors file (a str or "
+            f"os.PathLike). Received: path={short_repr(path)} (of type "
+            f"{type(path).__name__})."
+        )
+
+
+def check_query_token(token, row, coverage):
+    """Refuses neighbours of a row that is only an initialisation (noise),
+    rather than warning: a warning is missed, and the answer looks real."""
+    fix = ("Ask about a word of the vectors file, or pass the row itself "
+           "if you fine-tuned it: layer.most_similar(vector) with "
+           f"vector = layer.embeddings[{row}].")
+    if token in SPECIAL_TOKENS:
+        kind = ("mask token (an all-zero padding row)"
+                if token == MASK_TOKEN else
+                "OOV token (its row is only an OOV initialisation)")
+        raise ValueError(f"{token!r} is the {kind}: it has no "
+                         f"neighbours to name. {fix}")
+    if coverage is not None and token in set(coverage.missing):
+        raise ValueError(
+            f"{token!r} had no vector in the vectors file: its row is "
+            "only the OOV initialisation chosen by `oov`, so its "
+            f"neighbours would be noise. {fix}"
+        )
 
 
 def check_build_arguments(method, oov, lowercase_fallback, trainable, seed,

@@ -19,7 +19,9 @@ from keras_embedlab.layers.pretrained.checks import (
     ASSET_FILENAME,
     asset_name,
     check_build_arguments,
+    check_path,
     check_quantize,
+    check_query_token,
     check_vocabulary_of,
     read_asset,
     same_as_config,
@@ -37,13 +39,11 @@ from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
     OOV_TOKEN,
-    SPECIAL_TOKENS,
     Coverage,
     NoOverlapError,
     align,
     no_overlap_message,
     not_counted,
-    short_repr,
 )
 
 __all__ = ["Coverage", "PretrainedEmbedding", "align"]
@@ -203,10 +203,10 @@ class PretrainedEmbedding(LookupEmbedding):
         whole-word vector, else its lowercased form's, else its subword
         vector; `coverage.subwords` counts the last (a token without a
         vector, such as a word whose vector `nonfinite="skip"` left out,
-        is missing). `format`, `limit`,
-        `encoding`, `unicode_errors`, `verbose` and `nonfinite` (None:
-        `load_vectors`' default) go to `load_vectors`. Every argument,
-        `layer_kwargs` included, is checked before the file is opened.
+        is missing). `format`, `limit`, `encoding`, `unicode_errors`,
+        `verbose` and `nonfinite` (None: `load_vectors`' default) go to
+        `load_vectors`. Every argument, `layer_kwargs` included, is checked
+        before the file is opened.
 
         `quantize="int8"` (with a `vocabulary`, text and word2vec binary
         files) quantizes rows as they are parsed into an int8 table, never
@@ -214,12 +214,7 @@ class PretrainedEmbedding(LookupEmbedding):
         `layer.quantize("int8")` bit for bit. For int4, quantize after
         loading.
         """
-        if not isinstance(path, (str, bytes, os.PathLike)):
-            raise ValueError(
-                "`path` must be the path of a vectors file (a str or "
-                f"os.PathLike). Received: path={short_repr(path)} (of type "
-                f"{type(path).__name__})."
-            )
+        check_path(path)
         check_build_arguments("from_file", oov, lowercase_fallback,
                                trainable, seed, verbose, layer_kwargs)
         check_quantize(quantize, vocabulary, nonfinite, layer_kwargs)
@@ -249,8 +244,8 @@ class PretrainedEmbedding(LookupEmbedding):
             return cls._aligned(vectors, tokens, oov, lowercase_fallback,
                                 trainable, seed, verbose, layer_kwargs)
         except NoOverlapError:
-            # `vectors` holds only the vocabulary's rows: show the file's
-            # (a fastText model holds its whole dictionary).
+            # Show the file's words (`vectors` has the vocabulary's only,
+            # unless it is a fastText model with its whole dictionary).
             words = (vectors.words if isinstance(vectors, FastTextVectors)
                      else first_words(path, format, encoding, unicode_errors,
                                       loader))
@@ -286,9 +281,8 @@ class PretrainedEmbedding(LookupEmbedding):
 
     @staticmethod
     def _coverage_line(coverage, vocabulary=()):
-        """The line `from_file` prints. It counts the tokens `coverage`
-        counts, as the error for no overlap does: not the mask and OOV
-        tokens, which it names when `vocabulary` has them."""
+        """The line `from_file` prints: the tokens the no-overlap error
+        counts (not the mask and OOV tokens, named when present)."""
         share = coverage.found / coverage.total if coverage.total else 1.0
         subwords = (f", {coverage.subwords:,} from subword n-grams"
                     if coverage.subwords else "")
@@ -332,7 +326,7 @@ class PretrainedEmbedding(LookupEmbedding):
                     f"{query!r} is not in this layer's vocabulary of "
                     f"{self.input_dim} tokens."
                 )
-            self._check_query_token(query)
+            check_query_token(query, self._index[query], self.coverage)
             exclude.add(self._index[query])
             query = table[self._index[query]]
         query = np.asarray(query, dtype="float32")
@@ -353,32 +347,14 @@ class PretrainedEmbedding(LookupEmbedding):
         return [(self._vocabulary[i], float(scores[i])) for i in top
                 if np.isfinite(scores[i])]
 
-    def _check_query_token(self, token):
-        """Neighbours of a row that is only an initialisation are noise:
-        refuse, rather than warn, since a warning is easily missed and the
-        answer would look like a real one."""
-        fix = ("Ask about a word of the vectors file, or pass the row itself "
-               "if you fine-tuned it: layer.most_similar(vector) with "
-               f"vector = layer.embeddings[{self._index[token]}].")
-        if token in SPECIAL_TOKENS:
-            kind = ("mask token (an all-zero padding row)"
-                    if token == MASK_TOKEN else
-                    "OOV token (its row is only an OOV initialisation)")
-            raise ValueError(f"{token!r} is the {kind}: it has no "
-                             f"neighbours to name. {fix}")
-        if self.coverage is not None and token in set(self.coverage.missing):
-            raise ValueError(
-                f"{token!r} had no vector in the vectors file: its row is "
-                "only the OOV initialisation chosen by `oov`, so its "
-                f"neighbours would be noise. {fix}"
-            )
-
     def save_assets(self, dir_path):
         coverage = self.coverage._asdict() if self.coverage else None
         with open(os.path.join(dir_path, ASSET_FILENAME), "w",
                   encoding="utf-8") as f:
+            # ASCII escapes: a fastText word that is not UTF-8 is kept as
+            # lone surrogates, which only escaped JSON can hold.
             json.dump({"vocabulary": self._vocabulary, "coverage": coverage},
-                      f, ensure_ascii=False)
+                      f)
 
     def load_assets(self, dir_path):
         """Reads `vocabulary.json` from the archive, and checks it.

@@ -14,7 +14,7 @@ import sys
 
 import keras
 
-from keras_embedlab import bench
+from keras_embedlab.cli import bench
 
 
 def main(argv=None):

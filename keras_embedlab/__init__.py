@@ -19,9 +19,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "FastTextVectors": "vectors",
     "LazyAdam": "sparse_updates",
-    "LookupEmbedding": "lookup_embedding",
-    "OneHotDense": "one_hot_dense",
-    "PretrainedEmbedding": "pretrained_embedding",
+    "LookupEmbedding": "layers.lookup",
+    "OneHotDense": "layers.one_hot",
+    "PretrainedEmbedding": "layers.pretrained.layer",
     "RowSparseModel": "sparse_updates",
     "SparseAdagrad": "sparse_updates",
     "SparseSGD": "sparse_updates",
@@ -31,8 +31,8 @@ _EXPORTS = {
 }
 _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.
-_KERAS_MODULES = ("sparse_updates", "lookup_embedding", "one_hot_dense",
-                  "pretrained_embedding", "distribution")
+_KERAS_MODULES = ("sparse_updates", "layers.lookup", "layers.one_hot",
+                  "layers.pretrained.layer", "distribution")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

@@ -13,16 +13,18 @@ from typing import Any
 
 import keras
 
-from keras_embedlab.lookup_embedding import LookupEmbedding
-from keras_embedlab.one_hot_dense import OneHotDense
+from keras_embedlab.layers import lookup, one_hot
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.one_hot import OneHotDense
 
 SHARD_OPTIONS = ("rows", "columns")
 
 # Default layer names (`lookup_embedding`, `pretrained_embedding_2`, ...),
-# possibly nested, and the layer class whose variables they hold.
+# possibly nested, and the variables their table may be stored in.
 _DEFAULT_NAMES = (
-    (r"(?:lookup_embedding|pretrained_embedding)(?:_\d+)?", LookupEmbedding),
-    (r"one_hot_dense(?:_\d+)?", OneHotDense),
+    (r"(?:lookup_embedding|pretrained_embedding)(?:_\d+)?",
+     lookup.TABLE_VARIABLES),
+    (r"one_hot_dense(?:_\d+)?", one_hot.TABLE_VARIABLES),
 )
 
 
@@ -30,8 +32,8 @@ def _naming_convention_keys():
     """`{key: StoredVariable}` for every variable a table may be stored in
     (float, int8, int4, LoRA), under the default layer names."""
     return {rf"^(?:.*/)?{layer_name}/{stored.name}$": stored
-            for layer_name, cls in _DEFAULT_NAMES
-            for stored in cls._stored_table_variables()}
+            for layer_name, kinds in _DEFAULT_NAMES
+            for stored in kinds}
 
 
 # Variable paths of keras_embedlab tables under the default layer names,
@@ -53,12 +55,10 @@ def _stored(layer):
     its table in (the float or quantized matrix, scales, zero points, LoRA
     factors): never the `embeddings`/`kernel` property, which is computed
     in int4 and LoRA modes."""
-    stored = []
-    for kind in layer._stored_table_variables():
-        variable = getattr(layer, kind.attribute, None)
-        if variable is not None:
-            stored.append((variable, kind))
-    return stored
+    variables = layer._stored_variables()
+    return [(variables[kind.name], kind)
+            for kind in layer._stored_table_variables()
+            if kind.name in variables]
 
 
 def _tables(model):

@@ -12,8 +12,8 @@ import keras
 import matplotlib.image
 import pytest
 
-from keras_embedlab import bench
 from keras_embedlab.__main__ import main
+from keras_embedlab.cli import bench
 
 
 def run_bench(*argv):
@@ -194,10 +194,10 @@ def test_jax_bench_dispatches_every_contender_the_same_way():
     import jax
     import jax.numpy as jnp
 
-    from keras_embedlab.backend import benchmarking
+    from keras_embedlab.cli import timing as benchmarking
 
     code = ("import jax\n"
-            "from keras_embedlab.backend import benchmarking\n"
+            "from keras_embedlab.cli import timing as benchmarking\n"
             "note = benchmarking.prepare()\n"
             "print(jax.config.read('jax_cpu_enable_async_dispatch'), note)\n")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")

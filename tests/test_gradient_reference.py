@@ -1,6 +1,6 @@
 """Gradients against an independent reference, not twin against twin.
 
-Both layers share the row math (`_row_math`), so their agreement alone
+Both layers share the row math (`ids/reader.py`), so their agreement alone
 would not catch a wrong derivative of `max_norm` or of a combiner. Here the
 reference is NumPy in float64: the forward pass written out directly, and
 its gradient by central finite differences.

@@ -90,7 +90,7 @@ def test_every_import_order_registers_everything(saved_model, first):
 
 
 def test_public_names():
-    assert kel.LookupEmbedding.__module__ == "keras_embedlab.lookup_embedding"
+    assert kel.LookupEmbedding.__module__ == "keras_embedlab.layers.lookup"
     assert kel.load_vectors is kel.vectors.load_vectors
     assert set(kel.__all__) <= set(dir(kel))
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import keras_embedlab as kel
-from keras_embedlab.pretrained_embedding import PretrainedEmbedding
+from keras_embedlab.layers.pretrained.layer import PretrainedEmbedding
 
 TOKENS = ["", "[UNK]", "king", "queen"]
 WORDS = ["king", "queen"]

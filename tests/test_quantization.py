@@ -165,10 +165,10 @@ def test_lora_trains_factors_only_and_merges_on_save(tmp_path, layer_cls):
     before = to_numpy(layer._dense_table("float32")).copy()
     layer.enable_lora(3)
     assert [w.name for w in layer.trainable_weights][-2:] == [
-        layer._LORA[0], layer._LORA[1]]
+        *layer._table_spec.lora]
     model.compile("sgd", "mse")
     model.fit(IDS, np.ones((2, 4, 16)), epochs=2, verbose=0)
-    base = getattr(layer, layer._TABLE.attribute)
+    base = layer._table_variable()
     assert_equal(base, before)  # The table itself is frozen.
     after = model.predict(IDS, verbose=0)
     untrained = layer_cls(10, 16, weights=before, padding_idx=2, max_norm=2.0)

@@ -12,7 +12,7 @@ import pytest
 from helpers import BACKEND, WORKED_WEIGHTS, assert_equal
 
 import keras_embedlab as kel
-from keras_embedlab.pretrained_embedding import Coverage
+from keras_embedlab.layers.pretrained.layer import Coverage
 
 TESTED_BACKENDS = ["tensorflow", "jax", "torch"]
 OTHER_BACKENDS = [b for b in TESTED_BACKENDS if b != BACKEND]

@@ -14,9 +14,8 @@ Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
 `combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
 (JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
-training); `layer_gradients` (see `keras_embedlab.testing`); from
-`_common.py`, the invalid-id rule `valid_ids`, `check_on_host`,
-`invalid_ids_message` and `InvalidIdError`. Constants:
+training); `layer_gradients` (see `keras_embedlab.testing`). The
+invalid-id rule they apply is `keras_embedlab.ids.rule`. Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
 `FILL_TAKE`.
 """
@@ -26,12 +25,6 @@ import importlib
 import keras
 
 from keras_embedlab.backend import _common
-from keras_embedlab.backend._common import (  # noqa: F401
-    InvalidIdError,
-    check_on_host,
-    invalid_ids_message,
-    valid_ids,
-)
 
 NAME = keras.backend.backend()
 if NAME not in ("tensorflow", "jax", "torch"):

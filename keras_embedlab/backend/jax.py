@@ -17,20 +17,22 @@ import keras
 import numpy as np
 
 from keras_embedlab.backend._common import (  # noqa: F401
-    InvalidIdError,
-    all_ids_valid,
-    as_unsigned,
-    check_on_host,
     densify_ragged_bags,
     gather_rows,
     gradient_inputs,
     gradients,
     indexed_slices,
-    invalid_ids_message,
     is_ragged,
     no_grad,
     row_leaf,
     variable_handle,
+)
+from keras_embedlab.ids.rule import (  # noqa: F401
+    InvalidIdError,
+    all_ids_valid,
+    as_unsigned,
+    check_on_host,
+    invalid_ids_message,
 )
 
 

@@ -17,16 +17,18 @@ import numpy as np
 import tensorflow as tf
 
 from keras_embedlab.backend._common import (  # noqa: F401
-    all_ids_valid,
-    check_on_host,
     fill_take,
     gradient_inputs,
     gradients,
-    invalid_ids_message,
     no_grad,
     row_leaf,
-    valid_ids,
     value_and_grad,
+)
+from keras_embedlab.ids.rule import (  # noqa: F401
+    all_ids_valid,
+    check_on_host,
+    invalid_ids_message,
+    valid_ids,
 )
 
 # XLA drops assertions, so a layer that must raise keeps Keras's compiled

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from keras_embedlab.backend._common import (  # noqa: F401
-    check_on_host,
     densify_ragged_bags,
     fill_take,
     gather_rows,
@@ -28,6 +27,9 @@ from keras_embedlab.backend._common import (  # noqa: F401
     is_ragged,
     value_and_grad,
     variable_handle,
+)
+from keras_embedlab.ids.rule import (  # noqa: F401
+    check_on_host,
 )
 
 SUPPORTS_JIT_WITH_CHECKS = True

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_embedlab import backend
-from keras_embedlab.lookup_embedding import ROW_SPARSE_MARK
+from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK
 
 UNSUPPORTED_OPTIONS = (
     "weight_decay",

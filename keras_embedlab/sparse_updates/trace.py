@@ -20,10 +20,7 @@ import contextlib
 from keras import ops
 
 from keras_embedlab import backend
-from keras_embedlab.lookup_embedding import _TRACE_ATTRIBUTE
-
-# The attribute `LookupEmbedding._gather` looks for (one name, defined there).
-TRACE_ATTRIBUTE = _TRACE_ATTRIBUTE
+from keras_embedlab.sparse_updates.mark import TRACE_ATTRIBUTE
 
 
 class RowTrace:

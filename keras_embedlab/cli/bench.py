@@ -5,7 +5,7 @@ Times, on the active backend and compiled the way Keras compiles (`jax.jit`;
 `LookupEmbedding` (both `invalid_ids` modes) and `OneHotDense` on the same ids
 and the same matrix, for the forward pass, forward + backward (gradient with
 respect to the matrix) and one optimizer step (SGD, Adam). Every call takes
-the same dispatch path (`benchmarking.prepare`) and is waited for.
+the same dispatch path (`timing.prepare`) and is waited for.
 Contenders run interleaved within each repeat, so drift of a shared machine
 hits them alike. One statistic everywhere: a contender's time is the median
 of all its timed calls, every repeat pooled (`median_ms` in the CSV, the chart's
@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable
 import keras
 import numpy as np
 
-from keras_embedlab._bench_args import (
+from keras_embedlab.cli import timing
+from keras_embedlab.cli.flags import (
     CONTENDERS,
     GATHER,
     KERAS,
@@ -32,9 +33,8 @@ from keras_embedlab._bench_args import (
     MODES,
     resolve,
 )
-from keras_embedlab.backend import benchmarking
-from keras_embedlab.lookup_embedding import LookupEmbedding
-from keras_embedlab.one_hot_dense import OneHotDense
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.one_hot import OneHotDense
 
 __all__ = ["CONTENDERS", "CSV_FIELDS", "MODES", "measure", "main", "run"]
 Row = dict[str, Any]
@@ -54,10 +54,10 @@ def _layer_for(name: str, vocabulary: int, dim: int) -> keras.layers.Layer:
 
 
 def contender_fn(name: str, vocabulary: int,
-                 dim: int) -> benchmarking.Rows:
+                 dim: int) -> timing.Rows:
     """A pure function `(table, ids) -> rows` for the contender."""
     if name == GATHER:
-        return benchmarking.raw_gather
+        return timing.raw_gather
     layer = _layer_for(name, vocabulary, dim)
     layer.build()
 
@@ -77,11 +77,11 @@ def _time_calls(run: Callable[[], Any], inner: int) -> list[float]:
     call: the first call after another contender's finds the caches
     holding that contender's data (after a large `OneHotDense`, a gather
     measured 7x its steady time)."""
-    benchmarking.block(run())
+    timing.block(run())
     times = []
     for _ in range(inner):
         start = time.perf_counter()
-        benchmarking.block(run())
+        timing.block(run())
         times.append(time.perf_counter() - start)
     return times
 
@@ -90,9 +90,9 @@ _NOTES_SHOWN = set()
 
 
 def _prepare(log: Callable[[str], Any] = print) -> None:
-    """`benchmarking.prepare()`, before any measurement; its note, if any,
+    """`timing.prepare()`, before any measurement; its note, if any,
     is shown once per process."""
-    note = benchmarking.prepare()
+    note = timing.prepare()
     if note and note not in _NOTES_SHOWN:
         _NOTES_SHOWN.add(note)
         log(note)
@@ -117,7 +117,7 @@ def measure(mode: str, vocabulary: int, n_ids: int, dim: int,
                              f"> --memory-budget {budget / 2**30:.1f} GiB")
             continue
         fn = contender_fn(name, vocabulary, dim)
-        runners[name] = benchmarking.compile_benchmark(
+        runners[name] = timing.compile_benchmark(
             mode, fn, table, ids, cotangent
         )
     inner = {}
@@ -266,7 +266,7 @@ def run(sizes: list[int], n_ids: int, dim: int, modes: list[str],
         contenders: list[str], repeats: int, budget: float,
         out_dir: str) -> list[Row]:
     _prepare()  # Before `device_name` starts JAX's client.
-    device = benchmarking.device_name()
+    device = timing.device_name()
     backend = keras.backend.backend()
     print(f"bench: backend {backend} on {device}; {n_ids:,} ids x {dim} "
           f"dims; vocabularies {', '.join(f'{s:,d}' for s in sizes)}; "

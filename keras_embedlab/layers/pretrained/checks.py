@@ -4,7 +4,7 @@
 arguments included, before a file is opened; `load_assets` checks the
 `vocabulary.json` asset of a `.keras` archive and names it in each error.
 The shared layer arguments are checked by their own validators
-(`_base_layer.SHARED_ARGUMENTS`); the vocabulary size, which bounds
+(`layers.base.SHARED_ARGUMENTS`); the vocabulary size, which bounds
 `padding_idx`, is only known after reading, when the layer checks it again.
 """
 
@@ -17,13 +17,15 @@ import keras
 import numpy as np
 
 from keras_embedlab import _validation
-from keras_embedlab._base_layer import _TABLE_ARGUMENTS, SHARED_ARGUMENTS
-from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.layers.base import _TABLE_ARGUMENTS, SHARED_ARGUMENTS
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.pretrained.vocabulary import (
+    check_vocabulary,
+)
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
     SPECIAL_TOKENS,
     check_oov,
-    check_vocabulary,
     short_repr,
     token_list,
 )

@@ -1,40 +1,77 @@
 """`TableLayer`: LoRA and int8/int4 quantization for a layer's table.
 
 Mixed into `LookupEmbedding` and `OneHotDense`. It owns the Keras-facing
-methods (`quantize`, `quantized_build`, `quantized_call`, `enable_lora`,
-`save_own_variables`, `load_own_variables`) with the semantics, variable
+methods (`quantized_build`, `quantized_call`, `enable_lora`,
+`save_own_variables`, `load_own_variables`, and `quantize` once the layer's
+own `quantize` has made Keras's type check) with the semantics, variable
 names and save format of `keras.layers.Embedding`/`ReversibleEmbedding`
 (`OneHotDense`: `Dense`'s names). Reading goes through two methods, the
 same for every storage: `_table_rows(ids)` (a lookup) and
 `_dense_table()` (a one-hot matmul or a tied reverse projection).
 
-A layer sets `_TABLE` (a `_table.Storage`), `_LORA` (the two factors'
-names), `_CONSTRAINT` (the table constraint's attribute, which LoRA
-refuses), `_table_shape()` and `variable_serialization_spec`; it may add
-storages in `_extra_storages()` (an untied reverse projection). A class
-that sets `_QUANTIZABLE = True` in its own body can be quantized; its
-subclasses need `quantize(..., type_check=False)`, as in Keras.
+The contract is explicit: the layer's `_table()` returns a `TableSpec`
+(storage, shape, LoRA names, the constraint LoRA refuses, the regularizer,
+`sparse`, extra storages such as an untied reverse projection), which its
+`build` passes to `_build_table`; it defines `variable_serialization_spec`
+and, for variables that are not the table's (a bias), `_layer_variables`.
+The variables the table is stored in now are `_stored_variables()`;
+`embeddings`/`kernel` (`_table_property`) is computed from them.
 """
+
+from typing import Any, NamedTuple
 
 from keras import initializers, ops, quantizers
 from keras.saving import deserialize_keras_object, serialize_keras_object
 
-from keras_embedlab import _ids, backend
-from keras_embedlab._table import (
-    MODES,
+from keras_embedlab import backend
+from keras_embedlab._validation import check_positive_int
+from keras_embedlab.ids import reader
+from keras_embedlab.table.storage import (
+    QUANTIZED_MODES,
+    Storage,
     StoredVariable,
     block_size_of,
+    gather_valid,
     group_index,
     is_grouped,
-    take_rows,
 )
-from keras_embedlab._validation import check_positive_int
+
+
+class TableSpec(NamedTuple):
+    """What a layer tells `TableLayer` about its table, in `build`."""
+
+    storage: Storage
+    shape: tuple[int, int]
+    lora: tuple[str, str]  # The two LoRA factors' names.
+    # The constraint argument LoRA refuses (as Keras), its word in the
+    # error ("embedding", "kernel"), and its value.
+    constraint_argument: str
+    constraint_word: str
+    constraint: Any
+    regularizer: Any  # The LoRA factors' regularizer.
+    sparse: bool = False  # Row-sparse training: LoRA is refused.
+    extra: tuple = ()  # `(Storage, shape)` pairs, e.g. an untied reverse.
+
+
+def table_variable_kinds(storage, lora):
+    """Every variable that stores a table in some mode (`StoredVariable`s),
+    LoRA factors included: `a` (`(input_dim, rank)`) has the table's rows,
+    `b` (`(rank, output_dim)`) its columns."""
+    a, b = lora
+    return (*storage.stored_variables(),
+            StoredVariable(a, a, 2, 0, None),
+            StoredVariable(b, b, 2, None, 1))
+
+
+def check_quantizable(layer, cls, type_check):
+    """As Keras's `Embedding.quantize`: `cls` itself is quantized, its
+    subclasses only with `type_check=False`."""
+    if type_check and type(layer) is not cls:
+        raise layer._not_implemented_error(layer.quantize)
 
 
 class TableLayer:
-    """LoRA factors and quantized storage for `_TABLE` (see module doc)."""
-
-    _QUANTIZABLE = False
+    """LoRA factors and quantized storage of a `TableSpec` (module doc)."""
 
     def _init_table(self, lora_rank, lora_alpha, quantization_config):
         if lora_rank is not None:
@@ -46,22 +83,28 @@ class TableLayer:
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
         self.quantization_config = quantization_config
+        self._table_spec = None  # Set by `_build_table`.
+        self._int4_block_size = None
+        self.inputs_quantizer = None
 
-    def _extra_storages(self):
-        """`[(storage, shape)]` besides the table, e.g. an untied reverse."""
-        return []
+    def _table(self):
+        """The layer's `TableSpec`, from its arguments (each layer defines
+        it; `build` hands it to `_build_table`)."""
+        raise NotImplementedError
 
     def _storages(self):
-        return [(self._TABLE, self._table_shape()), *self._extra_storages()]
+        spec = self._table_spec
+        return [(spec.storage, spec.shape), *spec.extra]
 
-    def _build_table(self, **float_kwargs):
+    def _build_table(self, spec, **float_kwargs):
         """The table's variables in the layer's mode (`build`)."""
+        self._table_spec = spec
         mode = self.quantization_mode
         if mode:
-            self.quantized_build(self._table_shape(), mode,
+            self.quantized_build(spec.shape, mode,
                                  config=self.quantization_config)
-        if mode not in MODES:
-            self._TABLE.build_float(self, self._table_shape(), **float_kwargs)
+        if mode not in QUANTIZED_MODES:
+            spec.storage.build_float(self, spec.shape, **float_kwargs)
 
     def _build_with_weights(self, weights, missing=None):
         """`weights=`: set before the LoRA factors exist, so `lora_rank` and
@@ -82,7 +125,45 @@ class TableLayer:
     # Reading.
 
     def _lora_factors(self):
-        return tuple(getattr(self, name) for name in self._LORA)
+        return tuple(getattr(self, name) for name in self._table_spec.lora)
+
+    def _group_index(self):
+        """int4's `g_idx` when the table is stored in groups, else None."""
+        if (self.quantization_mode == "int4"
+                and is_grouped(self._int4_block_size)):
+            return self.g_idx
+        return None
+
+    def _stored_variables(self):
+        """`{saved name: variable}` of every variable the table (and an
+        untied reverse) is stored in now: the float or integer matrix, its
+        scales and zero points, int4's `g_idx`, the LoRA factors. Never
+        `embeddings`/`kernel`, which is computed for int4 and LoRA."""
+        mode = self.quantization_mode
+        mode = mode if mode in QUANTIZED_MODES else None
+        grouped = mode == "int4" and is_grouped(self._int4_block_size)
+        stored = {}
+        for storage, _ in self._storages():
+            stored[storage.name] = getattr(self, storage.attribute)
+            if mode:
+                stored[storage.scale] = getattr(self, storage.scale)
+            if grouped:
+                stored[storage.zero] = getattr(self, storage.zero)
+        if grouped:
+            stored["g_idx"] = self.g_idx
+        if self.lora_enabled:
+            stored.update(zip(self._table_spec.lora, self._lora_factors()))
+        return stored
+
+    def _stored_table_variables(self):
+        """`table_variable_kinds` of this layer's table."""
+        spec = self._table_spec
+        return table_variable_kinds(spec.storage, spec.lora)
+
+    def _table_variable(self):
+        """The variable holding the table's (float or integer) values."""
+        spec = self._table_spec
+        return getattr(self, spec.storage.attribute)
 
     def _lora_scale(self):
         return self.lora_alpha / self.lora_rank
@@ -90,44 +171,33 @@ class TableLayer:
     def _dense_table(self, dtype=None):
         """The whole table as floats, LoRA included."""
         dtype = dtype or self.compute_dtype
-        table = self._TABLE.dense(self, self.output_dim, dtype,
-                                  getattr(self, "g_idx", None))
+        table = self._table_spec.storage.dense(self, self.output_dim, dtype,
+                                               self._group_index())
         if self.lora_enabled:
             a, b = self._lora_factors()
             table = ops.add(ops.cast(table, "float32"), ops.multiply(
                 self._lora_scale(), ops.matmul(a, b)))
         return table
 
-    @classmethod
-    def _stored_table_variables(cls):
-        """Every variable that stores the table in some mode
-        (`_table.StoredVariable`s), LoRA factors included: `a`
-        (`(input_dim, rank)`) has the table's rows, `b`
-        (`(rank, output_dim)`) its columns."""
-        a, b = cls._LORA
-        return (*cls._TABLE.stored_variables(),
-                StoredVariable(a, a, 2, 0, None),
-                StoredVariable(b, b, 2, None, 1))
-
     def _plain_table(self):
         """True when the table is one float variable, read as it is."""
-        return not self.lora_enabled and self.quantization_mode not in MODES
+        return (not self.lora_enabled
+                and self.quantization_mode not in QUANTIZED_MODES)
 
     def _table_rows(self, ids):
         """Rows `ids` of the table as floats, LoRA included; invalid ids
         give all-zero rows: by filling gathers (`backend.FILL_TAKE`), else
-        `_ids.lookup_rows`."""
+        `reader.read_rows`."""
         dtype = self.compute_dtype
 
         def read(valid, take=None):
-            take = take or take_rows
-            if self.quantization_mode in MODES:
-                rows = self._TABLE.read_rows(self, valid, self.output_dim,
-                                             dtype,
-                                             getattr(self, "g_idx", None),
-                                             take)
+            take = take or gather_valid
+            if self.quantization_mode in QUANTIZED_MODES:
+                rows = self._table_spec.storage.read_rows(
+                    self, valid, self.output_dim, dtype, self._group_index(),
+                    take)
             else:
-                rows = take(getattr(self, self._TABLE.attribute), valid, 0)
+                rows = take(self._table_variable(), valid, 0)
             if self.lora_enabled:
                 a, b = self._lora_factors()
                 delta = ops.matmul(take(a, valid, 0), b)
@@ -137,7 +207,7 @@ class TableLayer:
 
         if backend.FILL_TAKE:
             return read(ids, backend.fill_take)
-        return _ids.lookup_rows(read, ids, self.input_dim, self.invalid_ids,
+        return reader.read_rows(read, ids, self.input_dim, self.invalid_ids,
                                 self.name)
 
     def _table_property(self):
@@ -146,9 +216,9 @@ class TableLayer:
         if not self.built:
             raise AttributeError(
                 f"You must build the layer before accessing "
-                f"`{self._TABLE.name}`."
+                f"`{self._table_spec.storage.name}`."
             )
-        value = self._TABLE.integers(self, self.output_dim)
+        value = self._table_spec.storage.integers(self, self.output_dim)
         if self.lora_enabled:
             a, b = self._lora_factors()
             value = ops.cast(ops.add(value, ops.multiply(
@@ -159,13 +229,12 @@ class TableLayer:
 
     def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform",
                     b_initializer="zeros"):
-        constraint = self._CONSTRAINT
-        if getattr(self, constraint):
-            kind = constraint.split("_")[0].removesuffix("s")
+        spec = self._table()  # The layer's arguments as they are now.
+        if spec.constraint:
             raise ValueError(
-                f"Lora is incompatible with {kind} constraints. In order to "
-                f"enable lora on this layer, remove the `{constraint}` "
-                "argument."
+                f"Lora is incompatible with {spec.constraint_word} "
+                "constraints. In order to enable lora on this layer, remove "
+                f"the `{spec.constraint_argument}` argument."
             )
         if not self.built:
             raise ValueError(
@@ -174,7 +243,7 @@ class TableLayer:
             raise ValueError(
                 "lora is already enabled. This can only be done once per "
                 "layer.")
-        if getattr(self, "sparse", False):
+        if spec.sparse:
             raise ValueError(
                 f"Layer '{self.name}' has sparse=True, but LoRA freezes the "
                 "table and trains two dense factors instead, so there are "
@@ -182,18 +251,16 @@ class TableLayer:
                 "LoRA."
             )
         check_positive_int("rank", rank)
-        regularizer = getattr(self, self._CONSTRAINT.replace(
-            "constraint", "regularizer"))
         self._tracker.unlock()
         # float32 factors, as in Keras: no underflow while fine-tuning.
         shapes = ((self.input_dim, rank), (rank, self.output_dim))
-        for name, shape, initializer in zip(self._LORA, shapes,
+        for name, shape, initializer in zip(spec.lora, shapes,
                                             (a_initializer, b_initializer)):
             setattr(self, name, self.add_weight(
                 name=name, shape=shape, dtype="float32",
                 initializer=initializers.get(initializer),
-                regularizer=regularizer))
-        getattr(self, self._TABLE.attribute).trainable = False
+                regularizer=spec.regularizer))
+        self._table_variable().trainable = False
         self._tracker.lock()
         self.lora_enabled = True
         self.lora_rank = rank
@@ -202,7 +269,7 @@ class TableLayer:
     # Quantization.
 
     def quantized_build(self, shape, mode, config=None):
-        if mode not in MODES:
+        if mode not in QUANTIZED_MODES:
             raise self._quantization_mode_error(mode)
         block_size = block_size_of(self, config) if mode == "int4" else None
         for storage, storage_shape in self._storages():
@@ -224,9 +291,12 @@ class TableLayer:
         self._is_quantized = True
 
     def quantize(self, mode=None, type_check=True, config=None):
-        if type_check and not type(self).__dict__.get("_QUANTIZABLE"):
+        # A layer that can be quantized checks its type in its own
+        # `quantize` (`check_quantizable`) and calls this with
+        # `type_check=False`.
+        if type_check:
             raise self._not_implemented_error(self.quantize)
-        if mode not in MODES:
+        if mode not in QUANTIZED_MODES:
             raise self._quantization_mode_error(mode)
         self.quantization_config = config
         block_size = block_size_of(self, config) if mode == "int4" else None
@@ -236,7 +306,7 @@ class TableLayer:
             values.append(storage.quantized_values(value, mode, config,
                                                    block_size))
             delattr(self, storage.attribute)
-        self.quantized_build(self._table_shape(), mode, config=config)
+        self.quantized_build(self._table_spec.shape, mode, config=config)
         for (storage, _), value in zip(self._storages(), values):
             storage.assign(self, value)
         if self.dtype_policy.quantization_mode is None:
@@ -247,14 +317,14 @@ class TableLayer:
 
     def quantized_call(self, *args, **kwargs):
         # Every read goes through the storage: one `call` for all modes.
-        if self.quantization_mode not in MODES:
+        if self.quantization_mode not in QUANTIZED_MODES:
             raise self._quantization_mode_error(self.quantization_mode)
         return self.call(*args, **kwargs)
 
     def _quantize_inputs(self, inputs):
         """A reverse projection's inputs, through `inputs_quantizer`."""
-        quantizer = getattr(self, "inputs_quantizer", None)
-        if self.quantization_mode not in MODES or quantizer is None:
+        quantizer = self.inputs_quantizer
+        if self.quantization_mode not in QUANTIZED_MODES or quantizer is None:
             return inputs
         values, scale = quantizer(inputs)
         return ops.divide(ops.cast(values, inputs.dtype),
@@ -266,26 +336,29 @@ class TableLayer:
         """`{name: value}` to save in place of the table's variables."""
         if not self.lora_enabled:
             return {}
-        storage = self._TABLE
+        storage = self._table_spec.storage
         mode = self.quantization_mode
-        if mode not in MODES:
-            variable = getattr(self, storage.attribute)
+        if mode not in QUANTIZED_MODES:
             return {storage.name: ops.cast(self._dense_table("float32"),
-                                           variable.dtype)}
+                                           self._table_variable().dtype)}
         merged = self._dense_table("float32")
-        block_size = getattr(self, "_int4_block_size", None)
-        return storage.quantized_values(merged, mode, None, block_size)
+        return storage.quantized_values(merged, mode, None,
+                                        self._int4_block_size)
 
     def _saved_variables(self):
         """`(name, variable or value)` in the order of the spec."""
         mode = self.quantization_mode
         if mode not in self.variable_serialization_spec:
             raise self._quantization_mode_error(mode)
-        attributes = {s.name: s.attribute for s, _ in self._storages()}
+        stored = {**self._layer_variables(), **self._stored_variables()}
         for name in self.variable_serialization_spec[mode]:
-            value = getattr(self, attributes.get(name, name), None)
-            if value is not None:
-                yield name, value
+            if name in stored:
+                yield name, stored[name]
+
+    def _layer_variables(self):
+        """`{saved name: variable}` of the layer's variables that are not
+        the table's (a bias)."""
+        return {}
 
     def save_own_variables(self, store):
         if not self.built:
@@ -302,8 +375,7 @@ class TableLayer:
         for index, (_, variable) in enumerate(self._saved_variables()):
             variable.assign(store[str(index)])
         if self.lora_enabled:
-            for name in self._LORA:
-                factor = getattr(self, name)
+            for factor in self._lora_factors():
                 factor.assign(ops.zeros(factor.shape))
 
     def _table_config(self):
@@ -321,7 +393,7 @@ class TableLayer:
 
 
 def _quantized(layer):
-    return getattr(layer, "quantization_mode", None) in MODES
+    return layer.quantization_mode in QUANTIZED_MODES
 
 
 def float_table(layer, name):
@@ -332,7 +404,7 @@ def float_table(layer, name):
         value = (layer._dense_table("float32") if isinstance(layer, TableLayer)
                  else getattr(layer, name))
         return [ops.convert_to_numpy(value)]
-    if getattr(layer, "lora_enabled", False):
+    if layer.lora_enabled:
         raise ValueError(
             f"Cannot convert layer '{layer.name}': it is quantized "
             f"({layer.quantization_mode}) and has LoRA enabled, and its "
@@ -348,10 +420,27 @@ def converted(layer, name, copy):
     if not _quantized(layer):
         return copy
     copy.build()
-    storage = copy._TABLE
-    sources = {storage.attribute: "_" + name, storage.scale: name + "_scale",
+    storage = copy._table_spec.storage
+    # The copy's saved names and the source's (`name`, its scale and zero
+    # point, `g_idx`), paired by role.
+    sources = {storage.name: name, storage.scale: name + "_scale",
                storage.zero: name + "_zero", "g_idx": "g_idx"}
-    for mine, theirs in sources.items():
-        if hasattr(copy, mine):
-            getattr(copy, mine).assign(getattr(layer, theirs))
+    theirs = (layer._stored_variables() if isinstance(layer, TableLayer)
+              else _keras_quantized_variables(layer, sources.values()))
+    mine = copy._stored_variables()
+    for my_name, their_name in sources.items():
+        if my_name in mine:
+            mine[my_name].assign(theirs[their_name])
     return copy
+
+
+def _keras_quantized_variables(layer, names):
+    """A quantized Keras `Embedding`/`Dense`'s variables by saved name
+    (Keras keeps the matrix in `_embeddings`/`_kernel`)."""
+    found = {}
+    for name in names:
+        attribute = name if name.endswith(("_scale", "_zero", "g_idx")) \
+            else "_" + name
+        if hasattr(layer, attribute):
+            found[name] = getattr(layer, attribute)
+    return found

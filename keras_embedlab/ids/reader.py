@@ -1,13 +1,125 @@
-"""What happens to looked-up rows: norm limits and bags of ids.
+"""The one row reader: ids in, rows out, for both layers and every storage.
 
-Shared by both layers, so that a lookup and its one-hot twin clip and
-combine rows the same way. `keras.ops` only.
+`prepare_ids` (dtype, narrowing-safe cast, `backend.check_ids`) and
+`read_rows` (an all-zero row for each invalid id, around any reader: a
+gather, a quantized or LoRA table, a one-hot matrix) are the only way ids
+become rows; the row math below (padding, `max_norm`, combiners) is what
+happens to them next. The rule itself, and its one error, is
+`keras_embedlab.ids.rule`. Where else ids are kept from reaching a row:
+`EmbeddingBase.__call__` checks NumPy ids on the host (`host_ids`, before
+JAX narrows int64); JAX's gather fills invalid ids with zeros itself
+(`backend.fill_take`); bags give invalid ids weight 0 (`bag_weights_of`,
+`backend.fused_bag_sum`); row-sparse training never writes rows outside
+the table (`backend.combine_rows`).
 """
 
+import numpy as np
 from keras import ops
 from keras.backend import result_type as backend_result_type
+from keras.backend import standardize_dtype
 
-from keras_embedlab.backend._common import valid_ids
+from keras_embedlab import backend
+from keras_embedlab.ids.rule import check_id_dtype, check_on_host, valid_ids
+
+
+def prepare_ids(ids, input_dim, invalid_ids, layer_name):
+    """Int ids, checked when `invalid_ids="error"` (`backend.check_ids`).
+
+    int32 and int64 ids keep their dtype. Others (unsigned, float, bool, as
+    `keras.layers.Embedding` accepts them) are checked in their own dtype
+    before any narrowing cast, and become int32 with -1 for each invalid id,
+    so that 2**32 + 1 or NaN never reaches the table as a valid row.
+    Invalid ids that get past the check (`"zeros"`, or compiled code that
+    cannot raise) are handled by `read_rows`.
+    """
+    ids = ops.convert_to_tensor(ids)
+    dtype = standardize_dtype(ids.dtype)
+    check_id_dtype(dtype, layer_name)
+    if dtype in ("int32", "int64"):
+        if invalid_ids == "error":
+            ids = backend.check_ids(ids, input_dim, layer_name)
+        return ids
+    valid = valid_ids(ids, input_dim, ops)
+    if invalid_ids == "error":
+        ids = backend.check_ids(ids, input_dim, layer_name, valid)
+    if "float" not in dtype:
+        ids = ops.cast(ids, "int64")  # Never narrowing: see `valid_ids`.
+    safe = ops.cast(ops.where(valid, ids, ops.zeros_like(ids)), "int32")
+    return ops.where(valid, safe, ops.full_like(safe, -1))
+
+
+def host_ids(ids, input_dim, invalid_ids, layer_name):
+    """NumPy ids as int32 or int64, checked before any conversion.
+
+    Invalid ids raise (`"error"`) or become -1, which stays invalid in every
+    dtype (`"zeros"`). Unsigned, float and bool ids that are valid become
+    int32.
+    """
+    if ids.dtype.kind not in "biuf":
+        check_id_dtype(str(ids.dtype), layer_name)
+    valid = valid_ids(ids, input_dim, np)
+    if not valid.all():
+        if invalid_ids == "error":
+            check_on_host(ids, input_dim, layer_name, valid)
+        return np.where(valid, ids, -1).astype("int32")
+    if ids.dtype.kind == "i":
+        return ids
+    return ids.astype("int32")
+
+
+def read_rows(lookup, ids, input_dim, invalid_ids, layer_name):
+    """`lookup(ids)`, with an all-zero row for each invalid id.
+
+    Valid batches, almost all of them, cost a reduction over the ids and a
+    branch (`backend.all_ids_valid`). Only a bad batch pays for replacing
+    invalid ids by 0 (never wrapping them) and zeroing rows. In `"error"`
+    mode, ids that `prepare_ids` already checked on the host are valid (or
+    it raised): they skip the branch, and its second trip to the host.
+    Eager calls choose the branch in Python, without `ops.cond`'s overhead.
+    """
+    def bad_batch():
+        valid = valid_ids(ids, input_dim, ops)
+        rows = lookup(ops.where(valid, ids, ops.zeros_like(ids)))
+        rows = ops.where(ops.expand_dims(valid, -1), rows,
+                         ops.zeros_like(rows))
+        if invalid_ids == "error":
+            rows = backend.fail_in_graph(rows, ids, input_dim, layer_name)
+        return rows
+
+    if backend.checked_on_host(ids):
+        if invalid_ids == "error" or bool(backend.all_ids_valid(ids,
+                                                                input_dim)):
+            return lookup(ids)
+        return bad_batch()
+    return ops.cond(backend.all_ids_valid(ids, input_dim),
+                    lambda: lookup(ids), bad_batch)
+
+
+def take_rows(table, ids, input_dim, invalid_ids, layer_name):
+    """`table[ids]`, with an all-zero row for each invalid id."""
+    if backend.FILL_TAKE:
+        return backend.fill_take(table, ids)
+    # `take` gathers rows directly: no one-hot matrix, and the gradient only
+    # has non-zero rows for the ids in the batch.
+    return read_rows(lambda i: backend.gather_rows(table, i), ids, input_dim,
+                 invalid_ids, layer_name)
+
+
+def one_hot_rows(ids, input_dim, dtype, invalid_ids, layer_name):
+    """`one_hot(ids)`, with an all-zero vector for each invalid id."""
+    return read_rows(lambda i: ops.one_hot(i, input_dim, dtype=dtype), ids,
+                 input_dim, invalid_ids, layer_name)
+
+
+def embedding_mask(ids, mask_zero):
+    if not mask_zero:
+        return None
+    return ops.not_equal(ids, 0)
+
+
+# What happens to looked-up rows: norm limits and bags of ids. Shared by
+# both layers, so that a lookup and its one-hot twin clip and combine rows
+# the same way.
 
 
 def _powered_sums(rows, norm_type):

@@ -6,12 +6,14 @@ import os
 
 import keras
 
+from keras_embedlab.layers.pretrained.vocabulary import (
+    first_words,
+)
 from keras_embedlab.vectors._fasttext import HEAD_BYTES, is_fasttext
 from keras_embedlab.vectors._quantized import load_int8
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
     NoOverlapError,
-    first_words,
     no_overlap_message,
 )
 

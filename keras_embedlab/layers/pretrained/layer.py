@@ -2,7 +2,7 @@
 
 Reading files is `keras_embedlab.vectors`; aligning them to a vocabulary is
 `keras_embedlab.vectors.align`; the checks of every argument, config and
-asset are in `_pretrained_checks`. This module is the layer.
+asset are in `checks` and `vocabulary`. This module is the layer.
 """
 
 import json
@@ -14,7 +14,8 @@ import keras
 import numpy as np
 
 from keras_embedlab import _validation
-from keras_embedlab._pretrained_checks import (
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.pretrained.checks import (
     ASSET_FILENAME,
     asset_name,
     check_build_arguments,
@@ -25,8 +26,15 @@ from keras_embedlab._pretrained_checks import (
     read_asset,
     same_as_config,
 )
-from keras_embedlab._pretrained_int8 import int8_from_file
-from keras_embedlab.lookup_embedding import LookupEmbedding
+from keras_embedlab.layers.pretrained.int8 import int8_from_file
+from keras_embedlab.layers.pretrained.vocabulary import (
+    as_coverage,
+    check_list_vocabulary,
+    check_vocabulary,
+    first_words,
+    resolve_vocabulary,
+)
+from keras_embedlab.table.layer import check_quantizable
 from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
@@ -34,13 +42,8 @@ from keras_embedlab.vectors.align import (
     Coverage,
     NoOverlapError,
     align,
-    as_coverage,
-    check_list_vocabulary,
-    check_vocabulary,
-    first_words,
     no_overlap_message,
     not_counted,
-    resolve_vocabulary,
 )
 
 __all__ = ["Coverage", "PretrainedEmbedding", "align"]
@@ -84,7 +87,6 @@ class PretrainedEmbedding(LookupEmbedding):
     >>> layer.most_similar("king", k=3)
     """
 
-    _QUANTIZABLE = True  # `layer.quantize(mode)`, `model.quantize(mode)`.
 
     def __init__(self, input_dim: int, output_dim: int,
                  vocabulary: Sequence[str] | None = None,
@@ -251,6 +253,11 @@ class PretrainedEmbedding(LookupEmbedding):
                 tokens, f"the file {os.fsdecode(path)!r}",
                 "the file starts with", words, lowercase_fallback,
             )) from None
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # `layer.quantize(mode)`, `model.quantize(mode)`; not subclasses.
+        check_quantizable(self, PretrainedEmbedding, type_check)
+        super().quantize(mode, type_check=False, config=config)
 
     def add_weight(self, *args, **kwargs):
         # from_file(quantize="int8") hands its int8 table to `build` (once).

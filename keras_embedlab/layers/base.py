@@ -2,8 +2,8 @@
 
 The shared arguments (`SHARED_ARGUMENTS`) are validated, stored, written to
 `get_config` and copied by both converters from this one table: adding a
-shared argument is one edit here. Calls route ids through `_ids`, bags and
-norm limits through `_row_math`, and `reverse=True` through `_reverse`.
+shared argument is one edit here. Calls route ids through `ids.reader`, bags and
+norm limits through its row math, and `reverse=True` through `_reverse`.
 """
 
 import contextvars
@@ -18,8 +18,7 @@ from keras.backend import standardize_dtype
 # (`ReversibleEmbedding`, attention) set masks in a call with these.
 from keras.src.backend import get_keras_mask, set_keras_mask
 
-from keras_embedlab import _ids, _row_math, backend
-from keras_embedlab._table_layer import TableLayer
+from keras_embedlab import backend
 from keras_embedlab._validation import (
     SUPPORTED_COMBINERS,
     check_bool,
@@ -30,6 +29,8 @@ from keras_embedlab._validation import (
     check_padding_idx,
     check_positive_int,
 )
+from keras_embedlab.ids import reader
+from keras_embedlab.table.layer import TableLayer
 
 _COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
 
@@ -132,6 +133,9 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         self.input_dim = input_dim
         self.output_dim = output_dim
         self._init_table(lora_rank, lora_alpha, quantization_config)
+        # `reverse=True` options; `LookupEmbedding` takes them as arguments.
+        self.reverse_dtype = None
+        self.logit_soft_cap = None
         for name, value in shared.items():
             setattr(self, name, value)
         self.supports_masking = self.mask_zero
@@ -162,8 +166,8 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             )
         elif isinstance(inputs, (np.ndarray, list, tuple)):
             # Before Keras converts them (and JAX truncates int64 to int32).
-            inputs = _ids.host_ids(np.asarray(inputs), self.input_dim,
-                                   self.invalid_ids, self.name)
+            inputs = reader.host_ids(np.asarray(inputs), self.input_dim,
+                                     self.invalid_ids, self.name)
         return super().__call__(inputs, **kwargs)
 
     @property
@@ -200,8 +204,8 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         return outputs
 
     def _prepare_ids(self, inputs):
-        return _ids.prepare_ids(inputs, self.input_dim, self.invalid_ids,
-                                self.name)
+        return reader.prepare_ids(inputs, self.input_dim, self.invalid_ids,
+                                  self.name)
 
     def _check_bag_weights_need_combiner(self, bag_weights):
         if bag_weights is not None and self.combiner is None:
@@ -220,9 +224,9 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         if bag_weights is not None:
             bag_weights = ops.convert_to_tensor(bag_weights)
             check_bag_weights(bag_weights, ids, self.name)
-        return _row_math.bag_weights_of(ids, bag_weights, self.input_dim,
-                                        self.padding_idx, self.mask_zero,
-                                        dtype)
+        return reader.bag_weights_of(ids, bag_weights, self.input_dim,
+                                     self.padding_idx, self.mask_zero,
+                                     dtype)
 
     def _check_bag_rank(self, ids_shape):
         if len(ids_shape) < 2:
@@ -252,20 +256,20 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             )
         inputs = ops.convert_to_tensor(inputs)
         check_reverse_inputs(inputs, self.output_dim, self.name)
-        dtype = getattr(self, "reverse_dtype", None) or self.compute_dtype
+        dtype = self.reverse_dtype or self.compute_dtype
         inputs = ops.cast(self._quantize_inputs(inputs), dtype)
-        untied = self._extra_storages()
+        untied = self._table_spec.extra
         if untied:
             kernel = untied[0][0].dense(self, self.output_dim, dtype,
-                                        getattr(self, "g_idx", None))
+                                        self._group_index())
         else:
-            table = _row_math.zero_padding(
+            table = reader.zero_padding(
                 ops.convert_to_tensor(self._dense_table()),
                 ops.arange(self.input_dim), self.padding_idx)
-            table = _row_math.clip_rows(table, self.max_norm, self.norm_type)
+            table = reader.clip_rows(table, self.max_norm, self.norm_type)
             kernel = ops.transpose(table)
         logits = ops.matmul(inputs, ops.cast(kernel, dtype))
-        cap = getattr(self, "logit_soft_cap", None)
+        cap = self.logit_soft_cap
         if cap is not None:
             logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
         return logits
@@ -275,7 +279,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         logits: `_call_reversed` sets theirs)."""
         if self.combiner is not None:
             return None  # Bags are reduced: no position is left to mask.
-        return _ids.embedding_mask(inputs, self.mask_zero)
+        return reader.embedding_mask(inputs, self.mask_zero)
 
     def compute_output_shape(self, input_shape, reverse=False):
         if reverse:
@@ -289,7 +293,7 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
         if reverse:
             check_reverse_inputs(inputs, self.output_dim, self.name)
         else:
-            _ids.check_id_dtype(standardize_dtype(inputs.dtype), self.name)
+            reader.check_id_dtype(standardize_dtype(inputs.dtype), self.name)
         # Ragged ids without a combiner give ragged rows (TensorFlow).
         ragged = (not reverse and self.combiner is None
                   and getattr(inputs, "ragged", False))

@@ -5,26 +5,31 @@ from typing import Any
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from keras_embedlab import _ids, _row_math, backend
-from keras_embedlab._base_layer import (
+from keras_embedlab import backend
+from keras_embedlab._validation import check_bool, is_number
+from keras_embedlab.ids import reader
+from keras_embedlab.layers.base import (
     EmbeddingBase,
     as_weight_list,
     check_built,
     shared_arguments,
 )
-from keras_embedlab._table import MODES, Storage
-from keras_embedlab._table_layer import converted, float_table
-from keras_embedlab._validation import check_bool, is_number
+from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK, TRACE_ATTRIBUTE
+from keras_embedlab.table.layer import (
+    TableSpec,
+    check_quantizable,
+    converted,
+    float_table,
+    table_variable_kinds,
+)
+from keras_embedlab.table.storage import QUANTIZED_MODES, Storage
 
-# The one mark of a row-sparse table: set on the `embeddings` variable of a
-# `sparse=True` layer (its value is the layer's name), read by the
-# row-sparse optimizers and `RowSparseModel` (`keras_embedlab.sparse_updates`).
-ROW_SPARSE_MARK = "_row_sparse_table"
-# A `RowTrace` attached to the variable during `RowSparseModel`'s JAX step.
-_TRACE_ATTRIBUTE = "_row_trace"
 # The table and the untied reverse projection (`tie_weights=False`), named
 # and laid out as in `keras.layers.ReversibleEmbedding`.
 _TABLE = Storage("embeddings", "_embeddings", channel_axis=-1)
+_LORA = ("lora_embeddings_a", "lora_embeddings_b")
+# Every variable the table may be stored in, in any mode (`layout_map`).
+TABLE_VARIABLES = table_variable_kinds(_TABLE, _LORA)
 _REVERSE = Storage("reverse_embeddings", "reverse_embeddings", channel_axis=0,
                    zero_dtype=None)
 
@@ -119,7 +124,7 @@ class LookupEmbedding(EmbeddingBase):
     LoRA and quantization (`enable_lora`, `quantize("int8" | "int4")`,
     `model.quantize`) follow `keras.layers.Embedding`: same variables and
     save format; every read (lookups, bags, `max_norm`, `padding_idx`,
-    `reverse=True`) uses the quantized or LoRA table. See `_table.py`.
+    `reverse=True`) uses the quantized or LoRA table. See `table/storage.py`.
 
     Call arguments:
         inputs: Integer tensor of ids, any rank. Other dtypes are cast to
@@ -153,11 +158,6 @@ class LookupEmbedding(EmbeddingBase):
            [0., 1.]], dtype=float32)
     """
 
-    _QUANTIZABLE = True
-    _TABLE = _TABLE
-    _LORA = ("lora_embeddings_a", "lora_embeddings_b")
-    _CONSTRAINT = "embeddings_constraint"
-
     def __init__(
         self,
         input_dim: int,
@@ -178,7 +178,7 @@ class LookupEmbedding(EmbeddingBase):
         **kwargs: Any,
     ) -> None:
         # The shared keyword arguments (`invalid_ids`, ...) are handled by
-        # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
+        # `EmbeddingBase`: see `layers.base.SHARED_ARGUMENTS`.
         super().__init__(input_dim, output_dim, lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
                          quantization_config=quantization_config,
@@ -207,13 +207,18 @@ class LookupEmbedding(EmbeddingBase):
                 ops.convert_to_numpy(self.reverse_embeddings)
             ] if len(w) == 1 and not tie_weights else w)
 
-    def _table_shape(self):
-        return (self.input_dim, self.output_dim)
-
-    def _extra_storages(self):
-        if self.tie_weights:
-            return []
-        return [(_REVERSE, (self.output_dim, self.input_dim))]
+    def _table(self):
+        """What `TableLayer` needs to store, read, quantize and save the
+        table (and an untied reverse projection)."""
+        extra = () if self.tie_weights else (
+            (_REVERSE, (self.output_dim, self.input_dim)),)
+        return TableSpec(
+            storage=_TABLE, shape=(self.input_dim, self.output_dim),
+            lora=_LORA, constraint_argument="embeddings_constraint",
+            constraint_word="embedding",
+            constraint=self.embeddings_constraint,
+            regularizer=self.embeddings_regularizer, sparse=self.sparse,
+            extra=extra)
 
     @property
     def embeddings(self):
@@ -226,6 +231,7 @@ class LookupEmbedding(EmbeddingBase):
         if self.built:
             return
         self._build_table(
+            self._table(),
             initializer=self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
             constraint=self.embeddings_constraint,
@@ -234,7 +240,8 @@ class LookupEmbedding(EmbeddingBase):
             # from casting variables when the dtypes are mixed.
             autocast=False,
         )
-        if not self.tie_weights and self.quantization_mode not in MODES:
+        if (not self.tie_weights
+                and self.quantization_mode not in QUANTIZED_MODES):
             _REVERSE.build_float(self, (self.output_dim, self.input_dim),
                                  initializer=self.embeddings_initializer)
         if self.sparse and self._plain_table():
@@ -285,16 +292,16 @@ class LookupEmbedding(EmbeddingBase):
             # PyTorch sums bags without gathering their rows first.
             sums = backend.fused_bag_sum(self._embeddings, ids, weights)
             if sums is not None:
-                outputs = _row_math.normalise_bags(sums, weights,
-                                                   self.combiner)
+                outputs = reader.normalise_bags(sums, weights,
+                                                self.combiner)
                 return ops.cast(outputs, self.compute_dtype)
         rows = self._gather(ids)
-        rows = _row_math.zero_padding(rows, ids, self.padding_idx)
+        rows = reader.zero_padding(rows, ids, self.padding_idx)
         if self.combiner is None:
-            rows = _row_math.clip_rows(rows, self.max_norm, self.norm_type)
+            rows = reader.clip_rows(rows, self.max_norm, self.norm_type)
         else:
-            rows = _row_math.combine(rows, weights, self.combiner,
-                                     self.max_norm, self.norm_type)
+            rows = reader.combine(rows, weights, self.combiner,
+                                  self.max_norm, self.norm_type)
         return ops.cast(rows, self.compute_dtype)
 
     def _gather(self, ids):
@@ -305,16 +312,21 @@ class LookupEmbedding(EmbeddingBase):
         `RowSparseModel` on JAX the rows are what gets differentiated.
         """
         if not self._plain_table():
-            return self._table_rows(ids)  # Quantized or LoRA: `_table`.
+            return self._table_rows(ids)  # Quantized or LoRA: `table/`.
         if self.sparse:
-            rows = _ids.take_rows(backend.variable_handle(self._embeddings),
-                                  ids, self.input_dim, self.invalid_ids,
-                                  self.name)
-            trace = getattr(self._embeddings, _TRACE_ATTRIBUTE, None)
+            rows = reader.take_rows(
+                backend.variable_handle(self._embeddings), ids,
+                self.input_dim, self.invalid_ids, self.name)
+            trace = getattr(self._embeddings, TRACE_ATTRIBUTE, None)
             return rows if trace is None else trace.rows(self, ids, rows)
         table = backend.dense_gradient(self._embeddings)
-        return _ids.take_rows(table, ids, self.input_dim, self.invalid_ids,
-                              self.name)
+        return reader.take_rows(table, ids, self.input_dim,
+                                self.invalid_ids, self.name)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # Subclasses are not quantized unless they say so, as in Keras.
+        check_quantizable(self, LookupEmbedding, type_check)
+        super().quantize(mode, type_check=False, config=config)
 
     @property
     def variable_serialization_spec(self):

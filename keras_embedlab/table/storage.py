@@ -6,7 +6,7 @@ matrix of a layer (`LookupEmbedding.embeddings`, its untied
 each mode, quantizes the float matrix, and gives back float values, either
 whole (`dense`, for one-hot matmuls and reverse projections) or a few rows
 (`read_rows`, for lookups). LoRA factors and the layer-level methods live in
-`_table_layer.py`.
+`table/layer.py`.
 
 Variable names, shapes, dtypes and arithmetic follow Keras 3.15's
 `Embedding`/`ReversibleEmbedding` (so that weights move both ways), using
@@ -23,12 +23,14 @@ from typing import NamedTuple
 import numpy as np
 from keras import dtype_policies, ops, quantizers
 
-MODES = ("int8", "int4")
+QUANTIZED_MODES = ("int8", "int4")
 _RANGES = {"int8": (-127, 127), "int4": (-8, 7)}
 
 
-def take_rows(x, ids, fill):
-    """A plain row gather, for valid ids (`fill` is for filling gathers)."""
+def gather_valid(x, ids, fill=0):
+    """A plain row gather, for ids known to be valid: the default `take` of
+    `Storage.read_rows`, whose other `take` is JAX's filling gather
+    (`backend.fill_take`, which uses `fill` for invalid ids)."""
     return ops.take(x, ids, axis=0)
 
 
@@ -48,6 +50,12 @@ def block_size_of(layer, config):
 
 def is_grouped(block_size):
     return block_size is not None and block_size != -1
+
+
+def _grouped(layer):
+    """Whether `layer`'s int4 matrices have zero points (sub-channel)."""
+    return (layer.quantization_mode == "int4"
+            and is_grouped(layer._int4_block_size))
 
 
 class StoredVariable(NamedTuple):
@@ -178,10 +186,10 @@ class Storage:
 
     def dense(self, layer, channels, dtype, g_idx=None):
         """The whole matrix as floats of `dtype`."""
-        if layer.quantization_mode not in MODES:
+        if layer.quantization_mode not in QUANTIZED_MODES:
             return getattr(layer, self.attribute)
         scale = getattr(layer, self.scale)
-        zero = getattr(layer, self.zero, None)
+        zero = getattr(layer, self.zero) if _grouped(layer) else None
         if zero is None:
             scale = ops.expand_dims(scale, self.channel_axis)
         return self._dequantize(self.integers(layer, channels), scale, zero,
@@ -193,13 +201,13 @@ class Storage:
         `take(x, ids, fill)` gathers rows; with a filling gather (JAX),
         invalid ids read a scale of 1 and integers of 0: a zero row.
         """
-        take = take or take_rows
+        take = take or gather_valid
         stored = take(getattr(layer, self.attribute), ids, 0)
         if layer.quantization_mode == "int4":
             # Unpack the gathered rows only, not the whole table.
             stored = unpack_last_axis(stored, channels, dtype)
         scale = take(getattr(layer, self.scale), ids, 1)
-        zero = getattr(layer, self.zero, None)
+        zero = getattr(layer, self.zero) if _grouped(layer) else None
         if zero is None:
             scale = ops.expand_dims(scale, -1)
             return self._dequantize(stored, scale, None, None, dtype, -1)

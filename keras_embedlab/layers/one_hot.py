@@ -5,17 +5,30 @@ from typing import Any
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-from keras_embedlab import _ids, _row_math, backend
-from keras_embedlab._base_layer import (
+from keras_embedlab import backend
+from keras_embedlab._validation import check_bool
+from keras_embedlab.ids import reader
+from keras_embedlab.layers.base import (
     EmbeddingBase,
     as_weight_list,
     check_built,
     shared_arguments,
 )
-from keras_embedlab._table import Storage
-from keras_embedlab._table_layer import converted, float_table
-from keras_embedlab._validation import check_bool
+from keras_embedlab.table.layer import (
+    TableSpec,
+    check_quantizable,
+    converted,
+    float_table,
+    table_variable_kinds,
+)
+from keras_embedlab.table.storage import Storage
 
+# One scale per kernel row (per id), as a lookup table is quantized, so that
+# a quantized OneHotDense equals the quantized LookupEmbedding.
+_TABLE = Storage("kernel", "_kernel", channel_axis=-1)
+_LORA = ("lora_kernel_a", "lora_kernel_b")
+# Every variable the kernel may be stored in, in any mode (`layout_map`).
+TABLE_VARIABLES = table_variable_kinds(_TABLE, _LORA)
 
 @keras.saving.register_keras_serializable(package="keras_embedlab")
 class OneHotDense(EmbeddingBase):
@@ -103,13 +116,6 @@ class OneHotDense(EmbeddingBase):
            [0., 1.]], dtype=float32)
     """
 
-    _QUANTIZABLE = True
-    # One scale per kernel row (per id), as a lookup table is quantized, so
-    # that a quantized OneHotDense equals the quantized LookupEmbedding.
-    _TABLE = Storage("kernel", "_kernel", channel_axis=-1)
-    _LORA = ("lora_kernel_a", "lora_kernel_b")
-    _CONSTRAINT = "kernel_constraint"
-
     def __init__(
         self,
         input_dim: int,
@@ -130,7 +136,7 @@ class OneHotDense(EmbeddingBase):
         **kwargs: Any,
     ) -> None:
         # The shared keyword arguments (`invalid_ids`, ...) are handled by
-        # `EmbeddingBase`: see `_base_layer.SHARED_ARGUMENTS`.
+        # `EmbeddingBase`: see `layers.base.SHARED_ARGUMENTS`.
         check_bool("use_bias", use_bias)
         super().__init__(input_dim, output_dim, lora_rank=lora_rank,
                          lora_alpha=lora_alpha,
@@ -152,10 +158,20 @@ class OneHotDense(EmbeddingBase):
                 ops.convert_to_numpy(self.bias)
             ] if use_bias and len(w) == 1 else w)
 
+    def _table(self):
+        """What `TableLayer` needs to store, read, quantize and save the
+        kernel."""
+        return TableSpec(
+            storage=_TABLE, shape=(self.input_dim, self.output_dim),
+            lora=_LORA, constraint_argument="kernel_constraint",
+            constraint_word="kernel", constraint=self.kernel_constraint,
+            regularizer=self.kernel_regularizer)
+
     def build(self, input_shape=None):
         if self.built:
             return
         self._build_table(
+            self._table(),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
@@ -176,8 +192,13 @@ class OneHotDense(EmbeddingBase):
             )
         self._finish_build()
 
-    def _table_shape(self):
-        return (self.input_dim, self.output_dim)
+    def _layer_variables(self):
+        return {} if self.bias is None else {"bias": self.bias}
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        # Subclasses are not quantized unless they say so, as in Keras.
+        check_quantizable(self, OneHotDense, type_check)
+        super().quantize(mode, type_check=False, config=config)
 
     @property
     def kernel(self):
@@ -207,21 +228,21 @@ class OneHotDense(EmbeddingBase):
         # precision), as in `LookupEmbedding`: a float16 sum of squares
         # overflows for rows of norm above 256. The matmul runs in `dtype`.
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
-        one_hot = _ids.one_hot_rows(ids, self.input_dim, dtype,
-                                    self.invalid_ids, self.name)
-        one_hot = _row_math.zero_padding(one_hot, ids, self.padding_idx)
+        one_hot = reader.one_hot_rows(ids, self.input_dim, dtype,
+                                      self.invalid_ids, self.name)
+        one_hot = reader.zero_padding(one_hot, ids, self.padding_idx)
         if self.combiner is not None:
             # A bag of ids as a (weighted) multi-hot vector.
-            one_hot = ops.cast(_row_math.weighted_sum(one_hot, weights),
+            one_hot = ops.cast(reader.weighted_sum(one_hot, weights),
                                dtype)
         # Each output row is a kernel row: clipping the kernel's rows clips
         # the rows of `one_hot @ kernel`.
-        kernel = _row_math.clip_rows(self._dense_table(), self.max_norm,
-                                     self.norm_type)
+        kernel = reader.clip_rows(self._dense_table(), self.max_norm,
+                                  self.norm_type)
         outputs = ops.matmul(one_hot, ops.cast(kernel, dtype))
         if self.combiner is not None:
-            outputs = _row_math.normalise_bags(outputs, weights,
-                                               self.combiner)
+            outputs = reader.normalise_bags(outputs, weights,
+                                            self.combiner)
         outputs = ops.cast(outputs, dtype)
         if self.use_bias:
             outputs = ops.add(outputs, ops.cast(self.bias, dtype))

@@ -1,0 +1,4 @@
+"""The command line: `python -m keras_embedlab demo` and `... bench`.
+
+Not imported by anything that runs at training or inference time.
+"""

@@ -19,7 +19,7 @@ from helpers import (
 )
 
 import keras_embedlab as kel
-from keras_embedlab.ids.rule import invalid_ids_message
+from keras_embedlab.ids.reader import invalid_ids_message
 
 ZERO = np.zeros(4, "float32")
 

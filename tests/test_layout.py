@@ -6,11 +6,9 @@ import re
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_embedlab"
 MODULES = sorted(PACKAGE.rglob("*.py"))
-# What users import, and nothing else, at the root. `_validation.py` (the
-# argument checks shared by the layers and `vectors/`) waits there until
-# `vectors/` imports it from its new home.
+# What users import, and nothing else, at the root.
 ROOT = {"__init__.py", "__main__.py", "distribution.py", "testing.py",
-        "py.typed", "_validation.py"}
+        "py.typed"}
 
 
 def _relative(path):
@@ -74,5 +72,21 @@ def test_vectors_import_neither_keras_nor_layers():
         if re.search(r"^\s*(import|from) keras\b", p.read_text(), re.M)
         or any(n.startswith(("keras_embedlab.layers", "keras_embedlab.table"))
                for n in _imported(p))
+    ]
+    assert not offenders, offenders
+
+
+def test_the_invalid_id_rule_lives_in_one_module():
+    # Backends refuse a batch with the reader's `Refusal`; they import
+    # nothing of `ids/`, and the rule, its error and its message are
+    # defined in `ids/reader.py` alone.
+    defined = re.compile(r"^(def valid_ids|class InvalidIdError|"
+                         r"def invalid_ids_message)\b", re.M)
+    owners = [str(_relative(p)) for p in MODULES
+              if defined.search(p.read_text())]
+    assert owners == ["ids/reader.py"], owners
+    offenders = [
+        str(_relative(p)) for p in PACKAGE.joinpath("backend").glob("*.py")
+        if any(n.startswith("keras_embedlab.ids") for n in _imported(p))
     ]
     assert not offenders, offenders

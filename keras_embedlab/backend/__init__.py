@@ -7,17 +7,20 @@ what the layers need beyond it; the rest of the package calls them through
 this module and never compares backend names. Only the active backend's
 module is imported.
 
-Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
-(invalid ids); `gather_rows`, `fill_take` (with `FILL_TAKE`),
+Functions: `checked_on_host`, `ids_for_host_check`, `refuse_in_graph`,
+`fail_in_graph`, `quiet_callback_errors`, `all_ids_valid` (None: the
+rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
+(with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
 `is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
 `combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
 (JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
-training); `layer_gradients` (see `keras_embedlab.testing`). The
-invalid-id rule they apply is `keras_embedlab.ids.rule`. Constants:
+training); `layer_gradients` (see `keras_embedlab.testing`). Backends
+never apply the invalid-id rule themselves: `keras_embedlab.ids.reader`
+hands them a `Refusal` (which ids are invalid, what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
-`FILL_TAKE`.
+`FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message).
 """
 
 import importlib
@@ -38,11 +41,14 @@ SUPPORTS_JIT_WITH_CHECKS = _impl.SUPPORTS_JIT_WITH_CHECKS
 TRACES_ROWS = _impl.TRACES_ROWS
 STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE
+INVALID_ID_NOTE = _impl.INVALID_ID_NOTE
 
 all_ids_valid = _impl.all_ids_valid
-check_ids = _impl.check_ids
 checked_on_host = _impl.checked_on_host
+ids_for_host_check = _impl.ids_for_host_check
+refuse_in_graph = _impl.refuse_in_graph
 fail_in_graph = _impl.fail_in_graph
+quiet_callback_errors = _impl.quiet_callback_errors
 gather_rows = _impl.gather_rows
 fill_take = _impl.fill_take
 variable_handle = _impl.variable_handle

@@ -1,7 +1,7 @@
 """What every backend shares: the defaults a backend without ragged tensors,
 sparse gradients or traced rows answers, and `layer_gradients` set-up.
 
-The invalid-id rule itself is `keras_embedlab.ids.rule`.
+The invalid-id rule is `keras_embedlab.ids.reader`'s; backends only refuse.
 """
 
 import contextlib

@@ -27,13 +27,6 @@ from keras_embedlab.backend._common import (  # noqa: F401
     row_leaf,
     variable_handle,
 )
-from keras_embedlab.ids.rule import (  # noqa: F401
-    InvalidIdError,
-    all_ids_valid,
-    as_unsigned,
-    check_on_host,
-    invalid_ids_message,
-)
 
 
 def is_sparse(x):
@@ -54,24 +47,32 @@ STATELESS_TRAINER = True  # Keras's JAX trainer passes state in and out.
 FILL_TAKE = True
 
 
-def fail_in_graph(rows, ids, input_dim, layer_name):
-    return rows  # `check_ids` raises through its callback.
+all_ids_valid = None  # The rule's one reduction (`ids.reader`).
 
 
-class _DropOwnErrors(logging.Filter):
-    """Keeps JAX from logging an `InvalidIdError` before re-raising it.
+def fail_in_graph(rows, refusal):
+    return rows  # `refuse_in_graph` raises through its callback.
+
+
+class _DropErrors(logging.Filter):
+    """Keeps JAX from logging an error of `error_type` before re-raising it.
 
     JAX logs every exception raised in a `pure_callback` and then raises it
     again wrapped in `JaxRuntimeError`: without this filter the message is
     printed twice.
     """
 
+    def __init__(self, error_type):
+        super().__init__()
+        self.error_type = error_type
+
     def filter(self, record):
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, InvalidIdError)
+        return not isinstance(error, self.error_type)
 
 
-logging.getLogger("jax._src.callback").addFilter(_DropOwnErrors())
+def quiet_callback_errors(error_type):
+    logging.getLogger("jax._src.callback").addFilter(_DropErrors(error_type))
 
 
 # Keras's JAX trainer detaches the model's variables from their values,
@@ -83,7 +84,7 @@ logging.getLogger("jax._src.callback").addFilter(_DropOwnErrors())
 # they were in the step's arguments only. So the error says what to do.
 # Calling `model(ids)` checks a batch without the risk: it runs no trainer
 # step.
-AFTER_A_KERAS_STEP = (
+INVALID_ID_NOTE = (
     " On JAX, if this error stopped a Keras fit, evaluate or predict, the "
     "model lost its weights: set them again (model.set_weights with weights "
     "saved before); after fit, compile with a new optimizer."
@@ -94,28 +95,19 @@ def checked_on_host(ids):
     return not isinstance(ids, jax.core.Tracer)
 
 
-def check_ids(ids, input_dim, layer_name, valid=None):
-    if not isinstance(ids, jax.core.Tracer):
-        # Keras's eager steps (`run_eagerly=True`) come here: the same note.
-        check_on_host(ids, input_dim, layer_name, note=AFTER_A_KERAS_STEP)
-        return ids
-    if valid is None:
-        # As unsigned integers, negative ids are huge, so one max finds any
-        # id outside [0, input_dim), and it is reported as received.
-        largest = jnp.max(as_unsigned(ids), initial=0)
-        has_bad = largest >= input_dim
-        offending = lambda: largest.astype(ids.dtype)  # noqa: E731
-    else:
-        bad = jnp.logical_not(valid).ravel()
-        has_bad = jnp.any(bad)
-        offending = lambda: ids.ravel()[jnp.argmax(bad)]  # noqa: E731
+def ids_for_host_check(ids, input_dim, valid=None):
+    # Keras's eager steps (`run_eagerly=True`) come here too: hence the note.
+    return np.asarray(ids)
+
+
+def refuse_in_graph(ids, refusal):
+    """`ids`, with a callback that raises `refusal.error` on a bad batch."""
+    has_bad = refusal.has_invalid()
 
     def check(has_bad, offending):
         # Re-checked here: XLA may run a pure callback speculatively.
         if has_bad:
-            raise InvalidIdError(invalid_ids_message(
-                layer_name, input_dim, np.asarray(offending).item()
-            ) + AFTER_A_KERAS_STEP)
+            raise refusal.error(np.asarray(offending).item())
         return np.zeros((), ids.dtype)
 
     def checked_zero(has_bad):
@@ -123,7 +115,7 @@ def check_ids(ids, input_dim, layer_name, valid=None):
             has_bad,
             lambda: jax.pure_callback(
                 check, jax.ShapeDtypeStruct((), ids.dtype), has_bad,
-                offending(),
+                refusal.first_invalid(),
             ),
             lambda: jnp.zeros((), ids.dtype),
         )
@@ -151,8 +143,10 @@ def fill_take(table, ids, fill_value=0):
     """One gather that returns `fill_value` rows for invalid ids, at no
     extra cost; as unsigned, negative ids are out of range instead of
     wrapping."""
-    return jnp.take(keras.ops.convert_to_tensor(table), as_unsigned(ids),
-                    axis=0, mode="fill", fill_value=fill_value)
+    ids = jnp.asarray(ids)
+    unsigned = ids.astype(jnp.uint64 if ids.dtype == jnp.int64 else jnp.uint32)
+    return jnp.take(keras.ops.convert_to_tensor(table), unsigned, axis=0,
+                    mode="fill", fill_value=fill_value)
 
 
 def dense_gradient(table):

@@ -24,12 +24,6 @@ from keras_embedlab.backend._common import (  # noqa: F401
     row_leaf,
     value_and_grad,
 )
-from keras_embedlab.ids.rule import (  # noqa: F401
-    all_ids_valid,
-    check_on_host,
-    invalid_ids_message,
-    valid_ids,
-)
 
 # XLA drops assertions, so a layer that must raise keeps Keras's compiled
 # steps off XLA (`supports_jit = False`).
@@ -41,31 +35,34 @@ STATELESS_TRAINER = False
 FILL_TAKE = False
 
 
-def _assertion(ids, valid, input_dim, layer_name):
-    """An op that fails, with the message, if not `valid`.
+all_ids_valid = None  # The rule's one reduction (`ids.reader`).
+INVALID_ID_NOTE = ""
+
+
+def quiet_callback_errors(error_type):
+    pass  # TensorFlow's assertion logs nothing of its own.
+
+
+def _assertion(refusal):
+    """An op that fails, with the refusal's message, on an invalid id.
 
     The data are the eager message's words around the offending id, so the
     text is the same, in TensorFlow's brackets (after its node trace).
     String formatting ops would not compile under XLA, which drops the
     assertion (`jit_compile=True`).
     """
-    before, after = invalid_ids_message(layer_name, input_dim, "\0").split(
-        "\0"
-    )
-    flat_ids = tf.reshape(ids, [-1])
-    bad = tf.logical_not(tf.reshape(valid, [-1]))
+    before, after = refusal.message_parts()
+    flat_ids = tf.reshape(refusal.ids, [-1])
+    bad = tf.logical_not(tf.reshape(refusal.valid(), [-1]))
     first = tf.gather(flat_ids, tf.argmax(tf.cast(bad, tf.int32)))
     return tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(bad)), [before, first, after]
     )
 
 
-def fail_in_graph(rows, ids, input_dim, layer_name):
+def fail_in_graph(rows, refusal):
     """`rows`, after an assertion on the ids (the bad-batch branch)."""
-    valid = valid_ids(ids, input_dim, keras.ops)
-    with tf.control_dependencies(
-        [_assertion(ids, valid, input_dim, layer_name)]
-    ):
+    with tf.control_dependencies([_assertion(refusal)]):
         return tf.identity(rows)
 
 
@@ -73,13 +70,13 @@ def checked_on_host(ids):
     return tf.executing_eagerly()
 
 
-def check_ids(ids, input_dim, layer_name, valid=None):
-    if tf.executing_eagerly():
-        check_on_host(ids.numpy(), input_dim, layer_name)
-    elif valid is not None:
-        with tf.control_dependencies(
-            [_assertion(ids, valid, input_dim, layer_name)]
-        ):
+def ids_for_host_check(ids, input_dim, valid=None):
+    return ids.numpy()
+
+
+def refuse_in_graph(ids, refusal):
+    if refusal.valid_given:
+        with tf.control_dependencies([_assertion(refusal)]):
             return tf.identity(ids)
     # For signed ids in a graph the check is `fail_in_graph`, inside the
     # branch that only a bad batch runs.

@@ -28,9 +28,6 @@ from keras_embedlab.backend._common import (  # noqa: F401
     value_and_grad,
     variable_handle,
 )
-from keras_embedlab.ids.rule import (  # noqa: F401
-    check_on_host,
-)
 
 SUPPORTS_JIT_WITH_CHECKS = True
 TRACES_ROWS = True
@@ -53,21 +50,31 @@ def all_ids_valid(ids, input_dim):
     return lowest >= 0 and highest < input_dim
 
 
-def fail_in_graph(rows, ids, input_dim, layer_name):
-    return rows  # `check_ids` raises in Python.
+INVALID_ID_NOTE = ""
+
+
+def quiet_callback_errors(error_type):
+    pass  # No callbacks: the check runs in Python.
+
+
+def fail_in_graph(rows, refusal):
+    return rows  # The host check raises in Python.
 
 
 def checked_on_host(ids):
     return True  # The check always runs in Python (a graph break).
 
 
-def check_ids(ids, input_dim, layer_name, valid=None):
-    # Only a bad batch is copied to the host, to name its first invalid id.
+def ids_for_host_check(ids, input_dim, valid=None):
+    """Only a bad batch is copied to the host, to name its first invalid
+    id."""
     ok = all_ids_valid(ids, input_dim) if valid is None else bool(
         keras.ops.all(valid))
-    if not ok:
-        check_on_host(keras.ops.convert_to_numpy(ids), input_dim, layer_name)
-    return ids
+    return None if ok else keras.ops.convert_to_numpy(ids)
+
+
+def refuse_in_graph(ids, refusal):
+    raise NotImplementedError("PyTorch ids are always checked on the host.")
 
 
 def dense_gradient(table):

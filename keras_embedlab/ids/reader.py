@@ -1,13 +1,21 @@
-"""The one row reader: ids in, rows out, for both layers and every storage.
+"""How ids become rows: the invalid-id rule, its one error, and the one
+row reader, for both layers and every storage.
 
-`prepare_ids` (dtype, narrowing-safe cast, `backend.check_ids`) and
-`read_rows` (an all-zero row for each invalid id, around any reader: a
+**The rule.** An id is valid if it is a whole number in `[0, input_dim)`.
+`valid_ids` writes it once, for NumPy arrays (host checks) and `keras.ops`
+tensors (compiled checks); every message about an invalid id is
+`invalid_ids_message`. Backends never apply the rule themselves: they are
+handed a `Refusal` (what is invalid, what to say) and supply only the
+mechanism that stops a compiled batch (`backend.refuse_in_graph`,
+`backend.fail_in_graph`).
+
+**The reader.** `prepare_ids` (dtype, narrowing-safe cast, `check_ids`)
+and `read_rows` (an all-zero row for each invalid id, around any reader: a
 gather, a quantized or LoRA table, a one-hot matrix) are the only way ids
-become rows; the row math below (padding, `max_norm`, combiners) is what
-happens to them next. The rule itself, and its one error, is
-`keras_embedlab.ids.rule`. Where else ids are kept from reaching a row:
-`EmbeddingBase.__call__` checks NumPy ids on the host (`host_ids`, before
-JAX narrows int64); JAX's gather fills invalid ids with zeros itself
+become rows; the row math below them (padding, `max_norm`, combiners) is
+what happens to the rows next. Where else ids are kept from reaching a
+row: `EmbeddingBase.__call__` checks NumPy ids on the host (`host_ids`,
+before JAX narrows int64); JAX's gather fills invalid ids with zeros itself
 (`backend.fill_take`); bags give invalid ids weight 0 (`bag_weights_of`,
 `backend.fused_bag_sum`); row-sparse training never writes rows outside
 the table (`backend.combine_rows`).
@@ -19,11 +27,158 @@ from keras.backend import result_type as backend_result_type
 from keras.backend import standardize_dtype
 
 from keras_embedlab import backend
-from keras_embedlab.ids.rule import check_id_dtype, check_on_host, valid_ids
+
+# The rule, its error and its message.
+
+
+def check_id_dtype(dtype, layer_name):
+    """Raises `TypeError` unless ids of `dtype` can be looked up."""
+    if dtype == "bool" or "int" in dtype or "float" in dtype:
+        return
+    raise TypeError(
+        f"Layer '{layer_name}' takes integer ids. Received ids of dtype "
+        f"{dtype}. Map strings to ids first, e.g. with "
+        "keras.layers.StringLookup or keras.layers.TextVectorization."
+    )
+
+
+class InvalidIdError(ValueError):
+    """An id outside `[0, input_dim)`, or a float id that is not one."""
+
+
+def invalid_ids_message(layer_name, input_dim, offending_id):
+    """The one wording of the invalid-id error, on every backend."""
+    return (
+        f"Layer '{layer_name}' received an invalid id: {offending_id}. Ids "
+        f"must be whole numbers in the valid range [0, {input_dim}) "
+        f"(input_dim={input_dim}): fix the ids, increase `input_dim`, or "
+        "pass invalid_ids='zeros' to map invalid ids to all-zero rows."
+    )
+
+
+def valid_ids(ids, input_dim, xp):
+    """Bool mask of the ids in `[0, input_dim)`, in the ids' own dtype.
+
+    The invalid-id rule, written once: `xp` is `numpy` for host arrays or
+    `keras.ops` for tensors. Float ids count only if they are whole numbers
+    (NaN and infinities fail every comparison); unsigned ids are compared
+    without a narrowing cast, so 2**32 + 1 never wraps to row 1.
+    """
+    dtype = standardize_dtype(ids.dtype)
+    if "float" in dtype:
+        whole = xp.equal(xp.floor(ids), ids)
+        return xp.logical_and(whole, xp.logical_and(
+            xp.greater_equal(ids, 0), xp.less(ids, input_dim)))
+    if dtype.startswith("uint") or dtype == "bool":
+        if xp is np:
+            return np.less(ids, input_dim)
+        # Tensors are compared as int64: PyTorch has no unsigned
+        # comparisons, and Keras's type promotion can narrow uint64. The
+        # cast keeps every invalid id invalid (2**63 and above turn
+        # negative; so do uint32 ids from 2**31 on JAX without x64).
+        ids = xp.cast(ids, "int64")
+    return xp.logical_and(xp.greater_equal(ids, 0), xp.less(ids, input_dim))
+
+
+def as_unsigned(ids):
+    """Negative ids become huge: one max then finds any id out of range."""
+    dtype = standardize_dtype(ids.dtype)
+    return ops.cast(ids, "uint64" if dtype == "int64" else "uint32")
+
+
+def all_ids_valid(ids, input_dim):
+    """Scalar bool: every (signed integer) id is in `[0, input_dim)`.
+
+    One reduction, the largest id as an unsigned integer, unless the
+    backend has a cheaper one (`backend.all_ids_valid`, PyTorch's).
+    """
+    if backend.all_ids_valid is not None:
+        return backend.all_ids_valid(ids, input_dim)
+    return ops.less(ops.max(as_unsigned(ids), initial=0), input_dim)
+
+
+def check_on_host(ids, input_dim, layer_name, valid=None, note=""):
+    """Raises `InvalidIdError` naming the first invalid id, as received;
+    `note` is added to the message."""
+    ids = np.asarray(ids)
+    if valid is None:
+        valid = valid_ids(ids, input_dim, np)
+    valid = np.asarray(valid)
+    if not valid.all():
+        offending = ids[~valid].flat[0].item()
+        raise InvalidIdError(invalid_ids_message(layer_name, input_dim,
+                                                 offending) + note)
+
+
+class Refusal:
+    """What a backend needs to refuse a batch of ids in compiled code:
+    which ids are invalid (`has_invalid`, `first_invalid`, `valid`) and
+    what to say (`error`, `message_parts`). The rule stays here."""
+
+    def __init__(self, ids, input_dim, layer_name, valid=None):
+        self.ids = ids
+        self.input_dim = input_dim
+        self.layer_name = layer_name
+        self._valid = valid
+        # Whether the caller had the mask already (ids of other dtypes).
+        self.valid_given = valid is not None
+
+    def valid(self):
+        if self._valid is None:
+            self._valid = valid_ids(self.ids, self.input_dim, ops)
+        return self._valid
+
+    def has_invalid(self):
+        """Scalar bool tensor; for signed ids without a mask, one
+        reduction (`all_ids_valid`)."""
+        if self._valid is None:
+            return ops.logical_not(all_ids_valid(self.ids, self.input_dim))
+        return ops.logical_not(ops.all(self._valid))
+
+    def first_invalid(self):
+        """The first invalid id, as received (only for a bad batch)."""
+        bad = ops.reshape(ops.logical_not(self.valid()), (-1,))
+        return ops.take(ops.reshape(self.ids, (-1,)),
+                        ops.argmax(ops.cast(bad, "int32")))
+
+    def error(self, offending):
+        return InvalidIdError(
+            invalid_ids_message(self.layer_name, self.input_dim, offending)
+            + backend.INVALID_ID_NOTE
+        )
+
+    def message_parts(self):
+        """The message's words before and after the offending id."""
+        before, after = invalid_ids_message(self.layer_name, self.input_dim,
+                                            "\0").split("\0")
+        return before, after + backend.INVALID_ID_NOTE
+
+
+backend.quiet_callback_errors(InvalidIdError)
+
+
+# The reader.
+
+
+def check_ids(ids, input_dim, layer_name, valid=None):
+    """`ids`, refused if any is invalid (`invalid_ids="error"`).
+
+    Eager ids are checked on the host (`backend.ids_for_host_check`
+    copies them, or on PyTorch only a bad batch); compiled ids are handed
+    to the backend with a `Refusal`.
+    """
+    if backend.checked_on_host(ids):
+        host = backend.ids_for_host_check(ids, input_dim, valid)
+        if host is not None:
+            check_on_host(host, input_dim, layer_name,
+                          note=backend.INVALID_ID_NOTE)
+        return ids
+    return backend.refuse_in_graph(ids, Refusal(ids, input_dim, layer_name,
+                                                valid))
 
 
 def prepare_ids(ids, input_dim, invalid_ids, layer_name):
-    """Int ids, checked when `invalid_ids="error"` (`backend.check_ids`).
+    """Int ids, checked when `invalid_ids="error"` (`check_ids`).
 
     int32 and int64 ids keep their dtype. Others (unsigned, float, bool, as
     `keras.layers.Embedding` accepts them) are checked in their own dtype
@@ -37,11 +192,11 @@ def prepare_ids(ids, input_dim, invalid_ids, layer_name):
     check_id_dtype(dtype, layer_name)
     if dtype in ("int32", "int64"):
         if invalid_ids == "error":
-            ids = backend.check_ids(ids, input_dim, layer_name)
+            ids = check_ids(ids, input_dim, layer_name)
         return ids
     valid = valid_ids(ids, input_dim, ops)
     if invalid_ids == "error":
-        ids = backend.check_ids(ids, input_dim, layer_name, valid)
+        ids = check_ids(ids, input_dim, layer_name, valid)
     if "float" not in dtype:
         ids = ops.cast(ids, "int64")  # Never narrowing: see `valid_ids`.
     safe = ops.cast(ops.where(valid, ids, ops.zeros_like(ids)), "int32")
@@ -71,7 +226,7 @@ def read_rows(lookup, ids, input_dim, invalid_ids, layer_name):
     """`lookup(ids)`, with an all-zero row for each invalid id.
 
     Valid batches, almost all of them, cost a reduction over the ids and a
-    branch (`backend.all_ids_valid`). Only a bad batch pays for replacing
+    branch (`all_ids_valid`). Only a bad batch pays for replacing
     invalid ids by 0 (never wrapping them) and zeroing rows. In `"error"`
     mode, ids that `prepare_ids` already checked on the host are valid (or
     it raised): they skip the branch, and its second trip to the host.
@@ -83,15 +238,16 @@ def read_rows(lookup, ids, input_dim, invalid_ids, layer_name):
         rows = ops.where(ops.expand_dims(valid, -1), rows,
                          ops.zeros_like(rows))
         if invalid_ids == "error":
-            rows = backend.fail_in_graph(rows, ids, input_dim, layer_name)
+            rows = backend.fail_in_graph(
+                rows, Refusal(ids, input_dim, layer_name, valid))
         return rows
 
     if backend.checked_on_host(ids):
-        if invalid_ids == "error" or bool(backend.all_ids_valid(ids,
+        if invalid_ids == "error" or bool(all_ids_valid(ids,
                                                                 input_dim)):
             return lookup(ids)
         return bad_batch()
-    return ops.cond(backend.all_ids_valid(ids, input_dim),
+    return ops.cond(all_ids_valid(ids, input_dim),
                     lambda: lookup(ids), bad_batch)
 
 

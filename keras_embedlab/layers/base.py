@@ -19,19 +19,18 @@ from keras.backend import standardize_dtype
 from keras.src.backend import get_keras_mask, set_keras_mask
 
 from keras_embedlab import backend
-from keras_embedlab._validation import (
-    SUPPORTED_COMBINERS,
-    check_bool,
-    check_combiner,
-    check_invalid_ids,
-    check_max_norm,
-    check_norm_type,
-    check_padding_idx,
-    check_positive_int,
-)
 from keras_embedlab.ids import reader
 from keras_embedlab.table.layer import TableLayer
+from keras_embedlab.utils.argument_checks import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    is_number,
+    received,
+)
 
+INVALID_IDS_MODES = ("error", "zeros")
+SUPPORTED_COMBINERS = ("sum", "mean", "sqrtn")
 _COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
 
 # The layers running a `reverse=True` call in this thread or task (Keras
@@ -39,15 +38,53 @@ _COMBINER_CHOICES = " or ".join(repr(c) for c in SUPPORTED_COMBINERS)
 # no attribute of a layer changes during a call.
 _REVERSING = contextvars.ContextVar("keras_embedlab_reversing", default=())
 
+def check_padding_idx(padding_idx, input_dim):
+    """An id in `[0, input_dim)`; `input_dim=None`: not known yet (any id
+    from 0 up, checked again once it is)."""
+    if padding_idx is None:
+        return
+    if input_dim is None:
+        if (not isinstance(padding_idx, int) or isinstance(padding_idx, bool)
+                or padding_idx < 0):
+            raise ValueError(
+                "`padding_idx` must be None or a non-negative integer id "
+                "(below the vocabulary size). "
+                + received("padding_idx", padding_idx)
+            )
+        return
+    if (not isinstance(padding_idx, int) or isinstance(padding_idx, bool)
+            or not 0 <= padding_idx < input_dim):
+        raise ValueError(
+            "`padding_idx` must be None or an integer id in [0, input_dim) "
+            f"= [0, {input_dim}). " + received("padding_idx", padding_idx)
+        )
+
+
+def _check_max_norm(max_norm, _):
+    if max_norm is not None and not (is_number(max_norm) and max_norm > 0):
+        raise ValueError("`max_norm` must be None or a positive number. "
+                         + received("max_norm", max_norm))
+
+
+def _check_norm_type(norm_type, _):
+    if not (is_number(norm_type) and norm_type > 0):
+        raise ValueError(
+            "`norm_type` must be a positive number (the p of the p-norm, "
+            "e.g. 2.0 or 1.0). " + received("norm_type", norm_type)
+        )
+
+
 # name -> (default, check(value, input_dim)). Keyword arguments of both
 # layers (and of `PretrainedEmbedding`), stored under their own names.
 SHARED_ARGUMENTS = {
     "mask_zero": (False, lambda value, _: check_bool("mask_zero", value)),
-    "invalid_ids": ("error", lambda value, _: check_invalid_ids(value)),
+    "invalid_ids": ("error", lambda value, _: check_choice(
+        "invalid_ids", value, INVALID_IDS_MODES)),
     "padding_idx": (None, check_padding_idx),
-    "max_norm": (None, lambda value, _: check_max_norm(value)),
-    "norm_type": (2.0, lambda value, _: check_norm_type(value)),
-    "combiner": (None, lambda value, _: check_combiner(value)),
+    "max_norm": (None, _check_max_norm),
+    "norm_type": (2.0, _check_norm_type),
+    "combiner": (None, lambda value, _: check_choice(
+        "combiner", value, SUPPORTED_COMBINERS, allow_none=True)),
 }
 
 def shared_arguments(layer):

@@ -6,7 +6,6 @@ import keras
 from keras import constraints, initializers, ops, regularizers
 
 from keras_embedlab import backend
-from keras_embedlab._validation import check_bool, is_number
 from keras_embedlab.ids import reader
 from keras_embedlab.layers.base import (
     EmbeddingBase,
@@ -23,6 +22,7 @@ from keras_embedlab.table.layer import (
     table_variable_kinds,
 )
 from keras_embedlab.table.storage import QUANTIZED_MODES, Storage
+from keras_embedlab.utils.argument_checks import check_bool, is_number
 
 # The table and the untied reverse projection (`tie_weights=False`), named
 # and laid out as in `keras.layers.ReversibleEmbedding`.

@@ -6,7 +6,6 @@ import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
 from keras_embedlab import backend
-from keras_embedlab._validation import check_bool
 from keras_embedlab.ids import reader
 from keras_embedlab.layers.base import (
     EmbeddingBase,
@@ -22,6 +21,7 @@ from keras_embedlab.table.layer import (
     table_variable_kinds,
 )
 from keras_embedlab.table.storage import Storage
+from keras_embedlab.utils.argument_checks import check_bool
 
 # One scale per kernel row (per id), as a lookup table is quantized, so that
 # a quantized OneHotDense equals the quantized LookupEmbedding.

@@ -24,7 +24,6 @@ from keras import initializers, ops, quantizers
 from keras.saving import deserialize_keras_object, serialize_keras_object
 
 from keras_embedlab import backend
-from keras_embedlab._validation import check_positive_int
 from keras_embedlab.ids import reader
 from keras_embedlab.table.storage import (
     QUANTIZED_MODES,
@@ -35,6 +34,7 @@ from keras_embedlab.table.storage import (
     group_index,
     is_grouped,
 )
+from keras_embedlab.utils.argument_checks import check_positive_int
 
 
 class TableSpec(NamedTuple):

@@ -4,7 +4,7 @@ pipeline (`_pipeline.read_rows`) into a `Collector`."""
 import os
 from collections.abc import Iterable
 
-from keras_embedlab._validation import check_choice
+from keras_embedlab.utils.argument_checks import check_choice
 from keras_embedlab.vectors._collect import Collector
 from keras_embedlab.vectors._fasttext import (
     HEAD_BYTES,

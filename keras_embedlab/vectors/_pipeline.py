@@ -16,7 +16,7 @@ so that its warnings name the loader's caller.
 import os
 import sys
 
-from keras_embedlab._validation import check_choice
+from keras_embedlab.utils.argument_checks import check_choice
 from keras_embedlab.vectors._binary import iter_binary_rows
 from keras_embedlab.vectors._detect import detect, read_head
 from keras_embedlab.vectors._rules import VectorFileError

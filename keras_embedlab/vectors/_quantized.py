@@ -25,7 +25,7 @@ import collections
 
 import numpy as np
 
-from keras_embedlab._validation import check_choice
+from keras_embedlab.utils.argument_checks import check_choice
 from keras_embedlab.vectors._collect import StreamingCollector
 from keras_embedlab.vectors._load import load_vectors
 from keras_embedlab.vectors._pipeline import (

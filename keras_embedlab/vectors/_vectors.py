@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_embedlab._validation import check_choice
+from keras_embedlab.utils.argument_checks import check_choice
 from keras_embedlab.vectors._write import write_file
 
 SAVE_FORMATS = ("word2vec-text", "word2vec-binary", "glove")

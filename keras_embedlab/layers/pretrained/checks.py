@@ -16,12 +16,12 @@ import os
 import keras
 import numpy as np
 
-from keras_embedlab import _validation
 from keras_embedlab.layers.base import _TABLE_ARGUMENTS, SHARED_ARGUMENTS
 from keras_embedlab.layers.lookup import LookupEmbedding
 from keras_embedlab.layers.pretrained.vocabulary import (
     check_vocabulary,
 )
+from keras_embedlab.utils import argument_checks
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
     SPECIAL_TOKENS,
@@ -88,8 +88,8 @@ def _shared(name):
 
 _LAYER_ARGUMENT_CHECKS = {
     **{name: _shared(name) for name in SHARED_ARGUMENTS},
-    "sparse": _validation.check_bool,
-    "autocast": _validation.check_bool,
+    "sparse": argument_checks.check_bool,
+    "autocast": argument_checks.check_bool,
     "name": lambda name, value: _check_name(value),
     "embeddings_initializer": _keras_getter(keras.initializers.get),
     "embeddings_regularizer": _keras_getter(keras.regularizers.get),
@@ -162,8 +162,8 @@ def check_build_arguments(method, oov, lowercase_fallback, trainable, seed,
                            verbose, layer_kwargs):
     """What from_file and from_vectors check before reading anything."""
     check_oov(oov)
-    _validation.check_bool("lowercase_fallback", lowercase_fallback)
-    _validation.check_bool("trainable", trainable)
+    argument_checks.check_bool("lowercase_fallback", lowercase_fallback)
+    argument_checks.check_bool("trainable", trainable)
     check_seed(seed)
     check_verbose(verbose)
     check_layer_kwargs(method, layer_kwargs)

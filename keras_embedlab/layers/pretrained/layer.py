@@ -13,7 +13,6 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_embedlab import _validation
 from keras_embedlab.layers.lookup import LookupEmbedding
 from keras_embedlab.layers.pretrained.checks import (
     ASSET_FILENAME,
@@ -35,6 +34,7 @@ from keras_embedlab.layers.pretrained.vocabulary import (
     resolve_vocabulary,
 )
 from keras_embedlab.table.layer import check_quantizable
+from keras_embedlab.utils import argument_checks
 from keras_embedlab.vectors import FastTextVectors, Vectors, load_vectors
 from keras_embedlab.vectors.align import (
     MASK_TOKEN,
@@ -302,7 +302,7 @@ class PretrainedEmbedding(LookupEmbedding):
         (its neighbours would be noise); pass its row as a vector to ask
         anyway, e.g. after fine-tuning.
         """
-        _validation.check_positive_int("k", k)
+        argument_checks.check_positive_int("k", k)
         if self._vocabulary is None and self._asset_expected:
             raise ValueError(
                 f"Layer '{self.name}' has no vocabulary: its config has none "

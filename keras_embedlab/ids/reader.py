@@ -137,6 +137,9 @@ class Refusal:
 
     def first_invalid(self):
         """The first invalid id, as received (only for a bad batch)."""
+        if 0 in tuple(self.ids.shape):
+            # No id (the branch that uses this is traced, never taken).
+            return ops.zeros((), self.ids.dtype)
         bad = ops.reshape(ops.logical_not(self.valid()), (-1,))
         return ops.take(ops.reshape(self.ids, (-1,)),
                         ops.argmax(ops.cast(bad, "int32")))

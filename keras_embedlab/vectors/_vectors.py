@@ -8,6 +8,7 @@ import numpy as np
 from keras_embedlab._validation import check_choice
 from keras_embedlab.vectors import _evaluate
 from keras_embedlab.vectors._evaluate import Correlation
+from keras_embedlab.vectors._projector import to_projector
 from keras_embedlab.vectors._write import write_file
 
 SAVE_FORMATS = ("word2vec-text", "word2vec-binary", "glove")
@@ -278,3 +279,29 @@ class Vectors:
         return _evaluate.evaluate_word_analogies(
             self, path, restrict_vocab, case_insensitive, dummy4unknown,
             similarity_function)
+
+    def to_projector(self, folder: str | os.PathLike, metadata=None,
+                     tensor_name: str = "embedding") -> str:
+        """Writes files that TensorBoard's embedding projector loads:
+        `tensors.tsv` (one tab-separated row per word, 9 significant
+        digits: float32 exact), `metadata.tsv` and `projector_config.pbtxt`
+        (paths relative to `folder`). Then run `tensorboard --logdir
+        folder` and open the Projector tab.
+
+        Args:
+            folder: The directory (created if needed); nothing is written
+                outside it, and a link planted in it is not followed.
+            metadata: `None` (the words, one column, no header line), a
+                sequence of one label per word, or a dict of column name to
+                such a sequence (several columns get a header line). Tabs
+                and line breaks in labels are written as `\\t`, `\\n`,
+                `\\r`.
+            tensor_name: The name the projector shows.
+
+        Returns:
+            The path of `projector_config.pbtxt`.
+
+        Rows holding NaN or infinite values raise `ValueError` naming the
+        word (the projector could not place them).
+        """
+        return to_projector(self, folder, metadata, tensor_name)

@@ -142,6 +142,14 @@ def test_word_pairs_file_problems(tmp_path, shipped):
     with pytest.raises(ValueError, match="No similarity judgement in .*"
                        "pairs.tsv has both words among the 2747 words"):
         ours.evaluate_word_pairs(path)
+    path.write_bytes(b"the\tof\t1\r\ncaf\xe9\tin\t2\nin\tand\t3\n")
+    with pytest.raises(ValueError, match=r"pairs.tsv, line 2: not utf8 text"
+                       r" \(invalid continuation byte at byte 3 of the "
+                       r"line\)\. Pass the file's `encoding`"):
+        ours.evaluate_word_pairs(path)
+    pearson, _, oov = ours.evaluate_word_pairs(path, encoding="latin-1")
+    assert oov == pytest.approx(100 / 3)
+    assert abs(pearson.statistic) == pytest.approx(1) and pearson.pvalue == 1
 
 
 # --- evaluate_word_analogies -----------------------------------------------

@@ -13,6 +13,7 @@ The p-values of the correlations come from the Student t distribution
 incomplete beta function evaluated by its continued fraction: no SciPy.
 """
 
+import contextlib
 import math
 import warnings
 from typing import NamedTuple
@@ -253,6 +254,28 @@ def ok_vocabulary(words, restrict_vocab, case_insensitive):
     return ok
 
 
+def _lines(path, encoding):
+    """`(line number, text)` for each line of `path`; bytes that are not
+    `encoding` text raise `ValueError` naming the file and line. Line ends
+    are `\\n` (a `\\r\\n` end reads as `\\n`, as in text mode)."""
+    if "\n".encode(encoding) != b"\n":  # UTF-16 and such: text mode.
+        with open(path, encoding=encoding) as text:
+            yield from enumerate(text, 1)
+        return
+    with open(path, "rb") as raw:
+        for number, line in enumerate(raw, 1):
+            try:
+                text = line.decode(encoding)
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}, line {number}: not {encoding} text "
+                    f"({error.reason} at byte {error.start} of the line)."
+                    " Pass the file's `encoding`.") from None
+            if text.endswith("\r\n"):
+                text = text[:-2] + "\n"
+            yield number, text
+
+
 def _warn_skipped(path, skipped, what):
     if skipped:
         lines = ", ".join(str(n) for n in skipped[:5])
@@ -276,8 +299,8 @@ def evaluate_word_pairs(vectors, path, delimiter, encoding, restrict_vocab,
     ok = ok_vocabulary(vectors.words, restrict_vocab, case_insensitive)
     gold, known, pairs, skipped = [], [], [], []
     oov = 0
-    with open(path, encoding=encoding) as lines:
-        for number, line in enumerate(lines, 1):
+    with contextlib.closing(_lines(path, encoding)) as lines:
+        for number, line in lines:
             if not line or line.startswith("#"):
                 continue
             fields = line.split(delimiter)
@@ -326,8 +349,8 @@ def read_analogies(path):
     """`[(section, [(line number, (a, b, c, expected)), ...]), ...]` from a
     file of `: section` lines each followed by 4-word lines."""
     sections, skipped = [], []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with contextlib.closing(_lines(path, "utf-8")) as lines:
+        for number, line in lines:
             if line.startswith(": "):
                 sections.append((line.lstrip(": ").strip(), []))
                 continue

@@ -30,6 +30,13 @@ class Vectors:
     `len(vectors)`, `word in vectors` and `vectors[word]` (the word's vector,
     shape `(dim,)`; `KeyError` for a missing word) work as for a dict.
 
+    Neighbours and evaluation as gensim's `KeyedVectors` has them:
+    `most_similar`, `most_similar_cosmul`, `similarity`,
+    `evaluate_word_pairs`, `evaluate_word_analogies`; `to_projector` writes
+    TensorBoard projector files. A Keras layer's table is evaluated the
+    same way: `Vectors(vocabulary,
+    keras.ops.convert_to_numpy(layer.embeddings))`.
+
     Example:
 
     >>> vectors = Vectors(["king", "queen"], [[1.0, 0.0], [0.9, 0.1]])

@@ -28,6 +28,7 @@ _EXPORTS = {
     "VectorFileError": "vectors",
     "Vectors": "vectors",
     "load_vectors": "vectors",
+    "plot_embeddings": "vectors",
 }
 _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.

@@ -18,6 +18,12 @@ the private submodules, one concern each:
 - `_write`: writing files, after refusing what would not read back
   bit-exact.
 - `_vectors`: the `Vectors` class.
+- `_evaluate`: nearest neighbours in chunks of rows, word-pair
+  correlations (with NumPy p-values) and analogies, as gensim computes
+  them; `Vectors`' methods call it.
+- `_projector`: `Vectors.to_projector`, TensorBoard projector files.
+- `_plot`: `plot_embeddings`, a 2-D PCA of words and their neighbours
+  (matplotlib imported on call).
 - `_fasttext`: fastText `.bin` models: header, dictionary, where the
   input matrix is (`read_header`, a `ModelHeader`).
 - `_subwords`: fastText's n-gram hashing and the averaged rows, for many
@@ -39,8 +45,10 @@ the private submodules, one concern each:
 vocabulary, for `PretrainedEmbedding`.
 """
 
+from keras_embedlab.vectors._evaluate import Correlation
 from keras_embedlab.vectors._fasttext_vectors import FastTextVectors
 from keras_embedlab.vectors._load import load_vectors
+from keras_embedlab.vectors._plot import EmbeddingPlot, plot_embeddings
 from keras_embedlab.vectors._rules import CHUNK_SIZE as CHUNK_SIZE
 from keras_embedlab.vectors._rules import (
     MAX_LINE_BYTES,
@@ -54,7 +62,9 @@ from keras_embedlab.vectors.align import Coverage, align
 # `CHUNK_SIZE` (the read size) and `write_vectors` (the low-level writer)
 # are importable here for the tests, but not public.
 __all__ = [
+    "Correlation",
     "Coverage",
+    "EmbeddingPlot",
     "FastTextVectors",
     "MAX_LINE_BYTES",
     "MAX_TOKEN_BYTES",
@@ -62,10 +72,11 @@ __all__ = [
     "VectorFileError",
     "align",
     "load_vectors",
+    "plot_embeddings",
 ]
 
 # Documented, and pickled, as `keras_embedlab.vectors.<name>`.
 for _public in (VectorFileError, Vectors, FastTextVectors,
-                load_vectors):
+                load_vectors, Correlation, EmbeddingPlot, plot_embeddings):
     _public.__module__ = __name__
 del _public

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from keras_embedlab._validation import check_choice
+from keras_embedlab.utils.argument_checks import check_choice
 
 # Rows of the table scored at once, and queries scored together: at most
 # NEIGHBOUR_CHUNK_ROWS * QUERY_BATCH float32 scores (16 MiB) at a time.

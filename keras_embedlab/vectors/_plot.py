@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from keras_embedlab._validation import check_choice
+from keras_embedlab.utils.argument_checks import check_choice
 from keras_embedlab.vectors._evaluate import unit_rows
 from keras_embedlab.vectors._vectors import Vectors
 

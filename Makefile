@@ -40,13 +40,17 @@ install-test: $(VENV)/bin/python
 demo: install
 	$(PY) -m keras_embedlab demo
 
-# Each backend runs in its own process (KERAS_BACKEND is read once); every
+# Each backend runs in its own pytest session (KERAS_BACKEND is read once),
+# spread over TEST_WORKERS processes by pytest-xdist, a test module per
+# worker at a time (`loadscope`: a module's fixtures are built once); every
 # backend runs even if an earlier one fails, and the target fails if any did.
+TEST_WORKERS ?= 2
 test: install-test
 	$(PY) -m ruff check .
 	@failed=""; for b in $(BACKENDS); do \
 	  echo "=== pytest with KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(PY) -m pytest -q || failed="$$failed $$b"; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q -n $(TEST_WORKERS) \
+	    --dist loadscope --durations=20 || failed="$$failed $$b"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED backends:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"

@@ -481,3 +481,35 @@ def test_mesh_form_shards_quantized_and_lora_tables(sharded, mode):
     rows = {name.format(t=t) for name in STORED_LAYOUTS[mode][0]
             for t in ("embeddings", "kernel")}
     assert split == rows
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="the example starts its own JAX processes whatever this "
+    "session's backend is: it runs once, in the JAX session",
+)
+def test_table_split_across_two_processes_trains_as_on_one_device():
+    # Two processes of 2 CPU devices joined by jax.distributed: the table's
+    # rows live half in each process; dense and row-sparse training agree
+    # with one device, and an invalid id is refused in both processes.
+    path = os.path.join(ROOT, "examples", "multiprocess_embedding.py")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    result = subprocess.run(
+        [sys.executable, path, "--timeout", "400"], env=env,
+        capture_output=True, text=True, timeout=500,
+    )
+    text = result.stdout
+    assert result.returncode == 0, text[-4000:] + result.stderr[-4000:]
+    held = {0: "[(0, 64), (64, 128)]", 1: "[(128, 192), (192, 256)]"}
+    for process, rows in held.items():
+        assert f"[process {process}] process {process} of 2: 2 local " \
+            "devices of 4" in text
+        for label in ("dense table, Adam", "sparse table, LazyAdam",
+                      "sparse table, SparseSGD"):
+            line = next(line for line in text.splitlines()
+                        if line.startswith(f"[process {process}] {label}:"))
+            assert f"holds table rows {rows};" in line
+            assert "(agree to 1e-5)" in line
+        assert f"[process {process}] invalid id refused here: ...invalid " \
+            "id: 261." in text
+    assert text.rstrip().endswith("all processes agree with one device")

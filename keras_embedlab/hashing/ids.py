@@ -12,13 +12,8 @@ import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from keras_embedlab.hashing.murmur import (
-    MAX_HASHES,
-    bucket,
-    murmur_keys,
-    signed32,
-    split_numpy,
-)
+from keras_embedlab import backend
+from keras_embedlab.hashing.murmur import MAX_HASHES, murmur_keys, split_numpy
 
 MAX_BUCKETS = 2**31 - 1
 # Tensor dtypes hashed as they are; unsigned 32/64-bit tensors are not
@@ -70,20 +65,25 @@ def split_ids(ids: Any) -> np.ndarray:
     """
     ids = np.asarray(ids)
     _check_integer_ids(str(ids.dtype))
-    low, high = split_numpy(ids)
-    return np.stack([low, high], axis=-1)
+    words = np.stack(split_numpy(ids), axis=-1)
+    return words.astype(np.uint32).view(np.int32)
 
 
 def _numpy_const(value):
-    return np.int32(signed32(value))
+    return np.int64(value)
+
+
+def _word_dtype():
+    """Words are int64 where the backend keeps 64 bits, else uint32."""
+    return "int64" if backend.keeps_int64() else "uint32"
 
 
 def _ops_const(value):
-    return ops.convert_to_tensor(np.int32(signed32(value)))
+    return ops.convert_to_tensor(value, dtype=_word_dtype())
 
 
 def _tensor_words(ids, id_halves):
-    """int32 (low, high) words of integer tensor ids."""
+    """The (low, high) words of integer tensor ids, in `_word_dtype()`."""
     dtype = standardize_dtype(ids.dtype)
     _check_integer_ids(dtype)
     if id_halves:
@@ -93,23 +93,30 @@ def _tensor_words(ids, id_halves):
                 "size 2 (low word, high word), as `keras_embedlab.split_ids` "
                 f"makes them. Received ids of dtype {dtype} and shape "
                 f"{tuple(ids.shape)}.")
-        return ids[..., 0], ids[..., 1]
+        return _word(ids[..., 0]), _word(ids[..., 1])
     if dtype not in _SIGNED:
         raise TypeError(
             f"`hash_ids` cannot hash {dtype} tensors on every backend. "
             f"Received ids of dtype {dtype}. Hash NumPy arrays of them (in "
             "the input pipeline), or pass `split_ids(ids)` with "
             "id_halves=True.")
-    if dtype == "int64":
-        # The low word's bits as a signed int32 value, then exact casts.
-        low = ops.subtract(
-            ops.bitwise_xor(ops.bitwise_and(ids, 0xFFFFFFFF), 0x80000000),
-            0x80000000)
-        high = ops.right_shift(ids, 32)
-        return ops.cast(low, "int32"), ops.cast(high, "int32")
+    if _word_dtype() == "int64":
+        ids = ops.cast(ids, "int64")
+        return (ops.bitwise_and(ids, 0xFFFFFFFF),
+                ops.bitwise_and(ops.right_shift(ids, 32), 0xFFFFFFFF))
+    # uint32 words (JAX without x64): ids are at most 32 bits here; the
+    # high word of a negative id's 64-bit two's complement is all ones.
     ids = ops.cast(ids, "int32")
-    # The high word of a 32-bit id's 64-bit two's complement: its sign.
-    return ids, ops.right_shift(ids, 31)
+    high = ops.where(ops.less(ids, 0), _ops_const(0xFFFFFFFF),
+                     _ops_const(0))
+    return _word(ids), high
+
+
+def _word(int32_ids):
+    """An int32 tensor's bits as a word."""
+    if _word_dtype() == "int64":
+        return ops.bitwise_and(ops.cast(int32_ids, "int64"), 0xFFFFFFFF)
+    return ops.cast(int32_ids, "uint32")  # Bit-preserving (modular).
 
 
 def hash_ids(ids: Any, num_buckets: int, seed: int = 0, num_hashes: int = 4,
@@ -151,22 +158,21 @@ def hash_ids(ids: Any, num_buckets: int, seed: int = 0, num_hashes: int = 4,
         ids = np.asarray(ids)
         _check_integer_ids(str(ids.dtype))
         if id_halves:
-            low, high = ids[..., 0].astype(np.int32), ids[..., 1].astype(
-                np.int32)
+            words = ids.astype(np.int32).view(np.uint32).astype(np.int64)
+            low, high = words[..., 0], words[..., 1]
         else:
             low, high = split_numpy(ids)
         shape = low.shape
-        # 1-D at least: NumPy warns about overflow on scalars, not arrays.
-        low, high = low.reshape(-1), high.reshape(-1)
+        low, high = low.reshape(-1), high.reshape(-1)  # 0-d ids too
         keys = murmur_keys(low, high, seed, num_hashes, np, _numpy_const)
-        buckets = [bucket(k, num_buckets, np, _numpy_const) for k in keys]
+        buckets = [np.mod(k, num_buckets) for k in keys]
         return np.stack(buckets, axis=-1).astype(np.int32).reshape(
             shape + (num_hashes,))
     ids = ops.convert_to_tensor(ids)
     low, high = _tensor_words(ids, id_halves)
     keys = murmur_keys(low, high, seed, num_hashes, ops, _ops_const)
-    buckets = [bucket(k, num_buckets, ops, _ops_const) for k in keys]
-    return ops.stack(buckets, axis=-1)
+    buckets = [ops.mod(k, _ops_const(num_buckets)) for k in keys]
+    return ops.cast(ops.stack(buckets, axis=-1), "int32")
 
 
 def narrowed_int64_error(where: str) -> ValueError:

@@ -2,12 +2,13 @@
 
 Written once for two array namespaces (`xp`): NumPy (the input pipeline,
 `hash_ids` on NumPy arrays) and `keras.ops` (inside compiled graphs). Every
-64-bit quantity is a pair `(low, high)` of 32-bit words held in int32
-arrays: JAX without x64 has no 64-bit integers, and PyTorch has no uint32
-addition or shifts. int32 multiplication, addition, xor, and, or and left
-shift give the same bits as uint32 arithmetic (two's complement wraps);
-right shifts are masked to make them logical. Keys are unsigned 32-bit
-values stored in int32 bit patterns; `bucket` reduces them as unsigned.
+64-bit quantity is a pair `(low, high)` of 32-bit words: JAX without x64
+has no 64-bit integers. A word is a value in `[0, 2**32)` held in uint32
+(JAX without x64) or in int64 (everywhere else: PyTorch has no uint32
+addition or shifts). Every operation keeps its result in `[0, 2**32)`
+without overflowing either dtype (products are taken on 16-bit limbs), so
+no step relies on signed wrap-around, which compilers may treat as
+undefined (torch.compile's C++ code did).
 
 The id is hashed as its 8 little-endian bytes, as
 `mmh3.hash128(id.to_bytes(8, "little"), seed, x64arch=True)` and thinc's
@@ -19,76 +20,78 @@ _C1 = 0x87C37B91114253D5
 _C2 = 0x4CF5AD432745937F
 _F1 = 0xFF51AFD7ED558CCD
 _F2 = 0xC4CEB9FE1A85EC53
+_WORD = 0xFFFFFFFF
+_LIMB = 0xFFFF
 MAX_HASHES = 4
 
 
-def signed32(value):
-    """The int32 with the bits of the uint32 `value`."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 class _Words:
-    """32-bit word arithmetic on int32 arrays of one namespace."""
+    """Word arithmetic on arrays of one namespace; `const(value)` makes a
+    scalar array of the words' dtype from a Python int in `[0, 2**32)`."""
 
     def __init__(self, xp, const):
         self.xp = xp
-        self.const = const  # Python int (uint32 bits) -> int32 scalar array
+        self.const = const
+
+    def mask(self, x, bits=_WORD):
+        return self.xp.bitwise_and(x, self.const(bits))
 
     def srl(self, x, n):
-        """Logical right shift of uint32 bits held in int32."""
-        xp = self.xp
-        return xp.bitwise_and(xp.right_shift(x, n),
-                              self.const((1 << (32 - n)) - 1))
+        return self.xp.right_shift(x, n)  # Words are never negative.
 
     def shl(self, x, n):
-        return self.xp.left_shift(x, n)
+        return self.mask(self.xp.left_shift(x, n))
 
-    def wide_multiply(self, a, b):
-        """The 64-bit product of uint32 `a` (array) and `b` (a Python int),
-        as (low, high) words: 16-bit limbs keep each partial product in 32
-        bits."""
+    def add32(self, *terms):
+        total = terms[0]
+        for term in terms[1:]:
+            total = self.xp.add(total, term)
+        return self.mask(total)
+
+    def low_product(self, a, b):
+        """`(a * b) mod 2**32`, `b` a Python int below `2**32`."""
         xp, c = self.xp, self.const
-        mask = c(0xFFFF)
-        a0, a1 = xp.bitwise_and(a, mask), self.srl(a, 16)
-        b0, b1 = c(b & 0xFFFF), c(b >> 16)
+        low = xp.multiply(self.mask(a, _LIMB), c(b))  # < 2**48
+        high = self.mask(xp.multiply(self.srl(a, 16), c(b & _LIMB)), _LIMB)
+        return self.add32(low, self.shl(high, 16))
+
+    def wide_product(self, a, b):
+        """The 64-bit product of word `a` and `b` (a Python int below
+        `2**32`), as (low, high) words, from 16-bit limbs."""
+        xp, c = self.xp, self.const
+        a0, a1 = self.mask(a, _LIMB), self.srl(a, 16)
+        b0, b1 = c(b & _LIMB), c(b >> 16)
         p00, p01 = xp.multiply(a0, b0), xp.multiply(a0, b1)
         p10, p11 = xp.multiply(a1, b0), xp.multiply(a1, b1)
-        middle = xp.add(xp.add(self.srl(p00, 16), xp.bitwise_and(p01, mask)),
-                        xp.bitwise_and(p10, mask))
-        low = xp.bitwise_or(self.shl(middle, 16), xp.bitwise_and(p00, mask))
-        high = xp.add(xp.add(p11, self.srl(p01, 16)),
-                      xp.add(self.srl(p10, 16), self.srl(middle, 16)))
+        middle = self.add32(self.srl(p00, 16), self.mask(p01, _LIMB),
+                            self.mask(p10, _LIMB))
+        low = xp.bitwise_or(self.shl(middle, 16), self.mask(p00, _LIMB))
+        high = self.add32(p11, self.srl(p01, 16), self.srl(p10, 16),
+                          self.srl(middle, 16))
         return low, high
 
     def multiply(self, x, constant):
-        """(x * constant) mod 2**64, `constant` a Python int."""
-        xp, c = self.xp, self.const
+        """`(x * constant) mod 2**64`, `constant` a Python int."""
         low, high = x
-        product_low, carry = self.wide_multiply(low, constant & 0xFFFFFFFF)
-        high = xp.add(carry, xp.add(
-            xp.multiply(low, c(constant >> 32)),
-            xp.multiply(high, c(constant & 0xFFFFFFFF))))
-        return product_low, high
+        product_low, carry = self.wide_product(low, constant & _WORD)
+        return product_low, self.add32(
+            carry, self.low_product(low, constant >> 32),
+            self.low_product(high, constant & _WORD))
 
     def add(self, x, y):
-        """(x + y) mod 2**64."""
+        """`(x + y) mod 2**64`."""
         xp, c = self.xp, self.const
-        low = xp.add(x[0], y[0])
-        # Unsigned low < x_low: compare with the sign bits flipped.
-        sign = c(0x80000000)
-        carry = xp.less(xp.bitwise_xor(low, sign), xp.bitwise_xor(x[0], sign))
-        carry = xp.where(carry, c(1), c(0))
-        return low, xp.add(xp.add(x[1], y[1]), carry)
+        low = self.add32(x[0], y[0])
+        carry = xp.where(xp.less(low, x[0]), c(1), c(0))
+        return low, self.add32(x[1], y[1], carry)
 
     def rotate_left_31(self, x):
-        xp = self.xp
         low, high = x
-        return (xp.bitwise_or(self.shl(low, 31), self.srl(high, 1)),
-                xp.bitwise_or(self.shl(high, 31), self.srl(low, 1)))
+        return (self.xp.bitwise_or(self.shl(low, 31), self.srl(high, 1)),
+                self.xp.bitwise_or(self.shl(high, 31), self.srl(low, 1)))
 
     def xor_shift_33(self, x):
-        """x ^ (x >> 33)."""
+        """`x ^ (x >> 33)`."""
         return self.xp.bitwise_xor(x[0], self.srl(x[1], 1)), x[1]
 
     def fmix(self, x):
@@ -100,16 +103,17 @@ class _Words:
 def murmur_keys(low, high, seed, num_hashes, xp, const):
     """The first `num_hashes` 32-bit keys of the ids `(low, high)`.
 
-    `low`, `high`: int32 arrays, the words of each id's 64-bit two's
-    complement. `seed`: a Python int in `[0, 2**32)`. `const(value)` makes
-    an int32 scalar array of `xp` from the uint32 bits `value`.
+    `low`, `high`: word arrays (values in `[0, 2**32)`, uint32 or int64) of
+    each id's 64-bit two's complement. `seed`: a Python int in
+    `[0, 2**32)`. `const(value)` makes a scalar of the words' dtype.
     """
     words = _Words(xp, const)
     k1 = words.multiply((low, high), _C1)
     k1 = words.multiply(words.rotate_left_31(k1), _C2)
     # h1 = h2 = seed; h1 ^= k1; both ^= length (8 bytes).
+    zeros = xp.zeros_like(low)
     h1 = (xp.bitwise_xor(k1[0], const(seed ^ 8)), k1[1])
-    h2 = (xp.add(xp.zeros_like(low), const(seed ^ 8)), xp.zeros_like(low))
+    h2 = (xp.add(zeros, const(seed ^ 8)), zeros)
     h1 = words.add(h1, h2)
     h2 = words.add(h2, h1)
     h1, h2 = words.fmix(h1), words.fmix(h2)
@@ -118,24 +122,8 @@ def murmur_keys(low, high, seed, num_hashes, xp, const):
     return [h1[0], h1[1], h2[0], h2[1]][:num_hashes]
 
 
-def bucket(key, num_buckets, xp, const):
-    """`key % num_buckets` with `key` the uint32 bits held in int32.
-
-    `num_buckets` is at most `2**31 - 1`. A negative int32 key stands for
-    `key + 2**32`; its remainder is `key % n + 2**32 % n`, reduced once more
-    without overflowing int32.
-    """
-    remainder = xp.mod(key, const(num_buckets))
-    wrap = (1 << 32) % num_buckets
-    rest = const(num_buckets - wrap)  # in (0, num_buckets]
-    wrapped = xp.where(xp.greater_equal(remainder, rest),
-                       xp.subtract(remainder, rest),
-                       xp.add(remainder, const(wrap)))
-    return xp.where(xp.less(key, const(0)), wrapped, remainder)
-
-
 def split_numpy(ids):
-    """The (low, high) int32 words of NumPy integer ids' 64-bit two's
+    """The (low, high) int64 words of NumPy integer ids' 64-bit two's
     complement (uint64 ids: their own bits)."""
     import numpy as np
 
@@ -144,6 +132,5 @@ def split_numpy(ids):
         ids = ids.astype(np.uint64).view(np.int64)
     else:
         ids = ids.astype(np.int64)
-    low = np.bitwise_and(ids, 0xFFFFFFFF).astype(np.uint32).view(np.int32)
-    high = np.right_shift(ids, 32).astype(np.int32)
-    return low, high
+    return (np.bitwise_and(ids, _WORD),
+            np.bitwise_and(np.right_shift(ids, 32), _WORD))

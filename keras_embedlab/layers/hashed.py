@@ -1,5 +1,6 @@
 """`HashedEmbedding`: raw integer ids -> the sum of their hashed rows."""
 
+import warnings
 from typing import Any
 
 import keras
@@ -159,11 +160,27 @@ class HashedEmbedding(LookupEmbedding):
     def build(self, input_shape=None):
         if self.built:
             return
+        if not self.id_halves and not backend.keeps_int64():
+            # The one truncation the layer cannot see: Keras's JAX trainer
+            # narrows int64 batches to int32 before the step runs.
+            warnings.warn(
+                f"Layer '{self.name}' (HashedEmbedding) runs on JAX without "
+                "x64: it sees int32 ids, and Keras narrows int64 batches "
+                "given to fit/predict/evaluate to int32 before any layer "
+                "runs, so ids of 2**31 or more would silently share "
+                "buckets. For 64-bit ids, feed keras_embedlab.split_ids(ids) "
+                "to a layer with id_halves=True, or set JAX_ENABLE_X64=1. "
+                "Ignore this warning if every id is below 2**31.",
+                stacklevel=2)
+        super().build(input_shape)
+
+    def _finish_build(self):
+        # After the table (weights are [table, importance]), before LoRA.
         if self.importance_buckets:
             self.importance = self.add_weight(
                 shape=(self.importance_buckets, self.num_hashes),
                 initializer="ones", name="importance", autocast=False)
-        super().build(input_shape)
+        super()._finish_build()
 
     # Ids.
 
@@ -190,8 +207,10 @@ class HashedEmbedding(LookupEmbedding):
         reader.check_id_dtype(dtype, self.name)
         if "int" not in dtype:
             raise TypeError(
-                f"Layer '{self.name}' takes integer ids. Received ids of "
-                f"dtype {dtype}.")
+                f"Layer '{self.name}' (HashedEmbedding) takes integer ids. "
+                f"Received ids of dtype {dtype}. Give the model an integer "
+                "input, e.g. keras.Input(shape, dtype='int64') (a Sequential "
+                "model without an Input is built with float32 inputs).")
         if (not self.id_halves and dtype in ("int64", "uint64", "uint32")
                 and not backend.keeps_int64()):
             raise narrowed_int64_error(
@@ -220,6 +239,7 @@ class HashedEmbedding(LookupEmbedding):
         if backend.is_ragged(inputs):
             return backend.map_ragged_values(inputs, self.call)
         ids = ops.convert_to_tensor(inputs)
+        self._check_symbolic_ids(standardize_dtype(ids.dtype))
         buckets = self._buckets(ids, self.num_buckets, self.seed,
                                 self.num_hashes)
         rows = self._gather(buckets)  # ids_shape + (num_hashes, dim)

@@ -82,6 +82,18 @@ def _ops_const(value):
     return ops.convert_to_tensor(value, dtype=_word_dtype())
 
 
+def _constants():
+    """`_ops_const`, each value made once per hash (fewer ops to trace)."""
+    made = {}
+
+    def const(value):
+        if value not in made:
+            made[value] = _ops_const(value)
+        return made[value]
+
+    return const
+
+
 def _tensor_words(ids, id_halves):
     """The (low, high) words of integer tensor ids, in `_word_dtype()`."""
     dtype = standardize_dtype(ids.dtype)
@@ -164,13 +176,15 @@ def hash_ids(ids: Any, num_buckets: int, seed: int = 0, num_hashes: int = 4,
             low, high = split_numpy(ids)
         shape = low.shape
         low, high = low.reshape(-1), high.reshape(-1)  # 0-d ids too
-        keys = murmur_keys(low, high, seed, num_hashes, np, _numpy_const)
+        keys = murmur_keys(low, high, seed, num_hashes, np, _numpy_const,
+                           wide=True)
         buckets = [np.mod(k, num_buckets) for k in keys]
         return np.stack(buckets, axis=-1).astype(np.int32).reshape(
             shape + (num_hashes,))
     ids = ops.convert_to_tensor(ids)
     low, high = _tensor_words(ids, id_halves)
-    keys = murmur_keys(low, high, seed, num_hashes, ops, _ops_const)
+    keys = murmur_keys(low, high, seed, num_hashes, ops, _constants(),
+                       wide=_word_dtype() == "int64")
     buckets = [ops.mod(k, _ops_const(num_buckets)) for k in keys]
     return ops.cast(ops.stack(buckets, axis=-1), "int32")
 

@@ -29,9 +29,12 @@ class _Words:
     """Word arithmetic on arrays of one namespace; `const(value)` makes a
     scalar array of the words' dtype from a Python int in `[0, 2**32)`."""
 
-    def __init__(self, xp, const):
+    def __init__(self, xp, const, wide):
         self.xp = xp
         self.const = const
+        # int64 words: a word times a 16-bit limb fits, so products need
+        # half the operations of uint32 words' 16 x 16-bit limbs.
+        self.wide = wide
 
     def mask(self, x, bits=_WORD):
         return self.xp.bitwise_and(x, self.const(bits))
@@ -51,6 +54,10 @@ class _Words:
     def low_product(self, a, b):
         """`(a * b) mod 2**32`, `b` a Python int below `2**32`."""
         xp, c = self.xp, self.const
+        if self.wide:
+            low = xp.multiply(a, c(b & _LIMB))  # < 2**48
+            high = self.mask(xp.multiply(a, c(b >> 16)), _LIMB)
+            return self.mask(xp.add(low, xp.left_shift(high, 16)))
         low = xp.multiply(self.mask(a, _LIMB), c(b))  # < 2**48
         high = self.mask(xp.multiply(self.srl(a, 16), c(b & _LIMB)), _LIMB)
         return self.add32(low, self.shl(high, 16))
@@ -59,6 +66,12 @@ class _Words:
         """The 64-bit product of word `a` and `b` (a Python int below
         `2**32`), as (low, high) words, from 16-bit limbs."""
         xp, c = self.xp, self.const
+        if self.wide:
+            p0 = xp.multiply(a, c(b & _LIMB))  # < 2**48
+            p1 = xp.multiply(a, c(b >> 16))  # < 2**48
+            total = xp.add(p0, xp.left_shift(self.mask(p1, _LIMB), 16))
+            return self.mask(total), self.add32(self.srl(total, 32),
+                                                self.srl(p1, 16))
         a0, a1 = self.mask(a, _LIMB), self.srl(a, 16)
         b0, b1 = c(b & _LIMB), c(b >> 16)
         p00, p01 = xp.multiply(a0, b0), xp.multiply(a0, b1)
@@ -100,14 +113,14 @@ class _Words:
         return self.xor_shift_33(x)
 
 
-def murmur_keys(low, high, seed, num_hashes, xp, const):
+def murmur_keys(low, high, seed, num_hashes, xp, const, wide):
     """The first `num_hashes` 32-bit keys of the ids `(low, high)`.
 
-    `low`, `high`: word arrays (values in `[0, 2**32)`, uint32 or int64) of
-    each id's 64-bit two's complement. `seed`: a Python int in
-    `[0, 2**32)`. `const(value)` makes a scalar of the words' dtype.
+    `low`, `high`: word arrays (values in `[0, 2**32)`) of each id's 64-bit
+    two's complement, int64 (`wide=True`) or uint32. `seed`: a Python int
+    in `[0, 2**32)`. `const(value)` makes a scalar of the words' dtype.
     """
-    words = _Words(xp, const)
+    words = _Words(xp, const, wide)
     k1 = words.multiply((low, high), _C1)
     k1 = words.multiply(words.rotate_left_31(k1), _C2)
     # h1 = h2 = seed; h1 ^= k1; both ^= length (8 bytes).

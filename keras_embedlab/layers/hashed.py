@@ -98,8 +98,9 @@ class HashedEmbedding(LookupEmbedding):
 
     Example:
 
-    >>> layer = HashedEmbedding(1000, 8)
-    >>> layer(np.array([[3, 2**40 + 7]])).shape
+    >>> layer = HashedEmbedding(1000, 8, id_halves=True)
+    >>> ids = np.array([[3, 2**40 + 7]])  # any int64, on every backend
+    >>> tuple(layer(keras_embedlab.split_ids(ids)).shape)
     (1, 2, 8)
     """
 

@@ -72,7 +72,7 @@ class QREmbedding(keras.layers.Layer):
     Example:
 
     >>> layer = QREmbedding(10_000, 8, num_collisions=100)
-    >>> layer(np.array([[0, 9_999]])).shape
+    >>> tuple(layer(np.array([[0, 9_999]])).shape)
     (1, 2, 8)
     """
 

@@ -153,6 +153,22 @@ def test_hashed_quantize_and_lora():
         quantized._embeddings.dtype) == "int8"
 
 
+def test_hashed_int4_with_importance_saves_and_loads(tmp_path):
+    table = np.random.default_rng(6).normal(size=(20, 8)).astype("float32")
+    x = _inputs(IDS)
+    layer = _hashed(20, 8, seed=4, importance_buckets=3, weights=[table])
+    expected = to_numpy(layer(x))
+    layer.quantize("int4")
+    assert_close(layer(x), expected, atol=0.5)
+    inputs = keras.Input(x.shape[1:], dtype="int32" if HALVES else "int64")
+    model = keras.Model(inputs, layer(inputs))
+    path = os.path.join(tmp_path, "int4.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.layers[-1].quantization_mode == "int4"
+    assert_close(loaded(x), model(x), atol=0)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     pytest.param({"invalid_ids": "zeros"}, "has no `invalid_ids`",
                  id="invalid_ids"),

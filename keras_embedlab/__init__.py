@@ -18,22 +18,28 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it.
 _EXPORTS = {
     "FastTextVectors": "vectors",
+    "HashedEmbedding": "layers.hashed",
     "LazyAdam": "sparse_updates",
     "LookupEmbedding": "layers.lookup",
     "OneHotDense": "layers.one_hot",
     "PretrainedEmbedding": "layers.pretrained.layer",
+    "QREmbedding": "layers.qr",
     "RowSparseModel": "sparse_updates",
     "SparseAdagrad": "sparse_updates",
     "SparseSGD": "sparse_updates",
     "VectorFileError": "vectors",
+    "hash_ids": "hashing.ids",
+    "hash_strings": "hashing.strings",
     "Vectors": "vectors",
     "load_vectors": "vectors",
     "plot_embeddings": "vectors",
+    "split_ids": "hashing.ids",
 }
 _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.
 _KERAS_MODULES = ("sparse_updates", "layers.lookup", "layers.one_hot",
-                  "layers.pretrained.layer", "distribution")
+                  "layers.pretrained.layer", "layers.hashed", "layers.qr",
+                  "distribution")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

@@ -30,6 +30,7 @@ def test_vectors_import_without_keras():
 
 
 REGISTERED = ("LookupEmbedding", "OneHotDense", "PretrainedEmbedding",
+              "HashedEmbedding", "QREmbedding",
               "LazyAdam", "SparseAdagrad", "SparseSGD", "RowSparseModel")
 
 

@@ -16,9 +16,11 @@ rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
 `combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
 (JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
-training); `layer_gradients` (see `keras_embedlab.testing`). Backends
-never apply the invalid-id rule themselves: `keras_embedlab.ids.reader`
-hands them a `Refusal` (which ids are invalid, what to say). Constants:
+training); `layer_gradients` (see `keras_embedlab.testing`);
+`keeps_int64` (whether int64 tensors keep 64 bits: not on JAX without
+x64). Backends never apply the invalid-id rule themselves:
+`keras_embedlab.ids.reader` hands them a `Refusal` (which ids are invalid,
+what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
 `FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message).
 """
@@ -69,6 +71,7 @@ is_sparse = getattr(_impl, "is_sparse", _common.is_sparse)
 densify_sparse = getattr(_impl, "densify_sparse", _common.densify_sparse)
 map_ragged_values = getattr(_impl, "map_ragged_values",
                             _common.map_ragged_values)
+keeps_int64 = getattr(_impl, "keeps_int64", _common.keeps_int64)
 row_leaf = _impl.row_leaf
 gradients = _impl.gradients
 no_grad = _impl.no_grad

@@ -71,3 +71,8 @@ def gather_rows(table, ids):
 
 def variable_handle(variable):
     return variable
+
+
+def keeps_int64():
+    """Whether int64 tensors keep 64 bits (JAX without x64: no)."""
+    return True

@@ -227,3 +227,8 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 
 # `RowSparseModel`'s step differentiates the looked-up rows (`TRACES_ROWS`).
 value_and_grad = jax.value_and_grad
+
+
+def keeps_int64():
+    """Without `jax_enable_x64`, JAX narrows int64 to int32."""
+    return bool(jax.config.jax_enable_x64)

@@ -203,9 +203,13 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             )
         elif isinstance(inputs, (np.ndarray, list, tuple)):
             # Before Keras converts them (and JAX truncates int64 to int32).
-            inputs = reader.host_ids(np.asarray(inputs), self.input_dim,
-                                     self.invalid_ids, self.name)
+            inputs = self._host_ids(np.asarray(inputs))
         return super().__call__(inputs, **kwargs)
+
+    def _host_ids(self, ids):
+        """NumPy ids, checked on the host before Keras converts them."""
+        return reader.host_ids(ids, self.input_dim, self.invalid_ids,
+                               self.name)
 
     @property
     def supports_masking(self):

@@ -87,6 +87,11 @@ SHARED_ARGUMENTS = {
         "combiner", value, SUPPORTED_COMBINERS, allow_none=True)),
 }
 
+def check_shared_argument(name, value, input_dim):
+    """Raises unless `value` is valid for the shared argument `name`."""
+    SHARED_ARGUMENTS[name][1](value, input_dim)
+
+
 def shared_arguments(layer):
     """The shared arguments of `layer`, for a converted copy.
 

@@ -9,14 +9,11 @@ from keras import constraints, initializers, ops, regularizers
 
 from keras_embedlab.ids import reader
 from keras_embedlab.ids.reader import valid_ids
+from keras_embedlab.layers.base import check_shared_argument
 from keras_embedlab.layers.lookup import LookupEmbedding
 from keras_embedlab.utils.argument_checks import (
     check_bool,
     check_choice,
-    check_combiner,
-    check_invalid_ids,
-    check_max_norm,
-    check_norm_type,
     check_positive_int,
 )
 
@@ -104,10 +101,10 @@ class QREmbedding(keras.layers.Layer):
                 f"{num_collisions} with input_dim={input_dim}.")
         check_choice("operation", operation, SUPPORTED_OPERATIONS)
         check_bool("mask_zero", mask_zero)
-        check_invalid_ids(invalid_ids)
-        check_combiner(combiner)
-        check_max_norm(max_norm)
-        check_norm_type(norm_type)
+        for name, value in (("invalid_ids", invalid_ids),
+                            ("combiner", combiner), ("max_norm", max_norm),
+                            ("norm_type", norm_type)):
+            check_shared_argument(name, value, input_dim)
         super().__init__(**kwargs)
         self.input_dim = input_dim
         self.output_dim = output_dim

@@ -14,15 +14,12 @@ from keras.backend import standardize_dtype
 
 from keras_embedlab import backend
 from keras_embedlab.hashing.murmur import MAX_HASHES, murmur_keys, split_numpy
+from keras_embedlab.utils.argument_checks import received
 
 MAX_BUCKETS = 2**31 - 1
 # Tensor dtypes hashed as they are; unsigned 32/64-bit tensors are not
 # (PyTorch has no arithmetic for them, JAX no uint64): pass them as NumPy.
 _SIGNED = ("int8", "int16", "int32", "int64", "uint8", "uint16")
-
-
-def _received(name, value):
-    return f"Received: {name}={value!r} (of type {type(value).__name__})."
 
 
 def check_hash_arguments(num_buckets: Any, seed: Any,
@@ -32,18 +29,18 @@ def check_hash_arguments(num_buckets: Any, seed: Any,
             or not 1 <= num_buckets <= MAX_BUCKETS):
         raise ValueError(
             f"`num_buckets` must be an integer in [1, {MAX_BUCKETS}] (bucket "
-            "ids are int32). " + _received("num_buckets", num_buckets))
+            "ids are int32). " + received("num_buckets", num_buckets))
     if (not isinstance(num_hashes, int) or isinstance(num_hashes, bool)
             or not 1 <= num_hashes <= MAX_HASHES):
         raise ValueError(
             f"`num_hashes` must be an integer in [1, {MAX_HASHES}] "
             "(MurmurHash3 x64 128-bit gives four 32-bit keys). "
-            + _received("num_hashes", num_hashes))
+            + received("num_hashes", num_hashes))
     if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
             or not 0 <= seed < 2**32):
         raise ValueError(
             "`seed` must be an integer in [0, 2**32) (a uint32, as thinc's "
-            "and mmh3's). " + _received("seed", seed))
+            "and mmh3's). " + received("seed", seed))
 
 
 def _check_integer_ids(dtype):
@@ -164,7 +161,7 @@ def hash_ids(ids: Any, num_buckets: int, seed: int = 0, num_hashes: int = 4,
     check_hash_arguments(num_buckets, seed, num_hashes)
     if not isinstance(id_halves, bool):
         raise ValueError("`id_halves` must be True or False. "
-                         + _received("id_halves", id_halves))
+                         + received("id_halves", id_halves))
     seed = int(seed)
     if isinstance(ids, (np.ndarray, np.generic, list, tuple, int)):
         ids = np.asarray(ids)

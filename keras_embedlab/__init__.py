@@ -27,6 +27,7 @@ _EXPORTS = {
     "SparseSGD": "sparse_updates",
     "VectorFileError": "vectors",
     "Vectors": "vectors",
+    "Word2Vec": "word2vec",
     "load_vectors": "vectors",
     "plot_embeddings": "vectors",
 }

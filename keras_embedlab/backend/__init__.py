@@ -12,7 +12,8 @@ Functions: `all_ids_valid`, `check_ids`, `checked_on_host`, `fail_in_graph`
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
 `is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
+`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `row_step`
+(a compiled step adding rows, word2vec), `value_and_grad`
 (JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
 training); `layer_gradients` (see `keras_embedlab.testing`). The
 invalid-id rule they apply is `keras_embedlab.ids.rule`. Constants:
@@ -55,6 +56,7 @@ combine_rows = _impl.combine_rows
 read_rows = _impl.read_rows
 write_rows = _impl.write_rows
 add_rows = _impl.add_rows
+row_step = _impl.row_step
 layer_gradients = _impl.layer_gradients
 value_and_grad = _impl.value_and_grad
 # Sparse and ragged ids: `_common`'s answers where a backend has none

@@ -233,3 +233,27 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 
 # `RowSparseModel`'s step differentiates the looked-up rows (`TRACES_ROWS`).
 value_and_grad = jax.value_and_grad
+
+
+def row_step(compute, variables):
+    """One compiled training step that adds rows into `variables`.
+
+    `compute(values, *batch)` returns `(updates, loss)`, one `(ids, rows)`
+    per variable; duplicate ids accumulate. The tables are donated to the
+    jitted step, which returns them updated (no copy of the tables).
+    """
+    def pure(values, *batch):
+        updates, loss = compute(values, *batch)
+        new = [value.at[ids].add(rows.astype(value.dtype), mode="drop")
+               for value, (ids, rows) in zip(values, updates)]
+        return new, loss
+
+    jitted = jax.jit(pure, donate_argnums=0)
+
+    def step(*batch):
+        new, loss = jitted([v.value for v in variables], *batch)
+        for variable, value in zip(variables, new):
+            variable.assign(value)
+        return loss
+
+    return step

@@ -220,3 +220,24 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     if compiled:
         compute = tf.function(compute)
     return [np.asarray(tf.convert_to_tensor(g)) for g in compute()]
+
+
+def row_step(compute, variables):
+    """One `tf.function` step that adds rows into `variables` in place.
+
+    `compute(tables, *batch)` returns `(updates, loss)`, one `(ids, rows)`
+    per variable; it reads the tables through `tf.gather` on the
+    `tf.Variable`s (only the rows), and `scatter_add` writes only the
+    updated rows, duplicates accumulating.
+    """
+    handles = [variable_handle(v) for v in variables]
+
+    @tf.function(reduce_retracing=True)
+    def step(*batch):
+        updates, loss = compute(handles, *batch)
+        for handle, (ids, rows) in zip(handles, updates):
+            handle.scatter_add(tf.IndexedSlices(
+                tf.cast(rows, handle.dtype), ids))
+        return loss
+
+    return step

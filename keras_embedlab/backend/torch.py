@@ -185,3 +185,22 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     torch.sum(layer(ids, **call_kwargs) * cotangent).backward()
     return [v.value.grad.detach().cpu().numpy()
             for v in layer.trainable_weights]
+
+
+def row_step(compute, variables):
+    """One eager training step that adds rows into `variables` in place
+    (`index_add_`, duplicates accumulating); no autograd graph is built.
+
+    `compute(values, *batch)` returns `(updates, loss)`, one `(ids, rows)`
+    per variable.
+    """
+    def step(*batch):
+        with torch.no_grad():
+            values = [_tensor(v) for v in variables]
+            updates, loss = compute(values, *batch)
+            for value, (ids, rows) in zip(values, updates):
+                value.index_add_(0, ids.reshape(-1).long(),
+                                 rows.to(value.dtype))
+        return loss
+
+    return step

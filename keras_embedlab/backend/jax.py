@@ -9,6 +9,7 @@
   `unique` and a scatter that drops padding slots.
 """
 
+import functools
 import logging
 
 import jax
@@ -235,6 +236,19 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 value_and_grad = jax.value_and_grad
 
 
+@functools.cache
+def _jitted_row_step(compute):
+    # One jitted function per `compute`: models of the same shapes (a new
+    # seed, a second model) reuse its compilation.
+    def pure(values, *batch):
+        updates, loss = compute(values, *batch)
+        new = [value.at[ids].add(rows.astype(value.dtype), mode="drop")
+               for value, (ids, rows) in zip(values, updates)]
+        return new, loss
+
+    return jax.jit(pure, donate_argnums=0)
+
+
 def row_step(compute, variables):
     """One compiled training step that adds rows into `variables`.
 
@@ -242,13 +256,7 @@ def row_step(compute, variables):
     per variable; duplicate ids accumulate. The tables are donated to the
     jitted step, which returns them updated (no copy of the tables).
     """
-    def pure(values, *batch):
-        updates, loss = compute(values, *batch)
-        new = [value.at[ids].add(rows.astype(value.dtype), mode="drop")
-               for value, (ids, rows) in zip(values, updates)]
-        return new, loss
-
-    jitted = jax.jit(pure, donate_argnums=0)
+    jitted = _jitted_row_step(compute)
 
     def step(*batch):
         new, loss = jitted([v.value for v in variables], *batch)

@@ -195,12 +195,20 @@ def row_step(compute, variables):
     per variable.
     """
     def step(*batch):
-        with torch.no_grad():
-            values = [_tensor(v) for v in variables]
-            updates, loss = compute(values, *batch)
-            for value, (ids, rows) in zip(values, updates):
-                value.index_add_(0, ids.reshape(-1).long(),
-                                 rows.to(value.dtype))
+        # One intra-op thread during the step: its tensors are small, and
+        # on a busy CPU two OpenMP threads made it ~100x slower (measured
+        # on 2 cores: 2.4 ms against 360 ms per 512 examples).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                values = [_tensor(v) for v in variables]
+                updates, loss = compute(values, *batch)
+                for value, (ids, rows) in zip(values, updates):
+                    value.index_add_(0, ids.reshape(-1).long(),
+                                     rows.to(value.dtype))
+        finally:
+            torch.set_num_threads(threads)
         return loss
 
     return step

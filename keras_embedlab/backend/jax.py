@@ -240,28 +240,34 @@ value_and_grad = jax.value_and_grad
 def _jitted_row_step(compute):
     # One jitted function per `compute`: models of the same shapes (a new
     # seed, a second model) reuse its compilation.
-    def pure(values, *batch):
+    def one(values, batch):
         updates, loss = compute(values, *batch)
         new = [value.at[ids].add(rows.astype(value.dtype), mode="drop")
                for value, (ids, rows) in zip(values, updates)]
         return new, loss
 
-    return jax.jit(pure, donate_argnums=0)
+    def steps(values, *batches):
+        return jax.lax.scan(one, values, batches)
+
+    return jax.jit(steps, donate_argnums=0)
 
 
 def row_step(compute, variables):
-    """One compiled training step that adds rows into `variables`.
+    """Compiled training steps that add rows into `variables`.
 
     `compute(values, *batch)` returns `(updates, loss)`, one `(ids, rows)`
-    per variable; duplicate ids accumulate. The tables are donated to the
-    jitted step, which returns them updated (no copy of the tables).
+    per variable; duplicate ids accumulate. `step(*batches)` takes each
+    batch argument stacked along a leading steps axis and runs the steps in
+    order (`lax.scan`: one dispatch for all of them), returning each
+    step's loss. The tables are donated to the jitted function, which
+    returns them updated (no copy of the tables).
     """
     jitted = _jitted_row_step(compute)
 
-    def step(*batch):
-        new, loss = jitted([v.value for v in variables], *batch)
+    def step(*batches):
+        new, losses = jitted([v.value for v in variables], *batches)
         for variable, value in zip(variables, new):
             variable.assign(value)
-        return loss
+        return losses
 
     return step

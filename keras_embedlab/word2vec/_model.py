@@ -208,7 +208,12 @@ class Word2Vec:
     def train(self, corpus: str | os.PathLike | Iterable,
               epochs: int | None = None) -> float:
         """Trains on `corpus` (builds the vocabulary first if there is
-        none); returns the summed training loss (float64)."""
+        none); returns the summed training loss (float64).
+
+        The learning rate decays over `epochs` passes of the word count
+        `build_vocab` found (gensim's `total_words`); a file is read again
+        line by line each epoch.
+        """
         corpus = _corpus.check_corpus(corpus)
         if self.index_to_key is None:
             self.build_vocab(corpus)

@@ -260,3 +260,15 @@ def test_saved_file_loads_in_ours_and_gensims(tmp_path, binary):
     assert ours.words == model.index_to_key == gensim.index_to_key
     np.testing.assert_array_equal(ours.matrix, model.wv.matrix)
     np.testing.assert_array_equal(gensim.vectors, model.wv.matrix)
+
+
+def test_initial_vectors_as_gensims():
+    """Word vectors uniform in [-1/dim, 1/dim) (gensim 4's
+    `prep_vectors`), output vectors zero."""
+    model = Word2Vec(vector_size=20, min_count=1, verbose=0)
+    model.build_vocab(planted_corpus())
+    matrix = model.wv.matrix
+    assert matrix.min() >= -1 / 20 and matrix.max() < 1 / 20
+    assert np.abs(matrix).max() > 0.9 / 20
+    np.testing.assert_allclose(matrix.std(), 1 / 20 / np.sqrt(3), rtol=0.1)
+    assert not np.any(np.asarray(model.output_table.embeddings))

@@ -179,8 +179,9 @@ class Word2Vec:
         self.cum_table = _corpus.cum_table(counts, self.ns_exponent)
         rng = np.random.default_rng(self.seed)
         dim = self.vector_size
-        initial = rng.uniform(-0.5 / dim, 0.5 / dim,
-                              (len(words), dim)).astype("float32")
+        # gensim 4's `prep_vectors`: uniform in [-1/dim, 1/dim).
+        initial = ((rng.random((len(words), dim)) * 2.0 - 1.0) / dim
+                   ).astype("float32")
         self.input_table = LookupEmbedding(
             len(words), dim, sparse=True, name="word_vectors",
             embeddings_initializer=keras.initializers.Constant(initial))

@@ -31,6 +31,7 @@ _EXPORTS = {
     "hash_ids": "hashing.ids",
     "hash_strings": "hashing.strings",
     "Vectors": "vectors",
+    "Word2Vec": "word2vec",
     "load_vectors": "vectors",
     "plot_embeddings": "vectors",
     "split_ids": "hashing.ids",

@@ -107,3 +107,13 @@ def test_fasttext_subwords():
                        ("cookings", "cooking"), ("jumpy", "jumped")]:
         line = text.split(f"{word!r} is not in the model; nearest: ")[1]
         assert line.startswith(f"{stem} ("), line
+
+
+def test_train_word2vec():
+    status, text = run_example("train_word2vec", "--sentences", "1200",
+                               "--epochs", "3", "--vector-size", "16",
+                               "--verbose", "0")
+    assert status == 0, text
+    rate = int(text.split("in its group for ")[1].split("%")[0])
+    assert rate >= 90, text  # chance is 7%
+    assert "same vectors: True" in text

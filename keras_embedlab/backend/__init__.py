@@ -14,7 +14,8 @@ rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
 `is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `value_and_grad`
+`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `row_step`
+(a compiled step adding rows, word2vec), `value_and_grad`
 (JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
 training); `layer_gradients` (see `keras_embedlab.testing`);
 `keeps_int64` (whether int64 tensors keep 64 bits: not on JAX without
@@ -63,6 +64,7 @@ combine_rows = _impl.combine_rows
 read_rows = _impl.read_rows
 write_rows = _impl.write_rows
 add_rows = _impl.add_rows
+row_step = _impl.row_step
 layer_gradients = _impl.layer_gradients
 value_and_grad = _impl.value_and_grad
 # Sparse and ragged ids: `_common`'s answers where a backend has none

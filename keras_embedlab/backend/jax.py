@@ -9,6 +9,7 @@
   `unique` and a scatter that drops padding slots.
 """
 
+import functools
 import logging
 
 import jax
@@ -232,3 +233,40 @@ value_and_grad = jax.value_and_grad
 def keeps_int64():
     """Without `jax_enable_x64`, JAX narrows int64 to int32."""
     return bool(jax.config.jax_enable_x64)
+
+
+@functools.cache
+def _jitted_row_step(compute):
+    # One jitted function per `compute`: models of the same shapes (a new
+    # seed, a second model) reuse its compilation.
+    def one(values, batch):
+        updates, loss = compute(values, *batch)
+        new = [value.at[ids].add(rows.astype(value.dtype), mode="drop")
+               for value, (ids, rows) in zip(values, updates)]
+        return new, loss
+
+    def steps(values, *batches):
+        return jax.lax.scan(one, values, batches)
+
+    return jax.jit(steps, donate_argnums=0)
+
+
+def row_step(compute, variables):
+    """Compiled training steps that add rows into `variables`.
+
+    `compute(values, *batch)` returns `(updates, loss)`, one `(ids, rows)`
+    per variable; duplicate ids accumulate. `step(*batches)` takes each
+    batch argument stacked along a leading steps axis and runs the steps in
+    order (`lax.scan`: one dispatch for all of them), returning each
+    step's loss. The tables are donated to the jitted function, which
+    returns them updated (no copy of the tables).
+    """
+    jitted = _jitted_row_step(compute)
+
+    def step(*batches):
+        new, losses = jitted([v.value for v in variables], *batches)
+        for variable, value in zip(variables, new):
+            variable.assign(value)
+        return losses
+
+    return step

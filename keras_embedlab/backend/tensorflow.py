@@ -217,3 +217,31 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     if compiled:
         compute = tf.function(compute)
     return [np.asarray(tf.convert_to_tensor(g)) for g in compute()]
+
+
+def row_step(compute, variables):
+    """Training steps that add rows into `variables` in place, in one
+    `tf.function` call.
+
+    `compute(tables, *batch)` returns `(updates, loss)`, one `(ids, rows)`
+    per variable; it reads the tables through `tf.gather` on the
+    `tf.Variable`s (only the rows), and `scatter_add` writes only the
+    updated rows, duplicates accumulating. `step(*batches)` takes each
+    batch argument stacked along a leading steps axis and runs the steps
+    in order, returning each step's loss.
+    """
+    handles = [variable_handle(v) for v in variables]
+
+    @tf.function(reduce_retracing=True, jit_compile=True)
+    def step(*batches):
+        n = tf.shape(batches[0])[0]
+        losses = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            updates, loss = compute(handles, *[b[i] for b in batches])
+            for handle, (ids, rows) in zip(handles, updates):
+                handle.scatter_add(tf.IndexedSlices(
+                    tf.cast(rows, handle.dtype), ids))
+            losses = losses.write(i, tf.cast(loss, tf.float32))
+        return losses.stack()
+
+    return step

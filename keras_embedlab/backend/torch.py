@@ -192,3 +192,34 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     torch.sum(layer(ids, **call_kwargs) * cotangent).backward()
     return [v.value.grad.detach().cpu().numpy()
             for v in layer.trainable_weights]
+
+
+def row_step(compute, variables):
+    """Eager training steps that add rows into `variables` in place
+    (`index_add_`, duplicates accumulating); no autograd graph is built.
+
+    `compute(values, *batch)` returns `(updates, loss)`, one `(ids, rows)`
+    per variable; `step(*batches)` takes each batch argument stacked along
+    a leading steps axis, runs the steps in order and returns their losses.
+    """
+    def step(*batches):
+        # One intra-op thread during the steps: their tensors are small,
+        # and on a busy CPU two OpenMP threads made a step ~100x slower
+        # (measured on 2 cores: 2.4 ms against 360 ms per 512 examples).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        losses = []
+        try:
+            with torch.no_grad():
+                values = [_tensor(v) for v in variables]
+                for batch in zip(*(torch.as_tensor(b) for b in batches)):
+                    updates, loss = compute(values, *batch)
+                    for value, (ids, rows) in zip(values, updates):
+                        value.index_add_(0, ids.reshape(-1).long(),
+                                         rows.to(value.dtype))
+                    losses.append(loss)
+        finally:
+            torch.set_num_threads(threads)
+        return torch.stack(losses)
+
+    return step

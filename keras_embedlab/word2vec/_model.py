@@ -1,0 +1,318 @@
+"""`Word2Vec`: skip-gram and CBOW with negative sampling on our tables."""
+
+import math
+import os
+import time
+from typing import Any, Iterable
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_embedlab import backend
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.vectors import Vectors
+from keras_embedlab.word2vec import _corpus
+
+# Steps run per call of the compiled function (one dispatch on JAX and
+# TensorFlow): a step's fixed cost (~0.4 ms on JAX CPU) is paid once.
+_STEPS_PER_CALL = 16
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(
+            value, (int, np.integer)) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. "
+            f"Received: {name}={value!r} (of type {type(value).__name__})")
+    return int(value)
+
+
+def _check_float(name, value, minimum, strict=False):
+    ok = (not isinstance(value, bool) and isinstance(
+        value, (int, float, np.floating, np.integer))
+        and math.isfinite(value)
+        and (value > minimum if strict else value >= minimum))
+    if not ok:
+        bound = ">" if strict else ">="
+        raise ValueError(
+            f"`{name}` must be a finite number {bound} {minimum}. "
+            f"Received: {name}={value!r} (of type {type(value).__name__})")
+    return float(value)
+
+
+def _compute(tables, inputs, targets, lr):
+    """Gradients of one batch of examples, as rows to add to each table.
+
+    `inputs` (batch, c): input-table ids, `-1` for none (CBOW's short
+    windows, padding); `targets` (batch, 1 + negative): the word to
+    predict, then the negatives; `lr` (batch,): each example's learning
+    rate, 0 for padding. The loss and the updates are gensim's: the
+    input is the mean of the context rows (`cbow_mean=1`), each negative
+    equal to the target is skipped, and every context row gets the whole
+    input error.
+    """
+    table_in, table_out = tables
+    mask = ops.cast(inputs >= 0, "float32")
+    safe = ops.maximum(inputs, 0)
+    rows_in = backend.gather_rows(table_in, safe)
+    count = ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
+    hidden = ops.sum(rows_in * mask[..., None], axis=1) / count
+    rows_out = backend.gather_rows(table_out, targets)
+    # Products and sums rather than `einsum`: tiny batched matmuls are
+    # slow on CPU.
+    logits = ops.sum(hidden[:, None, :] * rows_out, axis=-1)
+    used = ops.cast(lr > 0, "float32")[:, None]
+    negatives = ops.cast(targets[:, 1:] != targets[:, :1], "float32")
+    weights = ops.concatenate([ops.ones_like(negatives[:, :1]), negatives],
+                              axis=1) * used
+    labels = ops.concatenate([ops.ones_like(negatives[:, :1]),
+                              ops.zeros_like(negatives)], axis=1)
+    signs = 2.0 * labels - 1.0
+    loss = -ops.sum(ops.log_sigmoid(signs * logits) * weights)
+    g = (labels - ops.sigmoid(logits)) * weights * lr[:, None]
+    out_rows = g[..., None] * hidden[:, None, :]
+    error = ops.sum(g[..., None] * rows_out, axis=1)
+    in_rows = error[:, None, :] * mask[..., None]
+    dim = out_rows.shape[-1]
+    return [(ops.reshape(safe, (-1,)), ops.reshape(in_rows, (-1, dim))),
+            (ops.reshape(targets, (-1,)),
+             ops.reshape(out_rows, (-1, dim)))], loss
+
+
+class Word2Vec:
+    """Word2vec (skip-gram or CBOW, negative sampling) on two
+    `LookupEmbedding` tables, on every Keras backend.
+
+    The arguments, their defaults and the training procedure are gensim's
+    `Word2Vec`: vocabulary by `min_count`, most frequent word first;
+    frequent-word subsampling with `sample`; negatives drawn from
+    count**0.75; a reduced window (uniform reach in `1..window`); a
+    learning rate decaying linearly from `alpha` to `min_alpha` over all
+    words of all epochs. Examples of `batch_words` corpus words are made
+    at once in NumPy, and `batch_size` examples are trained per compiled
+    step, which reads and writes only the rows it uses (the tables are
+    `sparse=True` `LookupEmbedding`s: `input_table`, the word vectors, and
+    `output_table`, gensim's `syn1neg`). Examples within a step see the
+    tables as they were at its start (gensim updates after every pair), and
+    updates of one row within a step add up.
+
+    Args:
+        corpus: Optional; trains at once (`build_vocab` then `train`).
+        vector_size: Dimension of the word vectors.
+        window: Largest distance between a word and its context word.
+        min_count: Words seen fewer times are left out.
+        sg: 1 for skip-gram, 0 for CBOW (the context mean predicts the
+            word).
+        negative: Negative words drawn per example (at least 1).
+        ns_exponent: Exponent of the counts of the negative distribution.
+        sample: Subsampling threshold (0 turns it off), as gensim.
+        alpha, min_alpha: Learning rate at the start and at the end.
+        epochs: Passes over the corpus.
+        seed: Seeds initial vectors, subsampling, windows and negatives:
+            the same corpus and seed train the same vectors on a backend.
+        batch_words: Corpus words whose examples are made together (one
+            learning rate for them, as a gensim job).
+        batch_size: Examples per compiled step.
+        verbose: 1 shows a progress bar per epoch (words/s, loss), 0 none.
+
+    Attributes: `wv` (a `Vectors` of the input table), `running_training_loss`
+    (the last `train`'s summed loss, in float64: gensim's float32 tally
+    saturates), `words_per_second`, `effective_words`.
+
+    Example:
+    ```python
+    model = Word2Vec([["a", "b", "c"]] * 100, vector_size=8, min_count=1)
+    model.wv.most_similar("a")
+    ```
+    """
+
+    def __init__(self, corpus: Any = None, vector_size: int = 100,
+                 window: int = 5, min_count: int = 5, sg: int = 0,
+                 negative: int = 5, ns_exponent: float = 0.75,
+                 sample: float = 1e-3, alpha: float = 0.025,
+                 min_alpha: float = 0.0001, epochs: int = 5, seed: int = 1,
+                 batch_words: int = 10000, batch_size: int = 256,
+                 verbose: int = 1) -> None:
+        self.vector_size = _check_int("vector_size", vector_size, 1)
+        self.window = _check_int("window", window, 1)
+        self.min_count = _check_int("min_count", min_count, 1)
+        if sg not in (0, 1) or isinstance(sg, float):
+            raise ValueError(
+                f"`sg` must be 1 (skip-gram) or 0 (CBOW). Received: sg={sg!r}")
+        self.sg = int(sg)
+        self.negative = _check_int("negative", negative, 1)
+        self.ns_exponent = _check_float("ns_exponent", ns_exponent, 0.0)
+        self.sample = _check_float("sample", sample, 0.0)
+        self.alpha = _check_float("alpha", alpha, 0.0, strict=True)
+        self.min_alpha = _check_float("min_alpha", min_alpha, 0.0)
+        self.epochs = _check_int("epochs", epochs, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.batch_words = _check_int("batch_words", batch_words, 1)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.verbose = _check_int("verbose", verbose, 0)
+        self.index_to_key = None
+        self.running_training_loss = 0.0
+        self.effective_words = 0
+        self.words_per_second = None
+        if corpus is not None:
+            self.build_vocab(corpus)
+            self.train(corpus)
+
+    def build_vocab(self, corpus: str | os.PathLike | Iterable) -> None:
+        """Counts the corpus's words (one pass) and makes the tables."""
+        corpus = _corpus.check_corpus(corpus)
+        raw, total, n_sentences = _corpus.scan_vocab(corpus)
+        words, counts = _corpus.sorted_vocab(raw, self.min_count)
+        if not words:
+            raise ValueError(
+                f"The corpus has no word seen at least min_count="
+                f"{self.min_count} times ({len(raw)} distinct words, "
+                f"{total} words, {n_sentences} sentences): nothing to "
+                f"train. Lower `min_count` or pass a larger corpus.")
+        self.index_to_key = words
+        self.key_to_index = {w: i for i, w in enumerate(words)}
+        self.counts = counts
+        self.corpus_total_words = total
+        self.corpus_count = n_sentences
+        self.keep = _corpus.keep_probabilities(counts, self.sample)
+        self.cum_table = _corpus.cum_table(counts, self.ns_exponent)
+        rng = np.random.default_rng(self.seed)
+        dim = self.vector_size
+        # gensim 4's `prep_vectors`: uniform in [-1/dim, 1/dim).
+        initial = ((rng.random((len(words), dim)) * 2.0 - 1.0) / dim
+                   ).astype("float32")
+        self.input_table = LookupEmbedding(
+            len(words), dim, sparse=True, name="word_vectors",
+            embeddings_initializer=keras.initializers.Constant(initial))
+        self.output_table = LookupEmbedding(
+            len(words), dim, sparse=True, name="output_vectors",
+            embeddings_initializer="zeros")
+        self.input_table.build((None,))
+        self.output_table.build((None,))
+        self._step = backend.row_step(
+            _compute, [self.input_table.embeddings,
+                       self.output_table.embeddings])
+
+    @property
+    def wv(self) -> Vectors:
+        """The word vectors (the input table) with their words."""
+        if self.index_to_key is None:
+            raise ValueError("No vocabulary yet: call `build_vocab(corpus)` "
+                             "or `train(corpus)` first.")
+        matrix = ops.convert_to_numpy(self.input_table.embeddings)
+        return Vectors(self.index_to_key, np.asarray(matrix, np.float32))
+
+    def get_latest_training_loss(self) -> float:
+        return self.running_training_loss
+
+    def train(self, corpus: str | os.PathLike | Iterable,
+              epochs: int | None = None) -> float:
+        """Trains on `corpus` (builds the vocabulary first if there is
+        none); returns the summed training loss (float64).
+
+        The learning rate decays over `epochs` passes of the word count
+        `build_vocab` found (gensim's `total_words`); a file is read again
+        line by line each epoch.
+        """
+        corpus = _corpus.check_corpus(corpus)
+        if self.index_to_key is None:
+            self.build_vocab(corpus)
+        epochs = self.epochs if epochs is None else _check_int(
+            "epochs", epochs, 1)
+        rng = np.random.default_rng(self.seed + 1)
+        maker = _corpus.ExampleMaker(
+            self.key_to_index, self.keep, self.cum_table, self.window,
+            self.sg, self.negative, self.sample, rng)
+        total = self.corpus_total_words
+        self.running_training_loss = 0.0
+        self.effective_words = 0
+        pending = []  # (inputs, targets, lr) waiting for a full step
+        losses = []
+        done = 0
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            bar = (keras.utils.Progbar(total, stateful_metrics=[
+                "words/s", "loss"], unit_name="word")
+                if self.verbose else None)
+            if bar is not None:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            seen = 0
+            for chunk, size in self._chunks(corpus):
+                lr = _corpus.learning_rate(
+                    self.alpha, self.min_alpha,
+                    (epoch + seen / max(total, 1)) / epochs)
+                inputs, targets = maker.examples(chunk)
+                if len(targets):
+                    pending.append((inputs, targets, np.full(
+                        len(targets), lr, np.float32)))
+                pending = self._run_full_steps(pending, losses)
+                seen += size
+                done += size
+                if bar is not None:
+                    self._tally(losses)
+                    elapsed = time.perf_counter() - start
+                    bar.update(min(seen, total), values=[
+                        ("words/s", done / max(elapsed, 1e-9)),
+                        ("loss", self.running_training_loss)])
+        self._run_full_steps(pending, losses, flush=True)
+        self._tally(losses)
+        self.effective_words = maker.effective_words
+        elapsed = time.perf_counter() - start
+        self.train_seconds = elapsed
+        self.trained_words = done
+        self.words_per_second = done / max(elapsed, 1e-9)
+        return self.running_training_loss
+
+    def _chunks(self, corpus):
+        chunk, size = [], 0
+        for sentence in _corpus.sentences(corpus):
+            chunk.append(sentence)
+            size += len(sentence)
+            if size >= self.batch_words:
+                yield chunk, size
+                chunk, size = [], 0
+        if chunk:
+            yield chunk, size
+
+    def _run_full_steps(self, pending, losses, flush=False):
+        """Runs the pending examples in calls of `_STEPS_PER_CALL` steps of
+        `batch_size` examples; keeps the rest, or pads it with unused
+        examples (learning rate 0) when `flush`."""
+        b = self.batch_size
+        call = b * _STEPS_PER_CALL
+        available = sum(len(p[1]) for p in pending)
+        if not pending or (available < call and not flush):
+            return pending
+        width = max(p[0].shape[1] for p in pending)
+        inputs = np.concatenate([np.pad(p[0], ((0, 0), (
+            0, width - p[0].shape[1])), constant_values=-1)
+            for p in pending])
+        targets = np.concatenate([p[1] for p in pending])
+        lr = np.concatenate([p[2] for p in pending])
+        if flush and len(lr) % call:
+            pad = call - len(lr) % call
+            inputs = np.pad(inputs, ((0, pad), (0, 0)), constant_values=-1)
+            targets = np.pad(targets, ((0, pad), (0, 0)))
+            lr = np.pad(lr, (0, pad))
+        full = len(lr) // call * call
+        for i in range(0, full, call):
+            losses.append(self._step(
+                inputs[i:i + call].reshape(_STEPS_PER_CALL, b, -1),
+                targets[i:i + call].reshape(_STEPS_PER_CALL, b, -1),
+                lr[i:i + call].reshape(_STEPS_PER_CALL, b)))
+        rest = (inputs[full:], targets[full:], lr[full:])
+        return [rest] if len(rest[2]) else []
+
+    def _tally(self, losses):
+        # float64 on the host: each step's float32 sum is small.
+        self.running_training_loss += sum(
+            float(np.sum(ops.convert_to_numpy(x), dtype=np.float64))
+            for x in losses)
+        losses.clear()
+
+    def save_word2vec_format(self, path: str | os.PathLike,
+                             binary: bool = False) -> None:
+        """Writes the word vectors as word2vec text or binary (gensim's
+        name); `load_vectors` and gensim read them."""
+        self.wv.save(path, "word2vec-binary" if binary else "word2vec-text")

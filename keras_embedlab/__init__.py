@@ -26,9 +26,12 @@ _EXPORTS = {
     "SparseAdagrad": "sparse_updates",
     "SparseSGD": "sparse_updates",
     "VectorFileError": "vectors",
+    "from_keras": "convert.models",
     "Vectors": "vectors",
+    "load_converted_weights": "convert.models",
     "load_vectors": "vectors",
     "plot_embeddings": "vectors",
+    "to_keras": "convert.models",
 }
 _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.

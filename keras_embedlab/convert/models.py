@@ -1,0 +1,386 @@
+"""`to_keras` and `from_keras`: a model's embedding layers swapped between
+ours and Keras's own (`keras.layers.Embedding`/`ReversibleEmbedding`).
+
+Both rebuild the model with `keras.models.clone_model` (nested Functional
+and Sequential models included, shared layers stay shared) and copy every
+variable as it is stored: our table variables have Keras's names, shapes
+and dtypes in every mode (float, int8, int4, LoRA factors; see
+`table/storage.py`), so a copy is an assignment by variable name. The
+other layers are rebuilt from their configs and get the same weights.
+"""
+
+from typing import NamedTuple
+
+import keras
+
+from keras_embedlab.layers.base import INVALID_IDS_MODES, EmbeddingBase
+from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.layers.one_hot import OneHotDense
+from keras_embedlab.utils.argument_checks import check_choice
+
+
+class _Problem(NamedTuple):
+    layer: str
+    option: str
+    value: object
+    why: str
+    fix: str
+
+    def __str__(self):
+        return (f"- layer '{self.layer}': {self.option}={self.value!r}: "
+                f"{self.why} {self.fix}")
+
+
+def _is_functional(model):
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (Functional, keras.Sequential))
+
+
+def _walk(model, wanted, problems, kind):
+    """The layers of `model` (nested graphs included) that are `wanted`;
+    a `wanted` layer inside another layer, which `clone_model` cannot
+    rebuild, is a problem."""
+    found = []
+    for layer in model.layers:
+        if wanted(layer):
+            found.append(layer)
+        elif _is_functional(layer):
+            found.extend(_walk(layer, wanted, problems, kind))
+        else:
+            for inner in layer._flatten_layers(include_self=False):
+                if wanted(inner):
+                    problems.append(_Problem(
+                        inner.name, "inside", layer.name,
+                        f"the {kind} is part of the custom layer "
+                        f"'{layer.name}' ({type(layer).__name__}), which "
+                        "only a Functional or Sequential model's layers "
+                        "can be swapped out of.",
+                        "Build the model from its layers with the "
+                        "functional API, or convert the inner layer "
+                        "yourself."))
+    return found
+
+
+def _clone(model, convert):
+    """`model` rebuilt with `convert(layer)` for the layers it converts (it
+    returns None for the others, which keep their weights)."""
+    pairs = []
+
+    def clone_function(layer):
+        new = convert(layer)
+        if new is None:
+            new = layer.__class__.from_config(layer.get_config())
+            pairs.append((layer, new))
+        return new
+
+    clone = keras.models.clone_model(model, clone_function=clone_function,
+                                     recursive=True)
+    for old, new in pairs:
+        if isinstance(old, keras.layers.Layer) and old.weights:
+            new.set_weights(old.get_weights())
+    return clone
+
+
+def _check_model(model, name):
+    if not isinstance(model, keras.Model) or not _is_functional(model):
+        raise ValueError(
+            f"`{name}` converts a Functional or Sequential Keras model, or "
+            f"one layer. Received: model={model!r} (of type "
+            f"{type(model).__name__}). For a subclassed model, convert its "
+            "layers one by one."
+        )
+    if not model.built:
+        raise ValueError(
+            f"`{name}` copies weights, so the model must be built. Model "
+            f"'{model.name}' is not: call it on some inputs or build it "
+            "first.")
+
+
+# Ours -> Keras's.
+
+def _uses_reverse(layer):
+    """Whether `layer` needs `ReversibleEmbedding`: a reverse option is
+    set, or a node of the graph calls it with `reverse=True`."""
+    if (not getattr(layer, "tie_weights", True)
+            or layer.reverse_dtype is not None
+            or layer.logit_soft_cap is not None):
+        return True
+    return any(node.arguments.kwargs.get("reverse")
+               for node in layer._inbound_nodes)
+
+
+def _to_keras_problems(layer):
+    """What stops `layer` from being a Keras `Embedding`."""
+    problems = []
+
+    def add(option, value, why, fix):
+        problems.append(_Problem(layer.name, option, value, why, fix))
+
+    if not layer.built:
+        add("built", False, "its weights do not exist yet.",
+            "Build the model (call it on some ids) first.")
+    if layer.combiner is not None:
+        add("combiner", layer.combiner,
+            "Keras's Embedding has no bags (it returns one row per id).",
+            "Look up with combiner=None and reduce the rows with a Keras "
+            "layer (e.g. a masked GlobalAveragePooling1D).")
+    if layer.padding_idx is not None:
+        add("padding_idx", layer.padding_idx,
+            "Keras's Embedding returns the padding id's row as it is "
+            "stored, not zeros.",
+            "Use mask_zero=True with id 0 as padding, or keep "
+            "keras_embedlab.")
+    if layer.max_norm is not None:
+        add("max_norm", layer.max_norm,
+            "Keras's Embedding does not clip looked-up rows.",
+            "Drop max_norm (outputs change for rows above it), or keep "
+            "keras_embedlab.")
+    if layer.invalid_ids == "zeros":
+        add("invalid_ids", "zeros",
+            "Keras's Embedding gives no zero rows for invalid ids (each "
+            "backend does its own thing: an error, a clamped row, NaN).",
+            "Use invalid_ids='error' if every id is valid, or keep "
+            "keras_embedlab.")
+    if (layer.lora_enabled and layer.quantization_mode in ("int8", "int4")
+            and _uses_reverse(layer)):
+        add("lora_rank", layer.lora_rank,
+            f"Keras's ReversibleEmbedding leaves LoRA out of its "
+            f"{layer.quantization_mode} reverse projection (its forward "
+            "lookup has it), so the logits would differ.",
+            "Save and reload the model first (saving merges LoRA into the "
+            "quantized table), or convert before enabling LoRA.")
+    if isinstance(layer, OneHotDense):
+        if layer.activation is not keras.activations.linear:
+            add("activation", keras.activations.serialize(layer.activation),
+                "an Embedding is a plain lookup, without an activation.",
+                "Use activation=None, or add a keras.layers.Activation "
+                "after the layer yourself.")
+        if (layer.built and layer.use_bias
+                and keras.ops.convert_to_numpy(layer.bias).any()):
+            add("use_bias", True,
+                "an Embedding has no bias, and this one is not zero.",
+                "Fold the bias into the kernel (kernel + bias is a lookup "
+                "table), or use use_bias=False.")
+    return problems
+
+
+def _to_keras_layer(layer):
+    """The Keras `Embedding` (`ReversibleEmbedding` where reversed) equal
+    to `layer` (checked by `_to_keras_problems`), weights copied."""
+    reverse = _uses_reverse(layer)
+    prefix = "kernel" if isinstance(layer, OneHotDense) else "embeddings"
+    kwargs = dict(
+        input_dim=layer.input_dim, output_dim=layer.output_dim,
+        embeddings_initializer=getattr(layer, f"{prefix}_initializer"),
+        embeddings_regularizer=getattr(layer, f"{prefix}_regularizer"),
+        embeddings_constraint=getattr(layer, f"{prefix}_constraint"),
+        mask_zero=layer.mask_zero,
+        lora_rank=layer.lora_rank if layer.lora_enabled else None,
+        lora_alpha=layer.lora_alpha if layer.lora_enabled else None,
+        quantization_config=layer.quantization_config,
+        name=layer.name, dtype=layer.dtype_policy,
+        trainable=layer.trainable,
+    )
+    if reverse:
+        cls = keras.layers.ReversibleEmbedding
+        kwargs.update(tie_weights=getattr(layer, "tie_weights", True),
+                      reverse_dtype=layer.reverse_dtype,
+                      logit_soft_cap=layer.logit_soft_cap)
+    else:
+        cls = keras.layers.Embedding
+    new = cls(**kwargs)
+    new.build()
+    if layer.lora_enabled:
+        # Keras's `build` enables LoRA with alpha = rank.
+        new.lora_alpha = layer.lora_alpha
+    ours = {name.replace(prefix, "embeddings", 1): variable
+            for name, variable in layer._stored_variables().items()}
+    _copy_by_name(ours, {v.name: v for v in new.weights}, layer.name)
+    return new
+
+
+def _copy_by_name(source, target, name):
+    if set(source) != set(target):
+        raise ValueError(  # A Keras version with other variables.
+            f"Cannot copy the variables of layer '{name}': it stores "
+            f"{sorted(source)}, its copy {sorted(target)}.")
+    for key, variable in target.items():
+        variable.assign(keras.ops.convert_to_numpy(source[key]))
+
+
+def to_keras(model):
+    """An equal model made only of Keras's own layers, for running and
+    saving where keras_embedlab is not installed.
+
+    Each `LookupEmbedding`, `PretrainedEmbedding` and `OneHotDense` becomes
+    a `keras.layers.Embedding`, or a `keras.layers.ReversibleEmbedding`
+    where it is called with `reverse=True` or sets `tie_weights=False`,
+    `reverse_dtype` or `logit_soft_cap`. Weights are copied as they are
+    stored, so outputs are equal: float, int8 and int4 tables (every int4
+    block size) keep their integers and scales, LoRA stays LoRA (Keras's
+    layer computes the same `table + lora_alpha / lora_rank * a @ b`; as in
+    Keras, saving merges it into the table). The other layers are copies
+    with the same weights; nested Functional and Sequential models are
+    converted too, shared layers stay shared.
+
+    What Keras's layers cannot express raises one `ValueError` listing
+    every layer and option: bags (`combiner`), `padding_idx`, `max_norm`,
+    `invalid_ids="zeros"`, a `OneHotDense` with an activation or a
+    non-zero bias, and our layers inside custom layers.
+
+    Converted as they are, with these consequences:
+    - `invalid_ids="error"`: Keras's layer does not refuse invalid ids
+      (depending on the backend it raises, clamps or gives NaN), so ship
+      only with valid ids.
+    - `sparse=True`: the Keras layer trains its table densely.
+    - `PretrainedEmbedding`: the vocabulary stays behind (the ids are
+      the same); keep it with your `StringLookup`.
+
+    Args:
+        model: A built Functional or Sequential model, or one of our
+            layers (built).
+
+    Returns:
+        The converted model (or layer); `model` is left as it is.
+    """
+    if isinstance(model, EmbeddingBase):
+        problems = _to_keras_problems(model)
+        layers = [model]
+    else:
+        _check_model(model, "to_keras")
+        problems = []
+        layers = _walk(model, lambda x: isinstance(x, EmbeddingBase),
+                       problems, "keras_embedlab layer")
+        for layer in layers:
+            problems.extend(_to_keras_problems(layer))
+    if problems:
+        raise ValueError(
+            "`to_keras` cannot express these layers with Keras's own "
+            f"classes ({len(problems)} problem(s)):\n"
+            + "\n".join(str(p) for p in problems))
+    if isinstance(model, EmbeddingBase):
+        return _to_keras_layer(model)
+    return _clone(model, lambda layer: _to_keras_layer(layer)
+                  if isinstance(layer, EmbeddingBase) else None)
+
+
+# Keras's -> ours.
+
+def _is_keras_embedding(layer):
+    return isinstance(layer, keras.layers.Embedding)
+
+
+def _from_keras_layer(layer, invalid_ids):
+    if not layer.built:
+        raise ValueError(
+            f"`from_keras` copies weights, so layer '{layer.name}' must be "
+            "built. Build the model (call it on some ids) first.")
+    lora = layer.lora_enabled
+    new = LookupEmbedding(
+        layer.input_dim, layer.output_dim,
+        embeddings_initializer=layer.embeddings_initializer,
+        embeddings_regularizer=layer.embeddings_regularizer,
+        embeddings_constraint=layer.embeddings_constraint,
+        mask_zero=layer.mask_zero,
+        lora_rank=layer.lora_rank if lora else None,
+        lora_alpha=layer.lora_alpha if lora else None,
+        quantization_config=layer.quantization_config,
+        tie_weights=getattr(layer, "tie_weights", True),
+        reverse_dtype=getattr(layer, "reverse_dtype", None),
+        logit_soft_cap=getattr(layer, "logit_soft_cap", None),
+        invalid_ids=invalid_ids,
+        name=layer.name, dtype=layer.dtype_policy, trainable=layer.trainable,
+    )
+    new.build()
+    _copy_by_name({v.name: v for v in layer.weights},
+                  new._stored_variables(), layer.name)
+    return new
+
+
+def from_keras(model, invalid_ids="error"):
+    """`model` with its Keras `Embedding`/`ReversibleEmbedding` layers
+    replaced by `LookupEmbedding`s: the way back from `to_keras`, or into
+    keras_embedlab from any Keras model (e.g. a keras-hub backbone).
+
+    Every option of Keras's layers has its equal (`mask_zero`, LoRA with
+    its rank and alpha, int8 and int4 storage, `tie_weights`,
+    `reverse_dtype`, `logit_soft_cap`); weights are copied as they are
+    stored, so outputs for valid ids are equal. Subclasses of
+    `keras.layers.Embedding` are converted as an `Embedding`. Nested
+    Functional and Sequential models are converted too; an Embedding
+    inside another (custom) layer raises.
+
+    Args:
+        model: A built Functional or Sequential model, or a built Keras
+            `Embedding` layer.
+        invalid_ids: `"error"` (default) or `"zeros"`: what the new layers
+            do with ids outside `[0, input_dim)` (Keras's layer leaves
+            that to the backend).
+
+    Returns:
+        The converted model (or layer); `model` is left as it is.
+    """
+    check_choice("invalid_ids", invalid_ids, INVALID_IDS_MODES)
+    if _is_keras_embedding(model):
+        return _from_keras_layer(model, invalid_ids)
+    _check_model(model, "from_keras")
+    problems = []
+    _walk(model, _is_keras_embedding, problems, "Keras Embedding")
+    if problems:
+        raise ValueError(
+            "`from_keras` cannot replace these layers "
+            f"({len(problems)} problem(s)):\n"
+            + "\n".join(str(p) for p in problems))
+    return _clone(model, lambda layer: _from_keras_layer(layer, invalid_ids)
+                  if _is_keras_embedding(layer) else None)
+
+
+# Weights files across the two sides.
+
+def _leaves(model):
+    """`model`'s layers in order, nested Functional/Sequential models
+    opened."""
+    for layer in model.layers:
+        if _is_functional(layer):
+            yield from _leaves(layer)
+        else:
+            yield layer
+
+
+def _names(layer):
+    """`{Keras's variable name: variable}` of an embedding layer, ours or
+    Keras's, for a copy between the two."""
+    if isinstance(layer, EmbeddingBase):
+        prefix = "kernel" if isinstance(layer, OneHotDense) else "embeddings"
+        return {name.replace(prefix, "embeddings", 1): variable
+                for name, variable in layer._stored_variables().items()}
+    return {v.name: v for v in layer.weights}
+
+
+def load_converted_weights(model, filepath):
+    """Loads into `model` a weights file (`save_weights`) written by the
+    same model on the other side of `to_keras`/`from_keras`.
+
+    Keras keys the variables in a weights file by each layer's class, so a
+    file written with `keras.layers.Embedding` does not load into a model
+    of `LookupEmbedding`s, and the reverse. This loads the file into
+    `model`'s twin on the other side (`to_keras(model)` if `model` has our
+    layers, else `from_keras(model)`), with Keras's own loading, then
+    copies the twin's variables into `model` as they are stored.
+
+    Args:
+        model: A built Functional or Sequential model.
+        filepath: A `.weights.h5` file written by the converted twin of a
+            model of the same architecture.
+    """
+    _check_model(model, "load_converted_weights")
+    ours = any(isinstance(layer, EmbeddingBase) for layer in _leaves(model))
+    twin = to_keras(model) if ours else from_keras(model)
+    twin.load_weights(filepath)
+    for mine, theirs in zip(_leaves(model), _leaves(twin)):
+        if isinstance(mine, EmbeddingBase) != isinstance(theirs,
+                                                         EmbeddingBase):
+            _copy_by_name(_names(theirs), _names(mine), mine.name)
+        elif mine.weights:
+            mine.set_weights(theirs.get_weights())

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import warnings
+import zipfile
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from keras_embedlab import (
     LookupEmbedding,
     OneHotDense,
+    PretrainedEmbedding,
     from_keras,
     load_converted_weights,
     to_keras,
@@ -92,8 +94,27 @@ def test_plain_lookup_becomes_embedding_and_grouped_int4_is_kept():
     _assert_equal(model, converted)
 
 
+def test_pretrained_embedding_keeps_its_mask_and_frozen_table():
+    vocabulary = ["", "[UNK]", *"abcdefgh"]
+    layer = PretrainedEmbedding(10, 4, vocabulary=vocabulary, mask_zero=True,
+                                weights=np.arange(40.0).reshape(10, 4))
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, layer(inputs))
+    converted = to_keras(model).layers[1]
+    assert type(converted) is keras.layers.Embedding
+    assert (converted.mask_zero, converted.trainable) == (True, False)
+    ids = keras.ops.convert_to_tensor(IDS)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(converted.compute_mask(ids)), IDS != 0)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(converted(ids)),
+        np.arange(40.0).reshape(10, 4)[IDS])
+
+
 def test_one_hot_dense_and_nested_models_with_shared_layers():
     one_hot = OneHotDense(10, 6, name="one_hot")
+    one_hot.build()
+    one_hot.quantize("int8")
     inner_in = keras.Input((4,), dtype="int32")
     inner = keras.Model(inner_in, one_hot(inner_in), name="inner")
     shared = LookupEmbedding(10, 6, name="shared")
@@ -201,6 +222,8 @@ def test_converted_file_loads_without_keras_embedlab(tmp_path):
     path, ours_path = str(tmp_path / "model.keras"), str(tmp_path / "o.keras")
     to_keras(model).save(path)
     model.save(ours_path)
+    with zipfile.ZipFile(path) as archive:
+        assert "keras_embedlab" not in archive.read("config.json").decode()
     expected = model.predict(IDS, verbose=0)
     # keras_embedlab cannot be imported (None in sys.modules blocks every
     # import of it, the editable install's finder included), and the repo

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from keras_embedlab import (
+    LazyAdam,
     LookupEmbedding,
     OneHotDense,
     PretrainedEmbedding,
+    RowSparseModel,
     from_keras,
     load_converted_weights,
     to_keras,
@@ -146,6 +148,17 @@ def test_every_problem_is_listed_in_one_error():
                  "layer 'relu': invalid_ids='zeros'",
                  "layer 'relu': max_norm=1.0"):
         assert text in message
+
+
+def test_our_model_class_and_optimizer_are_refused():
+    inputs = keras.Input((4,), dtype="int32")
+    model = RowSparseModel(inputs, LookupEmbedding(10, 4)(inputs),
+                           name="sparse")
+    model.compile(optimizer=LazyAdam(), loss="mse")
+    with pytest.raises(ValueError) as info:
+        to_keras(model)
+    assert "'sparse': class='RowSparseModel'" in str(info.value)
+    assert "'sparse': optimizer='LazyAdam'" in str(info.value)
 
 
 def test_quantized_lora_in_reverse_is_refused():

@@ -209,6 +209,35 @@ def _copy_by_name(source, target, name):
         variable.assign(keras.ops.convert_to_numpy(source[key]))
 
 
+def _is_ours(obj):
+    return type(obj).__module__.startswith("keras_embedlab.")
+
+
+def _our_model_classes(model):
+    """The model classes and optimizer of keras_embedlab that a clone of
+    `model` would keep (`clone_model` keeps a Functional subclass)."""
+    problems = []
+    models = [model, *(layer for layer in model._flatten_layers()
+                       if _is_functional(layer) and layer is not model)]
+    for inner in models:
+        if _is_ours(inner):
+            problems.append(_Problem(
+                inner.name, "class", type(inner).__name__,
+                "the converted model would keep this keras_embedlab class.",
+                "Convert `keras.Model(model.inputs, model.outputs)` (the "
+                "same graph, as a plain Keras model) instead."))
+    optimizer = getattr(model, "optimizer", None)
+    if model.compiled and _is_ours(optimizer):
+        problems.append(_Problem(
+            model.name, "optimizer", type(optimizer).__name__,
+            "the converted model would be compiled with this keras_embedlab "
+            "optimizer.",
+            "Compile the model with a Keras optimizer (e.g. "
+            "keras.optimizers.Adam for LazyAdam) before converting, or "
+            "convert an uncompiled copy."))
+    return problems
+
+
 def to_keras(model):
     """An equal model made only of Keras's own layers, for running and
     saving where keras_embedlab is not installed.
@@ -222,12 +251,18 @@ def to_keras(model):
     layer computes the same `table + lora_alpha / lora_rank * a @ b`; as in
     Keras, saving merges it into the table). The other layers are copies
     with the same weights; nested Functional and Sequential models are
-    converted too, shared layers stay shared.
+    converted too, shared layers stay shared. A Functional subclass with
+    its own constructor (a keras-hub backbone) comes back as a plain
+    Functional model with the same graph (as `keras.models.clone_model`
+    does); a compiled model stays compiled.
 
     What Keras's layers cannot express raises one `ValueError` listing
     every layer and option: bags (`combiner`), `padding_idx`, `max_norm`,
     `invalid_ids="zeros"`, a `OneHotDense` with an activation or a
-    non-zero bias, and our layers inside custom layers.
+    non-zero bias, a quantized table with LoRA used in reverse (Keras's
+    quantized reverse projection leaves LoRA out), our layers inside
+    custom layers, and our model classes (`RowSparseModel`) or optimizers
+    in the model.
 
     Converted as they are, with these consequences:
     - `invalid_ids="error"`: Keras's layer does not refuse invalid ids
@@ -252,6 +287,7 @@ def to_keras(model):
         problems = []
         layers = _walk(model, lambda x: isinstance(x, EmbeddingBase),
                        problems, "keras_embedlab layer")
+        problems.extend(_our_model_classes(model))
         for layer in layers:
             problems.extend(_to_keras_problems(layer))
     if problems:

@@ -161,6 +161,17 @@ def test_our_model_class_and_optimizer_are_refused():
     assert "'sparse': optimizer='LazyAdam'" in str(info.value)
 
 
+def test_quantized_mask_keras_would_drop_is_refused():
+    layer = _layer("int8", mask_zero=True)
+    inputs = keras.Input((4,), dtype="int32")
+    plain = keras.Model(inputs, layer(inputs))
+    # Keras's quantized Embedding keeps the mask ...
+    assert to_keras(plain).layers[1].supports_masking
+    # ... its quantized ReversibleEmbedding (3.15) gives none.
+    with pytest.raises(ValueError, match="'emb': mask_zero=True.*no mask"):
+        to_keras(_tied_model(layer))
+
+
 def test_quantized_lora_in_reverse_is_refused():
     with pytest.raises(ValueError, match="'emb': lora_rank=2.*reverse"):
         to_keras(_tied_model(_layer("int8", 2)))
@@ -179,6 +190,44 @@ def test_layer_inside_a_custom_layer_is_refused():
     model = keras.Model(inputs, Wrapper(name="wrapper")(inputs))
     with pytest.raises(ValueError, match="'hidden': inside='wrapper'"):
         to_keras(model)
+
+
+class _Backbone(keras.Model):
+    """A keras-hub-like backbone: a Functional subclass with its own
+    constructor, a tied `ReversibleEmbedding`, attention."""
+
+    def __init__(self, vocabulary_size=12, dim=8, **kwargs):
+        ids = keras.Input((5,), dtype="int32")
+        token = keras.layers.ReversibleEmbedding(vocabulary_size, dim,
+                                                 mask_zero=True,
+                                                 name="token_embedding")
+        x = token(ids)
+        x = keras.layers.MultiHeadAttention(2, 4, name="attention")(x, x)
+        x = keras.layers.LayerNormalization(name="norm")(x)
+        super().__init__(ids, token(x, reverse=True), **kwargs)
+        self.vocabulary_size, self.dim = vocabulary_size, dim
+
+    def get_config(self):
+        return {"vocabulary_size": self.vocabulary_size, "dim": self.dim}
+
+
+def test_from_keras_converts_a_backbone_with_grouped_int4():
+    backbone = _Backbone()
+    backbone.get_layer("token_embedding").quantize(
+        "int4", config=keras.quantizers.Int4QuantizationConfig(block_size=4))
+    ours = from_keras(backbone)
+    token = ours.get_layer("token_embedding")
+    assert type(token) is LookupEmbedding
+    assert (token.quantization_mode, token._int4_block_size) == ("int4", 4)
+    # Keras's quantized ReversibleEmbedding gives no mask: neither does
+    # the converted layer, so the attention sees what it saw.
+    assert not token.mask_zero
+    ids = np.array([[1, 2, 3, 0, 0], [11, 4, 5, 6, 0]], "int32")
+    _assert_equal(backbone, ours, ids)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(token.embeddings),
+        keras.ops.convert_to_numpy(
+            backbone.get_layer("token_embedding").embeddings))
 
 
 def test_from_keras_keeps_keras_lora_and_sets_invalid_ids():

@@ -9,9 +9,13 @@ and dtypes in every mode (float, int8, int4, LoRA factors; see
 other layers are rebuilt from their configs and get the same weights.
 """
 
+import functools
 from typing import NamedTuple
 
 import keras
+
+# Keras has no public accessor for a tensor's mask (see `layers/base.py`).
+from keras.src.backend import get_keras_mask
 
 from keras_embedlab.layers.base import INVALID_IDS_MODES, EmbeddingBase
 from keras_embedlab.layers.lookup import LookupEmbedding
@@ -150,6 +154,16 @@ def _to_keras_problems(layer):
             "lookup has it), so the logits would differ.",
             "Save and reload the model first (saving merges LoRA into the "
             "quantized table), or convert before enabling LoRA.")
+    mode = layer.quantization_mode
+    if (layer.mask_zero and mode in ("int8", "int4")
+            and not _masks(_uses_reverse(layer), mode)):
+        add("mask_zero", True,
+            f"Keras's {_keras_class(_uses_reverse(layer)).__name__} gives "
+            f"no mask when it is {mode}-quantized (its quantized lookup "
+            "skips the mask), so masked layers after it would see every "
+            "position.",
+            "Use mask_zero=False and pass the mask (ids != 0) to the "
+            "layers that take one, or keep keras_embedlab.")
     if isinstance(layer, OneHotDense):
         if layer.activation is not keras.activations.linear:
             add("activation", keras.activations.serialize(layer.activation),
@@ -163,6 +177,28 @@ def _to_keras_problems(layer):
                 "Fold the bias into the kernel (kernel + bias is a lookup "
                 "table), or use use_bias=False.")
     return problems
+
+
+def _keras_class(reverse):
+    return (keras.layers.ReversibleEmbedding if reverse
+            else keras.layers.Embedding)
+
+
+def _gives_mask(layer):
+    """Whether `layer` (built, `mask_zero=True`) gives its rows a mask."""
+    rows = layer(keras.ops.zeros((1, 1), "int32"))
+    return get_keras_mask(rows) is not None
+
+
+@functools.lru_cache(maxsize=None)
+def _masks(reverse, mode):
+    """Whether Keras's layer (`_keras_class(reverse)`) quantized to `mode`
+    gives a mask with `mask_zero=True` (asked, not assumed: a Keras
+    version may change it)."""
+    probe = _keras_class(reverse)(2, 2, mask_zero=True)
+    probe.build()
+    probe.quantize(mode)
+    return _gives_mask(probe)
 
 
 def _to_keras_layer(layer):
@@ -182,13 +218,11 @@ def _to_keras_layer(layer):
         name=layer.name, dtype=layer.dtype_policy,
         trainable=layer.trainable,
     )
+    cls = _keras_class(reverse)
     if reverse:
-        cls = keras.layers.ReversibleEmbedding
         kwargs.update(tie_weights=getattr(layer, "tie_weights", True),
                       reverse_dtype=layer.reverse_dtype,
                       logit_soft_cap=layer.logit_soft_cap)
-    else:
-        cls = keras.layers.Embedding
     new = cls(**kwargs)
     new.build()
     if layer.lora_enabled:
@@ -260,7 +294,9 @@ def to_keras(model):
     every layer and option: bags (`combiner`), `padding_idx`, `max_norm`,
     `invalid_ids="zeros"`, a `OneHotDense` with an activation or a
     non-zero bias, a quantized table with LoRA used in reverse (Keras's
-    quantized reverse projection leaves LoRA out), our layers inside
+    quantized reverse projection leaves LoRA out) or with `mask_zero`
+    where Keras's quantized layer gives no mask (3.15's
+    `ReversibleEmbedding`), our layers inside
     custom layers, and our model classes (`RowSparseModel`) or optimizers
     in the model.
 
@@ -313,12 +349,15 @@ def _from_keras_layer(layer, invalid_ids):
             f"`from_keras` copies weights, so layer '{layer.name}' must be "
             "built. Build the model (call it on some ids) first.")
     lora = layer.lora_enabled
+    # A Keras layer that gives no mask despite `mask_zero` (3.15's
+    # quantized `ReversibleEmbedding`) becomes one without: same outputs.
+    mask_zero = layer.mask_zero and _gives_mask(layer)
     new = LookupEmbedding(
         layer.input_dim, layer.output_dim,
         embeddings_initializer=layer.embeddings_initializer,
         embeddings_regularizer=layer.embeddings_regularizer,
         embeddings_constraint=layer.embeddings_constraint,
-        mask_zero=layer.mask_zero,
+        mask_zero=mask_zero,
         lora_rank=layer.lora_rank if lora else None,
         lora_alpha=layer.lora_alpha if lora else None,
         quantization_config=layer.quantization_config,
@@ -342,7 +381,10 @@ def from_keras(model, invalid_ids="error"):
     Every option of Keras's layers has its equal (`mask_zero`, LoRA with
     its rank and alpha, int8 and int4 storage, `tie_weights`,
     `reverse_dtype`, `logit_soft_cap`); weights are copied as they are
-    stored, so outputs for valid ids are equal. Subclasses of
+    stored, so outputs for valid ids are equal. Where Keras's layer gives
+    no mask despite `mask_zero=True` (Keras 3.15's quantized
+    `ReversibleEmbedding`), the new layer has `mask_zero=False`, so that
+    the layers after it still see what they saw. Subclasses of
     `keras.layers.Embedding` are converted as an `Embedding`. Nested
     Functional and Sequential models are converted too; an Embedding
     inside another (custom) layer raises.

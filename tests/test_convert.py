@@ -192,7 +192,7 @@ def test_layer_inside_a_custom_layer_is_refused():
         to_keras(model)
 
 
-class _Backbone(keras.Model):
+class TinyBackbone(keras.Model):
     """A keras-hub-like backbone: a Functional subclass with its own
     constructor, a tied `ReversibleEmbedding`, attention."""
 
@@ -202,8 +202,8 @@ class _Backbone(keras.Model):
                                                  mask_zero=True,
                                                  name="token_embedding")
         x = token(ids)
-        x = keras.layers.MultiHeadAttention(2, 4, name="attention")(x, x)
-        x = keras.layers.LayerNormalization(name="norm")(x)
+        x = keras.layers.Attention(name="attention")([x, x])
+        x = keras.layers.Dense(dim, name="feedforward")(x)
         super().__init__(ids, token(x, reverse=True), **kwargs)
         self.vocabulary_size, self.dim = vocabulary_size, dim
 
@@ -212,7 +212,7 @@ class _Backbone(keras.Model):
 
 
 def test_from_keras_converts_a_backbone_with_grouped_int4():
-    backbone = _Backbone()
+    backbone = TinyBackbone()
     backbone.get_layer("token_embedding").quantize(
         "int4", config=keras.quantizers.Int4QuantizationConfig(block_size=4))
     ours = from_keras(backbone)
@@ -223,7 +223,10 @@ def test_from_keras_converts_a_backbone_with_grouped_int4():
     # the converted layer, so the attention sees what it saw.
     assert not token.mask_zero
     ids = np.array([[1, 2, 3, 0, 0], [11, 4, 5, 6, 0]], "int32")
-    _assert_equal(backbone, ours, ids)
+    # Eager calls: compiling attention for `predict` costs seconds.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(ids)),
+                               keras.ops.convert_to_numpy(backbone(ids)),
+                               rtol=0, atol=1e-6)
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(token.embeddings),
         keras.ops.convert_to_numpy(

@@ -28,13 +28,16 @@ _EXPORTS = {
     "SparseAdagrad": "sparse_updates",
     "SparseSGD": "sparse_updates",
     "VectorFileError": "vectors",
+    "from_keras": "convert.models",
     "hash_ids": "hashing.ids",
     "hash_strings": "hashing.strings",
-    "Vectors": "vectors",
-    "Word2Vec": "word2vec",
+    "load_converted_weights": "convert.models",
     "load_vectors": "vectors",
     "plot_embeddings": "vectors",
     "split_ids": "hashing.ids",
+    "to_keras": "convert.models",
+    "Vectors": "vectors",
+    "Word2Vec": "word2vec",
 }
 _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.

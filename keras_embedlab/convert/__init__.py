@@ -1,0 +1,1 @@
+"""Whole models to and from Keras's own embedding classes (`models`)."""

@@ -52,11 +52,9 @@ def _assertion(refusal):
     assertion (`jit_compile=True`).
     """
     before, after = refusal.message_parts()
-    flat_ids = tf.reshape(refusal.ids, [-1])
-    bad = tf.logical_not(tf.reshape(refusal.valid(), [-1]))
-    first = tf.gather(flat_ids, tf.argmax(tf.cast(bad, tf.int32)))
     return tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(bad)), [before, first, after]
+        tf.reduce_all(refusal.valid()),
+        [before, refusal.first_invalid(), after],
     )
 
 

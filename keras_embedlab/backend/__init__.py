@@ -8,7 +8,7 @@ this module and never compares backend names. Only the active backend's
 module is imported.
 
 Functions: `checked_on_host`, `ids_for_host_check`, `refuse_in_graph`,
-`fail_in_graph`, `quiet_callback_errors`, `all_ids_valid` (None: the
+`serving_graph`, `quiet_callback_errors`, `all_ids_valid` (None: the
 rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
 (with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
@@ -50,7 +50,7 @@ all_ids_valid = _impl.all_ids_valid
 checked_on_host = _impl.checked_on_host
 ids_for_host_check = _impl.ids_for_host_check
 refuse_in_graph = _impl.refuse_in_graph
-fail_in_graph = _impl.fail_in_graph
+serving_graph = _impl.serving_graph
 quiet_callback_errors = _impl.quiet_callback_errors
 gather_rows = _impl.gather_rows
 fill_take = _impl.fill_take

@@ -11,6 +11,7 @@
 
 import functools
 import logging
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -49,10 +50,6 @@ FILL_TAKE = True
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).
-
-
-def fail_in_graph(rows, refusal):
-    return rows  # `refuse_in_graph` raises through its callback.
 
 
 class _DropErrors(logging.Filter):
@@ -96,13 +93,46 @@ def checked_on_host(ids):
     return not isinstance(ids, jax.core.Tracer)
 
 
+def _in_jax2tf():
+    """Whether `jax2tf.convert` is tracing (Keras's `tf_saved_model`
+    export): it keeps a list of embedded TensorFlow functions meanwhile."""
+    jax2tf = sys.modules.get("jax.experimental.jax2tf.jax2tf")
+    return (jax2tf is not None and
+            jax2tf.get_thread_local_state_call_tf_concrete_function_list()
+            is not None)
+
+
+def serving_graph(ids):
+    """A program traced for export: with symbolic dimensions (Keras's
+    exports trace a batch of any size, through jax2onnx or `jax2tf`) or
+    inside `jax2tf`. Host callbacks do not serialize there."""
+    if not isinstance(ids, jax.core.Tracer):
+        return False
+    symbolic = any(not isinstance(d, int) for d in ids.shape)
+    return symbolic or _in_jax2tf()
+
+
 def ids_for_host_check(ids, input_dim, valid=None):
     # Keras's eager steps (`run_eagerly=True`) come here too: hence the note.
     return np.asarray(ids)
 
 
 def refuse_in_graph(ids, refusal):
-    """`ids`, with a callback that raises `refusal.error` on a bad batch."""
+    """`ids`, with a callback that raises `refusal.error` on a bad batch.
+
+    In a program traced for export, no callback (none serializes): the
+    lookup's gather refuses (`ids.reader.serving_rows`) where the format
+    keeps a gather that can (ONNX, through jax2onnx); jax2tf's cannot, so
+    that export stops with a `ValueError`.
+    """
+    if _in_jax2tf():
+        # XLA has no operation that fails on data, gathers clamp, and a
+        # TensorFlow assertion embedded with `call_tf` needs static shapes.
+        raise refusal.cannot_export(
+            "format='tf_saved_model' on JAX (jax2tf): the XLA program it "
+            "saves has no operation that can refuse a batch")
+    if serving_graph(ids):
+        return ids
     has_bad = refusal.has_invalid()
 
     def check(has_bad, offending):

@@ -1,7 +1,10 @@
 """TensorFlow: what `keras.ops` cannot do.
 
-- Raising on invalid ids inside a graph: `tf.debugging.Assert`, placed in
-  the branch only a bad batch takes (XLA drops it: then zero rows).
+- Raising on invalid ids inside a graph: `tf.debugging.Assert` on the
+  ids, before the lookup. Every TensorFlow graph is one that a serving
+  format may carry (`serving_graph`): converters that drop the assertion
+  (tf2onnx, LiteRT) keep the gather that refuses invalid ids; XLA drops
+  it too, and gives zero rows.
 - A dense gradient for a gather: `tf.gather` gives a `tf.IndexedSlices`,
   which Keras optimizers such as Adam apply to part of their state only, so
   training would differ from JAX and from one-hot matmul.
@@ -58,14 +61,23 @@ def _assertion(refusal):
     )
 
 
-def fail_in_graph(rows, refusal):
-    """`rows`, after an assertion on the ids (the bad-batch branch)."""
-    with tf.control_dependencies([_assertion(refusal)]):
-        return tf.identity(rows)
+def _in_xla():
+    """Whether this graph compiles with XLA (`jit_compile=True`): the test
+    TensorFlow's own control flow uses (a private module, no public one)."""
+    from tensorflow.python.ops import control_flow_util
+
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph())
 
 
 def checked_on_host(ids):
     return tf.executing_eagerly()
+
+
+def serving_graph(ids):
+    """Every graph but XLA's: `tf.function`s are what `model.export`
+    saves, and none compiles with XLA."""
+    return not tf.executing_eagerly() and not _in_xla()
 
 
 def ids_for_host_check(ids, input_dim, valid=None):
@@ -73,12 +85,21 @@ def ids_for_host_check(ids, input_dim, valid=None):
 
 
 def refuse_in_graph(ids, refusal):
-    if refusal.valid_given:
-        with tf.control_dependencies([_assertion(refusal)]):
-            return tf.identity(ids)
-    # For signed ids in a graph the check is `fail_in_graph`, inside the
-    # branch that only a bad batch runs.
-    return ids
+    """`ids`, after an assertion, plus zeros that only a batch without
+    invalid ids can broadcast. Converters drop the assertion (tf2onnx,
+    LiteRT, OpenVINO): there the lookup's gather refuses invalid ids
+    (`ids.reader.serving_rows`), except OpenVINO's, which reads zeros; but
+    every runtime checks a broadcast (a reshape would be folded away).
+    Under XLA, which has neither, `ids` as they are: invalid ids give zero
+    rows."""
+    if _in_xla():
+        return ids
+    with tf.control_dependencies([_assertion(refusal)]):
+        ids = tf.identity(ids)
+    invalid = tf.reduce_sum(tf.cast(tf.logical_not(refusal.valid()),
+                                    tf.int32))
+    pair = tf.broadcast_to(tf.zeros([2], ids.dtype), [2 + invalid])
+    return ids + tf.reduce_sum(pair)
 
 
 def gather_rows(table, ids):

@@ -57,12 +57,17 @@ def quiet_callback_errors(error_type):
     pass  # No callbacks: the check runs in Python.
 
 
-def fail_in_graph(rows, refusal):
-    return rows  # The host check raises in Python.
-
-
 def checked_on_host(ids):
-    return True  # The check always runs in Python (a graph break).
+    """The check runs in Python (under `torch.compile`, a graph break),
+    except in a program traced for a serving format (`serving_graph`)."""
+    return not serving_graph(ids)
+
+
+def serving_graph(ids):
+    """`torch.export` (formats "torch" and ONNX with static shapes) or
+    TorchScript's tracer (ONNX with a dynamic batch): a Python check would
+    be baked into the program as the traced batch's answer."""
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 def ids_for_host_check(ids, input_dim, valid=None):
@@ -74,7 +79,16 @@ def ids_for_host_check(ids, input_dim, valid=None):
 
 
 def refuse_in_graph(ids, refusal):
-    raise NotImplementedError("PyTorch ids are always checked on the host.")
+    """Exported programs have no assertion on data: the lookup's gather
+    refuses invalid ids (`ids.reader.serving_rows`)."""
+    if torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+        # TorchScript traces bake shapes in, so no check on data survives,
+        # and OpenVINO (Keras's only other traced format) gathers zeros.
+        raise refusal.cannot_export(
+            "a TorchScript trace other than ONNX's (format='openvino' on "
+            "PyTorch): the trace keeps no check on data and OpenVINO's "
+            "gather reads zeros for invalid ids")
+    return ids
 
 
 def dense_gradient(table):

@@ -6,8 +6,9 @@ row reader, for both layers and every storage.
 tensors (compiled checks); every message about an invalid id is
 `invalid_ids_message`. Backends never apply the rule themselves: they are
 handed a `Refusal` (what is invalid, what to say) and supply only the
-mechanism that stops a compiled batch (`backend.refuse_in_graph`,
-`backend.fail_in_graph`).
+mechanism that stops a compiled batch (`backend.refuse_in_graph`). In a
+graph that a serving format will carry (`backend.serving_graph`), the
+rows come from `serving_rows`: there the runtime's own gather refuses.
 
 **The reader.** `prepare_ids` (dtype, narrowing-safe cast, `check_ids`)
 and `read_rows` (an all-zero row for each invalid id, around any reader: a
@@ -150,6 +151,18 @@ class Refusal:
             + backend.INVALID_ID_NOTE
         )
 
+    def cannot_export(self, where):
+        """The error of an export whose program could not refuse a batch
+        with an invalid id (`where`: the format, and why)."""
+        return ValueError(
+            f"Layer '{self.layer_name}' has invalid_ids='error', which "
+            f"cannot be kept in {where}: its outputs would be silent rows "
+            "for invalid ids. Export with invalid_ids='zeros' (set "
+            "`layer.invalid_ids = 'zeros'` before exporting: invalid ids "
+            "then give all-zero rows), or use a format that refuses them "
+            "(see the README's 'Export and serving')."
+        )
+
     def message_parts(self):
         """The message's words before and after the offending id."""
         before, after = invalid_ids_message(self.layer_name, self.input_dim,
@@ -225,7 +238,8 @@ def host_ids(ids, input_dim, invalid_ids, layer_name):
     return ids.astype("int32")
 
 
-def read_rows(lookup, ids, input_dim, invalid_ids, layer_name):
+def read_rows(lookup, ids, input_dim, invalid_ids, layer_name,
+              guard_table=None):
     """`lookup(ids)`, with an all-zero row for each invalid id.
 
     Valid batches, almost all of them, cost a reduction over the ids and a
@@ -234,40 +248,81 @@ def read_rows(lookup, ids, input_dim, invalid_ids, layer_name):
     mode, ids that `prepare_ids` already checked on the host are valid (or
     it raised): they skip the branch, and its second trip to the host.
     Eager calls choose the branch in Python, without `ops.cond`'s overhead.
+    Graphs that a serving format will carry take `serving_rows` instead
+    (`guard_table`: see there).
     """
     def bad_batch():
         valid = valid_ids(ids, input_dim, ops)
         rows = lookup(ops.where(valid, ids, ops.zeros_like(ids)))
-        rows = ops.where(ops.expand_dims(valid, -1), rows,
+        return ops.where(ops.expand_dims(valid, -1), rows,
                          ops.zeros_like(rows))
-        if invalid_ids == "error":
-            rows = backend.fail_in_graph(
-                rows, Refusal(ids, input_dim, layer_name, valid))
-        return rows
 
     if backend.checked_on_host(ids):
         if invalid_ids == "error" or bool(all_ids_valid(ids,
                                                                 input_dim)):
             return lookup(ids)
         return bad_batch()
+    if backend.serving_graph(ids):
+        return serving_rows(lookup, ids, input_dim, invalid_ids,
+                            guard_table)
     return ops.cond(all_ids_valid(ids, input_dim),
                     lambda: lookup(ids), bad_batch)
 
 
+def serving_rows(lookup, ids, input_dim, invalid_ids, guard_table=None):
+    """`lookup(ids)` in the form every serving format carries.
+
+    Comparisons, `where` and the gather itself: no reduction over the ids
+    (ONNX Runtime has no unsigned one), no branch and no callback (neither
+    serializes from JAX). With `"zeros"`, invalid ids read row 0 and their
+    rows become zeros. With `"error"`, they read row `input_dim`, which
+    the runtime's own gather refuses (ONNX Runtime, LiteRT, PyTorch,
+    TensorFlow on CPU). Never a negative index: ONNX and PyTorch gathers
+    wrap those. Their rows are still zeroed, for runtimes whose gathers
+    clamp or fill instead (XLA, OpenVINO): there the backend's own check
+    (`refuse_in_graph`) is the refusal, if it has one. A `lookup` that is
+    not a gather (a one-hot matrix) names the table it multiplies
+    (`guard_table`): the refused index is gathered from it, and its first
+    column adds nothing to valid ids' rows. (A constant guard would not do:
+    converters fold or clamp gathers from constants.)
+    """
+    valid = valid_ids(ids, input_dim, ops)
+    fill = 0 if invalid_ids == "zeros" else input_dim
+    index = ops.where(valid, ids, ops.full_like(ids, fill))
+    if guard_table is None:
+        rows = lookup(index)
+    else:
+        rows = lookup(ops.where(valid, ids, ops.zeros_like(ids)))
+        if invalid_ids == "error":
+            guard = ops.take(guard_table, index, axis=0)[..., :1]
+            guard = ops.where(ops.expand_dims(valid, -1),
+                              ops.zeros_like(guard), guard)
+            rows = ops.add(rows, ops.cast(guard, rows.dtype))
+    return ops.where(ops.expand_dims(valid, -1), rows, ops.zeros_like(rows))
+
+
+def fills_invalid_ids(ids):
+    """Whether the backend's own gather (`backend.fill_take`) gives the
+    rows of `ids`: JAX, except in graphs for a serving format, whose
+    converters have no filling gather."""
+    return backend.FILL_TAKE and not backend.serving_graph(ids)
+
+
 def take_rows(table, ids, input_dim, invalid_ids, layer_name):
     """`table[ids]`, with an all-zero row for each invalid id."""
-    if backend.FILL_TAKE:
+    if fills_invalid_ids(ids):
         return backend.fill_take(table, ids)
     # `take` gathers rows directly: no one-hot matrix, and the gradient only
     # has non-zero rows for the ids in the batch.
     return read_rows(lambda i: backend.gather_rows(table, i), ids, input_dim,
-                 invalid_ids, layer_name)
+                     invalid_ids, layer_name)
 
 
-def one_hot_rows(ids, input_dim, dtype, invalid_ids, layer_name):
-    """`one_hot(ids)`, with an all-zero vector for each invalid id."""
+def one_hot_rows(ids, input_dim, dtype, invalid_ids, layer_name, table):
+    """`one_hot(ids)`, with an all-zero vector for each invalid id;
+    `table`: the matrix the vectors will multiply (`serving_rows`)."""
     return read_rows(lambda i: ops.one_hot(i, input_dim, dtype=dtype), ids,
-                 input_dim, invalid_ids, layer_name)
+                     input_dim, invalid_ids, layer_name, guard_table=table)
 
 
 def embedding_mask(ids, mask_zero):

@@ -228,8 +228,9 @@ class OneHotDense(EmbeddingBase):
         # precision), as in `LookupEmbedding`: a float16 sum of squares
         # overflows for rows of norm above 256. The matmul runs in `dtype`.
         weights = self._bag_weights(ids, bag_weights, self.variable_dtype)
+        table = self._dense_table()
         one_hot = reader.one_hot_rows(ids, self.input_dim, dtype,
-                                      self.invalid_ids, self.name)
+                                      self.invalid_ids, self.name, table)
         one_hot = reader.zero_padding(one_hot, ids, self.padding_idx)
         if self.combiner is not None:
             # A bag of ids as a (weighted) multi-hot vector.
@@ -237,7 +238,7 @@ class OneHotDense(EmbeddingBase):
                                dtype)
         # Each output row is a kernel row: clipping the kernel's rows clips
         # the rows of `one_hot @ kernel`.
-        kernel = reader.clip_rows(self._dense_table(), self.max_norm,
+        kernel = reader.clip_rows(table, self.max_norm,
                                   self.norm_type)
         outputs = ops.matmul(one_hot, ops.cast(kernel, dtype))
         if self.combiner is not None:

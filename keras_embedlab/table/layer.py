@@ -205,7 +205,7 @@ class TableLayer:
                                ops.multiply(self._lora_scale(), delta))
             return rows
 
-        if backend.FILL_TAKE:
+        if reader.fills_invalid_ids(ids):
             return read(ids, backend.fill_take)
         return reader.read_rows(read, ids, self.input_dim, self.invalid_ids,
                                 self.name)

@@ -230,8 +230,9 @@ class SampledSoftmaxLoss(keras.losses.Loss):
     trains on the sampled softmax of `embedding.sampled_softmax_loss`;
     `embedding(model(x), reverse=True)` gives the exact logits at
     inference. The loss holds its own `keras.random.SeedGenerator`, so each
-    step draws new classes (on JAX, see `sampled_softmax_loss` in the
-    README: `model.fit` keeps a loss's random state fixed).
+    step draws new classes; its state is kept with the embedding layer's
+    `non_trainable_variables` (not its weights), where `model.fit` carries
+    it from step to step on every backend.
 
     Args:
         embedding: The `LookupEmbedding` whose table gives the logits.
@@ -260,6 +261,13 @@ class SampledSoftmaxLoss(keras.losses.Loss):
         self.remove_accidental_hits = remove_accidental_hits
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # The seed's state goes with the embedding layer's state (its
+        # `non_trainable_variables`, not its weights: never saved), so that
+        # the model's step carries it forward: JAX's `model.fit` updates
+        # only the model's own variables, and would otherwise draw the same
+        # classes at every step. Keras's tracker refuses new state on a
+        # built layer, hence its list directly.
+        embedding._seed_generators.append(self.seed_generator)
 
     def call(self, y_true, y_pred):
         return self.embedding.sampled_softmax_loss(

@@ -8,6 +8,7 @@ frequent words of a vocabulary sorted by frequency, are drawn most.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -35,6 +36,7 @@ def _probabilities(classes, range_max):
                       math.log1p(range_max))
 
 
+@functools.cache
 def expected_tries(num_sampled: int, range_max: int) -> float:
     """How many draws with replacement give `num_sampled` distinct classes
     on average: the `t` with `sum_k 1 - (1 - P(k)) ** t == num_sampled`.

@@ -394,3 +394,28 @@ def test_public_names():
     for name in ("sampled_softmax_loss", "log_uniform_candidate_sampler",
                  "SampledSoftmaxLoss"):
         assert name in keras_embedlab.__all__ and name in dir(keras_embedlab)
+
+
+def test_row_sparse_training_equals_dense_training():
+    # A `sparse=True` tied table under `RowSparseModel` gets, from the
+    # sampled loss, the update a dense table gets (plain SGD: the rows no
+    # lookup read have a zero gradient either way).
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 12, (8, 2)).astype("int32")
+    labels = rng.integers(0, 12, 8).astype("int32")
+    table = rng.normal(size=(12, 3)).astype("float32")
+    tables = []
+    for sparse in (False, True):
+        embedding = LookupEmbedding(12, 3, weights=table, sparse=sparse)
+        inputs = keras.Input((2,), dtype="int32")
+        hidden = keras.layers.GlobalAveragePooling1D()(embedding(inputs))
+        model_class = keras_embedlab.RowSparseModel if sparse else keras.Model
+        model = model_class(inputs, hidden)
+        optimizer = (keras_embedlab.SparseSGD(0.5) if sparse
+                     else keras.optimizers.SGD(0.5))
+        model.compile(optimizer, loss=SampledSoftmaxLoss(
+            embedding, num_sampled=4, seed=2))
+        model.fit(ids, labels, batch_size=8, epochs=2, verbose=0)
+        tables.append(_np(embedding.embeddings))
+    assert not np.allclose(tables[0], table)
+    np.testing.assert_allclose(tables[1], tables[0], rtol=1e-5, atol=1e-6)

@@ -388,6 +388,12 @@ def test_sampler_and_layer_bad_arguments():
     with pytest.raises(ValueError, match=re.escape(
             "`num_sampled` must be at most `num_classes` (4)")):
         SampledSoftmaxLoss(layer, num_sampled=5)
+    # Labels follow the invalid-id rule: out of range, or not whole.
+    weights, inputs, _ = _problem(4, 2, 1)
+    with pytest.raises(ValueError, match="invalid id: 4"):
+        sampled_softmax_loss(weights, None, [[4]], inputs, 2, 4)
+    with pytest.raises(ValueError, match="invalid id: 2.5"):
+        SampledSoftmaxLoss(layer, num_sampled=2)(np.array([2.5]), inputs)
 
 
 def test_public_names():

@@ -354,7 +354,8 @@ class LookupEmbedding(EmbeddingBase):
         loss.check_loss_arguments(num_sampled, self.input_dim, num_true,
                                   remove_accidental_hits, sampled_values)
         dtype = self.reverse_dtype or self.compute_dtype
-        labels = loss._labels(labels, num_true)
+        labels = ops.cast(self._prepare_ids(loss._labels(labels, num_true)),
+                          "int32")
         inputs = loss._inputs(inputs, self.output_dim)
         inputs = ops.cast(self._quantize_inputs(inputs), dtype)
         return loss.sampled_logits_loss(
@@ -370,7 +371,6 @@ class LookupEmbedding(EmbeddingBase):
                                         self.compute_dtype,
                                         self._group_index())
             return ops.transpose(ops.take(kernel, ids, axis=1))
-        ids = self._prepare_ids(ids)
         rows = reader.zero_padding(self._gather(ids), ids, self.padding_idx)
         return reader.clip_rows(rows, self.max_norm, self.norm_type)
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_embedlab.ids import reader
 from keras_embedlab.sampled_softmax.sampler import (
     log_uniform_candidate_sampler,
 )
@@ -53,7 +54,9 @@ def check_loss_arguments(num_sampled, num_classes, num_true,
 
 
 def _labels(labels, num_true):
-    """Labels as int32 of shape (batch, num_true); rank 1 when num_true=1."""
+    """Labels of shape (batch, num_true) (rank 1 is one per example), in
+    their own dtype: Keras losses receive floats, which the invalid-id rule
+    checks as floats (2.5 is no class) before any cast."""
     labels = ops.convert_to_tensor(labels)
     shape = _shape(labels)
     if len(shape) == 1 and num_true == 1:
@@ -64,8 +67,7 @@ def _labels(labels, num_true):
             "(batch_size,) with num_true=1). Received: labels of shape "
             f"{shape} with num_true={num_true}."
         )
-    # Keras losses receive labels as floats: whole numbers, cast back.
-    return ops.cast(labels, "int32")
+    return labels
 
 
 def _inputs(inputs, dim):
@@ -213,7 +215,11 @@ def sampled_softmax_loss(
                 f"{_shape(biases)}."
             )
         read_biases = lambda ids: _gather(biases, ids)  # noqa: E731
-    labels = _labels(labels, num_true)
+    # The invalid-id rule (`ids.reader`): a label outside [0, num_classes)
+    # raises, in compiled code too, instead of reading a clamped or NaN row.
+    labels = ops.cast(reader.prepare_ids(_labels(labels, num_true),
+                                         num_classes, "error",
+                                         "sampled_softmax_loss"), "int32")
     inputs = _inputs(inputs, _shape(weights)[1])
     return sampled_logits_loss(
         lambda ids: _gather(weights, ids), read_biases, labels, inputs,

@@ -67,6 +67,17 @@ def _full_softmax(weights, inputs, labels, biases=None):
     return lse - np.take_along_axis(logits, labels, axis=1).mean(axis=1)
 
 
+def _full_gradient(weights, inputs, labels):
+    """NumPy reference: the gradient of `_full_softmax(...).sum()` for
+    `weights` and `inputs`; d loss / d logits is softmax - targets."""
+    logits = inputs @ weights.T
+    d_logits = np.exp(logits - logits.max(axis=1, keepdims=True))
+    d_logits /= d_logits.sum(axis=1, keepdims=True)
+    for column in labels.T:
+        d_logits[np.arange(len(labels)), column] -= 1.0 / labels.shape[1]
+    return [d_logits.T @ inputs, d_logits @ weights]
+
+
 def _problem(num_classes=10, dim=4, batch=3, num_true=1, seed=0):
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=(num_classes, dim)).astype("float32")
@@ -158,18 +169,8 @@ def test_whole_vocabulary_sampled_equals_full_softmax_compiled():
     value, grads = _grad_fn(loss, compiled=True)(weights, inputs)
     np.testing.assert_allclose(
         _np(value), _full_softmax(weights, inputs, labels).sum(), rtol=1e-5)
-    eps = 1e-3  # Central differences of the NumPy reference.
-    for arg, grad in zip((weights, inputs), grads):
-        want = np.zeros_like(arg)
-        for index in np.ndindex(arg.shape):
-            up, down = arg.astype("float64"), arg.astype("float64")
-            up[index] += eps
-            down[index] -= eps
-            pair = [(up, inputs), (down, inputs)] if arg is weights else [
-                (weights, up), (weights, down)]
-            want[index] = (_full_softmax(*pair[0], labels).sum()
-                           - _full_softmax(*pair[1], labels).sum()) / (2 * eps)
-        np.testing.assert_allclose(_np(grad), want, atol=1e-3)
+    for got, want in zip(grads, _full_gradient(weights, inputs, labels)):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-4, atol=1e-5)
 
 
 def _mean_sampled_gradient(weights, inputs, labels, num_sampled, draws,
@@ -197,13 +198,7 @@ def test_gradient_approaches_full_softmax_in_expectation():
     # (unique) the average gradient is within a few percent of the full
     # softmax's, and mistakes in the correction or the hits show.
     weights, inputs, labels = _problem(10, 3, 2)
-    # The full softmax's gradient, by hand: d loss / d logits is
-    # softmax - one_hot(label).
-    logits = inputs @ weights.T
-    d_logits = np.exp(logits - logits.max(axis=1, keepdims=True))
-    d_logits /= d_logits.sum(axis=1, keepdims=True)
-    d_logits[np.arange(2), labels[:, 0]] -= 1.0
-    full = [d_logits.T @ inputs, d_logits @ weights]
+    full = _full_gradient(weights, inputs, labels)
 
     def error(variant, draws):
         grads = _mean_sampled_gradient(weights, inputs, labels, 9, draws,
@@ -298,37 +293,6 @@ def test_layer_loss_is_the_softmax_of_its_reverse_logits(options):
     np.testing.assert_allclose(_np(loss), full, rtol=1e-5, atol=1e-6)
 
 
-def test_model_fit_trains_with_sampled_softmax_loss():
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, 20, (32, 2)).astype("int32")
-    labels = ((ids[:, 0] + 1) % 20).astype("int32")
-    embedding = LookupEmbedding(20, 4, name="tied")
-    hidden = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling1D()(
-        embedding(keras.Input((2,), dtype="int32"))))
-    model = keras.Model(embedding.input, hidden)
-    loss = SampledSoftmaxLoss(embedding, num_sampled=5, seed=0)
-    model.compile(keras.optimizers.Adam(0.05), loss=loss)
-    start = _np(loss.seed_generator.state)
-
-    def full_loss():  # The exact softmax loss of the tied logits.
-        logits = _np(embedding(model(ids), reverse=True))
-        top = logits.max(axis=1)
-        return np.mean(np.log(np.exp(logits - top[:, None]).sum(axis=1))
-                       + top - logits[np.arange(32), labels])
-
-    before = full_loss()
-    history = model.fit(ids, labels, batch_size=8, epochs=5, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()
-    assert full_loss() < 0.9 * before, (before, full_loss())
-    # A new draw at every step (the seed state moved on, on every backend).
-    assert not np.array_equal(_np(loss.seed_generator.state), start)
-    # Inference: the exact logits of the tied table.
-    vectors = model.predict(ids[:4], verbose=0)
-    np.testing.assert_allclose(
-        _np(embedding(vectors, reverse=True)),
-        vectors @ _np(embedding.embeddings).T, rtol=1e-5, atol=1e-5)
-
-
 @on_tensorflow
 def test_sparse_table_gets_only_the_read_rows():
     import tensorflow as tf
@@ -402,26 +366,44 @@ def test_public_names():
         assert name in keras_embedlab.__all__ and name in dir(keras_embedlab)
 
 
-def test_row_sparse_training_equals_dense_training():
-    # A `sparse=True` tied table under `RowSparseModel` gets, from the
-    # sampled loss, the update a dense table gets (plain SGD: the rows no
-    # lookup read have a zero gradient either way).
+def test_model_fit_dense_and_row_sparse():
+    # `model.fit` with the loss: the exact softmax loss of the tied logits
+    # falls, a new draw at every step, exact logits at inference. A
+    # `sparse=True` table under `RowSparseModel` gets the dense table's
+    # update (plain SGD: rows no lookup read have a zero gradient).
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, 12, (8, 2)).astype("int32")
-    labels = rng.integers(0, 12, 8).astype("int32")
-    table = rng.normal(size=(12, 3)).astype("float32")
+    ids = rng.integers(0, 20, (32, 2)).astype("int32")
+    labels = ((ids[:, 0] + 1) % 20).astype("int32")
+    table = rng.normal(size=(20, 4)).astype("float32")
     tables = []
     for sparse in (False, True):
-        embedding = LookupEmbedding(12, 3, weights=table, sparse=sparse)
+        embedding = LookupEmbedding(20, 4, weights=table, sparse=sparse)
         inputs = keras.Input((2,), dtype="int32")
         hidden = keras.layers.GlobalAveragePooling1D()(embedding(inputs))
         model_class = keras_embedlab.RowSparseModel if sparse else keras.Model
         model = model_class(inputs, hidden)
-        optimizer = (keras_embedlab.SparseSGD(0.5) if sparse
-                     else keras.optimizers.SGD(0.5))
-        model.compile(optimizer, loss=SampledSoftmaxLoss(
-            embedding, num_sampled=4, seed=2))
-        model.fit(ids, labels, batch_size=8, epochs=2, verbose=0)
+        optimizer = (keras_embedlab.SparseSGD(1.0) if sparse
+                     else keras.optimizers.SGD(1.0))
+        loss = SampledSoftmaxLoss(embedding, num_sampled=5, seed=2)
+        model.compile(optimizer, loss=loss)
+        start = _np(loss.seed_generator.state)
+
+        def full_loss():  # The exact softmax loss of the tied logits.
+            return _full_softmax(_np(embedding.embeddings),
+                                 _np(model(ids)), labels[:, None]).mean()
+
+        before = full_loss()
+        history = model.fit(ids, labels, batch_size=8, epochs=3, verbose=0,
+                            shuffle=False)
+        assert np.isfinite(history.history["loss"]).all()
         tables.append(_np(embedding.embeddings))
-    assert not np.allclose(tables[0], table)
-    np.testing.assert_allclose(tables[1], tables[0], rtol=1e-5, atol=1e-6)
+        if sparse:
+            continue
+        assert full_loss() < 0.95 * before, (before, full_loss())
+        # The seed state moved on (JAX's fit keeps only the model's state).
+        assert not np.array_equal(_np(loss.seed_generator.state), start)
+        vectors = model.predict(ids[:4], verbose=0)
+        np.testing.assert_allclose(
+            _np(embedding(vectors, reverse=True)),
+            vectors @ tables[0].T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tables[1], tables[0], rtol=1e-5, atol=1e-5)

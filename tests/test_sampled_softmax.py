@@ -366,7 +366,7 @@ def test_public_names():
         assert name in keras_embedlab.__all__ and name in dir(keras_embedlab)
 
 
-def test_model_fit_dense_and_row_sparse():
+def test_model_fit_dense_and_row_sparse(tmp_path):
     # `model.fit` with the loss: the exact softmax loss of the tied logits
     # falls, a new draw at every step, exact logits at inference. A
     # `sparse=True` table under `RowSparseModel` gets the dense table's
@@ -406,4 +406,11 @@ def test_model_fit_dense_and_row_sparse():
         np.testing.assert_allclose(
             _np(embedding(vectors, reverse=True)),
             vectors @ tables[0].T, rtol=1e-5, atol=1e-5)
+        # Saved and reloaded: the seed is no weight; the loss, which knows
+        # the layer by name only, asks to compile again.
+        model.save(tmp_path / "model.keras")
+        reloaded = keras.saving.load_model(tmp_path / "model.keras")
+        assert len(reloaded.weights) == len(model.weights) == 1
+        with pytest.raises(ValueError, match="Compile the model again"):
+            reloaded.fit(ids, labels, verbose=0)
     np.testing.assert_allclose(tables[1], tables[0], rtol=1e-5, atol=1e-5)

@@ -238,7 +238,9 @@ class SampledSoftmaxLoss(keras.losses.Loss):
     inference. The loss holds its own `keras.random.SeedGenerator`, so each
     step draws new classes; its state is kept with the embedding layer's
     `non_trainable_variables` (not its weights), where `model.fit` carries
-    it from step to step on every backend.
+    it from step to step on every backend. A model saved with this loss
+    reloads with a loss that knows the layer by name only: compile it
+    again before training.
 
     Args:
         embedding: The `LookupEmbedding` whose table gives the logits.
@@ -259,32 +261,46 @@ class SampledSoftmaxLoss(keras.losses.Loss):
                  reduction: str = "sum_over_batch_size",
                  name: str = "sampled_softmax_loss", dtype: Any = None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        check_loss_arguments(num_sampled, embedding.input_dim, num_true,
-                             remove_accidental_hits, None)
-        self.embedding = embedding
+        # A saved model's compile config names the layer; a reloaded loss
+        # cannot reach the layer itself (see `call`).
+        reloaded = isinstance(embedding, str)
+        check_loss_arguments(num_sampled,
+                             num_sampled if reloaded else embedding.input_dim,
+                             num_true, remove_accidental_hits, None)
+        self.embedding = None if reloaded else embedding
+        self.embedding_name = embedding if reloaded else embedding.name
         self.num_sampled = num_sampled
         self.num_true = num_true
         self.remove_accidental_hits = remove_accidental_hits
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # The seed's state goes with the embedding layer's state (its
-        # `non_trainable_variables`, not its weights: never saved), so that
-        # the model's step carries it forward: JAX's `model.fit` updates
-        # only the model's own variables, and would otherwise draw the same
-        # classes at every step. Keras's tracker refuses new state on a
-        # built layer, hence its list directly.
-        embedding._seed_generators.append(self.seed_generator)
+        if not reloaded:
+            # The seed's state goes with the embedding layer's state (its
+            # `non_trainable_variables`, not its weights: never saved), so
+            # that the model's step carries it forward: JAX's `model.fit`
+            # updates only the model's own variables, and would otherwise
+            # draw the same classes at every step. Keras's tracker refuses
+            # new state on a built layer, hence its list directly.
+            embedding._seed_generators.append(self.seed_generator)
 
     def call(self, y_true, y_pred):
+        if self.embedding is None:
+            raise ValueError(
+                "This SampledSoftmaxLoss was reloaded with a saved model and "
+                f"knows its embedding layer only by name "
+                f"('{self.embedding_name}'). Compile the model again: "
+                "model.compile(loss=SampledSoftmaxLoss(model.get_layer("
+                f"'{self.embedding_name}'), num_sampled={self.num_sampled}))."
+            )
         return self.embedding.sampled_softmax_loss(
             y_true, y_pred, self.num_sampled, num_true=self.num_true,
             remove_accidental_hits=self.remove_accidental_hits,
             seed=self.seed_generator)
 
     def get_config(self):
-        # The layer itself cannot be serialized here: a reloaded model needs
-        # `compile` again with its own embedding layer.
-        return {**super().get_config(), "num_sampled": self.num_sampled,
+        # The layer by name only: a reloaded model must compile again.
+        return {**super().get_config(), "embedding": self.embedding_name,
+                "num_sampled": self.num_sampled,
                 "num_true": self.num_true,
                 "remove_accidental_hits": self.remove_accidental_hits,
                 "seed": self.seed}

@@ -297,8 +297,7 @@ def test_layer_loss_is_the_softmax_of_its_reverse_logits(options):
 def test_sparse_table_gets_only_the_read_rows():
     import tensorflow as tf
 
-    layer = LookupEmbedding(50, 3, sparse=True)
-    layer.build()
+    layer = LookupEmbedding(50, 3, sparse=True)  # Built by the loss.
     labels = np.array([4, 9])
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer.sampled_softmax_loss(

@@ -353,6 +353,8 @@ class LookupEmbedding(EmbeddingBase):
 
         loss.check_loss_arguments(num_sampled, self.input_dim, num_true,
                                   remove_accidental_hits, sampled_values)
+        if not self.built:
+            self.build()
         dtype = self.reverse_dtype or self.compute_dtype
         labels = ops.cast(self._prepare_ids(loss._labels(labels, num_true)),
                           "int32")

@@ -13,6 +13,7 @@ from keras_embedlab.layers.base import (
     check_built,
     shared_arguments,
 )
+from keras_embedlab.sampled_softmax import loss as sampled_loss
 from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK, TRACE_ATTRIBUTE
 from keras_embedlab.table.layer import (
     TableSpec,
@@ -348,19 +349,17 @@ class LookupEmbedding(EmbeddingBase):
         Returns:
             Float32 losses of shape `(batch,)`.
         """
-        # Imported here: the sampled softmax imports no layer.
-        from keras_embedlab.sampled_softmax import loss
-
-        loss.check_loss_arguments(num_sampled, self.input_dim, num_true,
-                                  remove_accidental_hits, sampled_values)
+        sampled_loss.check_loss_arguments(num_sampled, self.input_dim,
+                                          num_true, remove_accidental_hits,
+                                          sampled_values)
         if not self.built:
             self.build()
         dtype = self.reverse_dtype or self.compute_dtype
-        labels = ops.cast(self._prepare_ids(loss._labels(labels, num_true)),
-                          "int32")
-        inputs = loss._inputs(inputs, self.output_dim)
+        labels = sampled_loss.as_labels(labels, num_true)
+        labels = ops.cast(self._prepare_ids(labels), "int32")
+        inputs = sampled_loss.as_inputs(inputs, self.output_dim)
         inputs = ops.cast(self._quantize_inputs(inputs), dtype)
-        return loss.sampled_logits_loss(
+        return sampled_loss.sampled_logits_loss(
             self._reverse_rows, None, labels, inputs, num_sampled,
             self.input_dim, num_true, sampled_values,
             remove_accidental_hits, seed, soft_cap=self.logit_soft_cap)

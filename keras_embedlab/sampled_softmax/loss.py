@@ -53,7 +53,7 @@ def check_loss_arguments(num_sampled, num_classes, num_true,
         )
 
 
-def _labels(labels, num_true):
+def as_labels(labels, num_true):
     """Labels of shape (batch, num_true) (rank 1 is one per example), in
     their own dtype: Keras losses receive floats, which the invalid-id rule
     checks as floats (2.5 is no class) before any cast."""
@@ -70,7 +70,7 @@ def _labels(labels, num_true):
     return labels
 
 
-def _inputs(inputs, dim):
+def as_inputs(inputs, dim):
     inputs = ops.convert_to_tensor(inputs)
     shape = _shape(inputs)
     dtype = keras.backend.standardize_dtype(inputs.dtype)
@@ -217,10 +217,10 @@ def sampled_softmax_loss(
         read_biases = lambda ids: _gather(biases, ids)  # noqa: E731
     # The invalid-id rule (`ids.reader`): a label outside [0, num_classes)
     # raises, in compiled code too, instead of reading a clamped or NaN row.
-    labels = ops.cast(reader.prepare_ids(_labels(labels, num_true),
+    labels = ops.cast(reader.prepare_ids(as_labels(labels, num_true),
                                          num_classes, "error",
                                          "sampled_softmax_loss"), "int32")
-    inputs = _inputs(inputs, _shape(weights)[1])
+    inputs = as_inputs(inputs, _shape(weights)[1])
     return sampled_logits_loss(
         lambda ids: _gather(weights, ids), read_biases, labels, inputs,
         num_sampled, num_classes, num_true, sampled_values,

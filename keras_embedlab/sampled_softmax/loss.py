@@ -189,8 +189,8 @@ def sampled_softmax_loss(
         remove_accidental_hits: Boolean, default True.
         seed: None, an integer or a `keras.random.SeedGenerator` for the
             default sampler. An integer draws the same classes at every
-            call; in a training loop pass a `SeedGenerator` (needed under
-            `jax.jit`).
+            call; in a training loop pass a `SeedGenerator` (see
+            `log_uniform_candidate_sampler` for `jax.jit`).
 
     Returns:
         Float32 tensor of shape `(batch_size,)`: each example's loss.

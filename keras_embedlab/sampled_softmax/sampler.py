@@ -119,7 +119,9 @@ def log_uniform_candidate_sampler(
         seed: None, an integer or a `keras.random.SeedGenerator`, as for
             `keras.random`. An integer gives the same candidates on every
             call; to draw new ones at each training step, pass a
-            `SeedGenerator` (needed under `jax.jit`).
+            `SeedGenerator` (in a `jax.jit` function of your own, inside a
+            `keras.StatelessScope` that maps its `state`, as `model.fit`
+            does).
 
     Returns:
         `(sampled_candidates, true_expected_count, sampled_expected_count)`:

@@ -25,6 +25,7 @@ _EXPORTS = {
     "PretrainedEmbedding": "layers.pretrained.layer",
     "QREmbedding": "layers.qr",
     "RowSparseModel": "sparse_updates",
+    "SampledSoftmaxLoss": "sampled_softmax",
     "SparseAdagrad": "sparse_updates",
     "SparseSGD": "sparse_updates",
     "VectorFileError": "vectors",
@@ -33,7 +34,9 @@ _EXPORTS = {
     "hash_strings": "hashing.strings",
     "load_converted_weights": "convert.models",
     "load_vectors": "vectors",
+    "log_uniform_candidate_sampler": "sampled_softmax",
     "plot_embeddings": "vectors",
+    "sampled_softmax_loss": "sampled_softmax",
     "split_ids": "hashing.ids",
     "to_keras": "convert.models",
     "Vectors": "vectors",
@@ -43,7 +46,7 @@ _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.
 _KERAS_MODULES = ("sparse_updates", "layers.lookup", "layers.one_hot",
                   "layers.pretrained.layer", "layers.hashed", "layers.qr",
-                  "distribution")
+                  "distribution", "sampled_softmax")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

@@ -13,6 +13,7 @@ from keras_embedlab.layers.base import (
     check_built,
     shared_arguments,
 )
+from keras_embedlab.sampled_softmax import loss as sampled_loss
 from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK, TRACE_ATTRIBUTE
 from keras_embedlab.table.layer import (
     TableSpec,
@@ -322,6 +323,57 @@ class LookupEmbedding(EmbeddingBase):
         table = backend.dense_gradient(self._embeddings)
         return reader.take_rows(table, ids, self.input_dim,
                                 self.invalid_ids, self.name)
+
+    def sampled_softmax_loss(self, labels, inputs, num_sampled: int,
+                             num_true: int = 1, sampled_values: Any = None,
+                             remove_accidental_hits: bool = True,
+                             seed: Any = None):
+        """The sampled softmax loss of the `reverse=True` logits.
+
+        `keras_embedlab.sampled_softmax_loss` on this layer's output
+        projection: the rows it reads are those `reverse=True` uses (a tied
+        table's `padding_idx` row is zero and rows are clipped to
+        `max_norm`; `tie_weights=False` reads `reverse_embeddings`),
+        `logit_soft_cap` caps the logits before the correction, and only
+        the true and sampled rows are read. Labels follow `invalid_ids`.
+        With `sparse=True` the table's gradient has only those rows
+        (row-sparse optimizers on TensorFlow). At inference, call the layer
+        with `reverse=True` for the exact logits.
+
+        Args:
+            labels: Integer ids of shape `(batch, num_true)` (or `(batch,)`).
+            inputs: Float vectors of shape `(batch, output_dim)`.
+            num_sampled, num_true, sampled_values, remove_accidental_hits,
+            seed: As for `keras_embedlab.sampled_softmax_loss`.
+
+        Returns:
+            Float32 losses of shape `(batch,)`.
+        """
+        sampled_loss.check_loss_arguments(num_sampled, self.input_dim,
+                                          num_true, remove_accidental_hits,
+                                          sampled_values)
+        if not self.built:
+            self.build()
+        dtype = self.reverse_dtype or self.compute_dtype
+        labels = sampled_loss.as_labels(labels, num_true)
+        labels = ops.cast(self._prepare_ids(labels), "int32")
+        inputs = sampled_loss.as_inputs(inputs, self.output_dim)
+        inputs = ops.cast(self._quantize_inputs(inputs), dtype)
+        return sampled_loss.sampled_logits_loss(
+            self._reverse_rows, None, labels, inputs, num_sampled,
+            self.input_dim, num_true, sampled_values,
+            remove_accidental_hits, seed, soft_cap=self.logit_soft_cap)
+
+    def _reverse_rows(self, ids):
+        """Rows `ids` of the `reverse=True` projection, read alone."""
+        untied = self._table_spec.extra
+        if untied:
+            kernel = untied[0][0].dense(self, self.output_dim,
+                                        self.compute_dtype,
+                                        self._group_index())
+            return ops.transpose(ops.take(kernel, ids, axis=1))
+        rows = reader.zero_padding(self._gather(ids), ids, self.padding_idx)
+        return reader.clip_rows(rows, self.max_norm, self.norm_type)
 
     def quantize(self, mode=None, type_check=True, config=None):
         # Subclasses are not quantized unless they say so, as in Keras.

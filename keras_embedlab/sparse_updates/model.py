@@ -105,11 +105,14 @@ class RowSparseModel(keras.Model):
         if not optimizer.built:
             optimizer.build(self.trainable_variables)
         trace = RowTrace(leaves=True)
+        # The loss may read table rows too (`SampledSoftmaxLoss`): traced
+        # as the forward pass's lookups are, as on JAX.
         with trace.attached(list(tables.values())):
             y_pred = (self(x, training=True) if self._call_has_training_arg
                       else self(x))
-        loss = self._compute_loss(x=x, y=y, y_pred=y_pred,
-                                  sample_weight=sample_weight, training=True)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred,
+                                      sample_weight=sample_weight,
+                                      training=True)
         self._loss_tracker.update_state(loss, sample_weight=next(
             i for i in keras.tree.flatten(x) if i is not None).shape[0])
         loss = optimizer.scale_loss(loss)

@@ -36,6 +36,7 @@ _EXPORTS = {
     "load_vectors": "vectors",
     "log_uniform_candidate_sampler": "sampled_softmax",
     "plot_embeddings": "vectors",
+    "run_exported": "serving",
     "sampled_softmax_loss": "sampled_softmax",
     "split_ids": "hashing.ids",
     "to_keras": "convert.models",

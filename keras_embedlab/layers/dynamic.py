@@ -100,7 +100,8 @@ class DynamicEmbedding(LookupEmbedding):
     3. Ids without a slot: their `k` is added to a count-min sketch of
        `COUNT_HASHES` (2) rows of `count_buckets` int32 counters (bucket of
        row `j`: word `j` of `hash_ids(id, count_buckets, seed=0)`); the
-       id's estimate `c` is the smallest of its counters after the update.
+       id's estimate `c` is the smallest of its counters once every id of
+       the call has been added.
        It is a candidate if `c >= min_count`. Two ids share a counter
        only if they collide in every row; then `c` exceeds the id's own
        sightings, and it may be admitted early (never late). Counters are
@@ -128,23 +129,8 @@ class DynamicEmbedding(LookupEmbedding):
     The layer expects one call per training step (the optimizer resets the
     rows reclaimed by the step's last call).
 
-    **Next to torchrec's managed-collision modules**
-    (`torchrec/modules/mc_modules.py`, `MCHManagedCollisionModule`): both
-    keep a sorted array of resident raw ids searched with `searchsorted`
-    and a slot per entry. torchrec reserves its last slot for misses, as
-    our OOV row; it buffers the ids of `eviction_interval` batches and only
-    then merges them (unique ids and counts) with the residents, keeping
-    the top `zch_size` by count (LFU) or last access (LRU) with a stable
-    sort, so an incoming id may displace a resident of equal score; its
-    admission filters (`threshold_filtering_func`: mean, skew or random
-    thresholds) look only at the buffered window, with no memory of ids
-    that were filtered out. It returns the evicted slots from `evict()` for
-    the embedding module to reset. Here the map is updated on every step,
-    inside the compiled step on three backends; admission uses a
-    persistent fixed-size count-min sketch over the whole stream
-    (`min_count`), residents keep their slot on ties, and the row and
-    optimizer-slot reset happens in the same step, in the row-sparse
-    optimizer.
+    How this policy compares with torchrec's managed-collision modules:
+    docs/ARCHITECTURE.md, "Dynamic slots".
 
     Args:
         capacity: Integer, the slots (the table has `capacity + 1` rows).

@@ -127,7 +127,8 @@ class DynamicEmbedding(LookupEmbedding):
     drawn once with `embeddings_initializer`; optimizer slots restart from
     their initial values (0; `SparseAdagrad`: `initial_accumulator_value`).
     The layer expects one call per training step (the optimizer resets the
-    rows reclaimed by the step's last call).
+    rows reclaimed by the step's last call); its step counter is int32
+    (2**31 - 1 training calls).
 
     How this policy compares with torchrec's managed-collision modules:
     docs/ARCHITECTURE.md, "Dynamic slots".
@@ -438,7 +439,9 @@ class DynamicEmbedding(LookupEmbedding):
         flat = ops.reshape(ops.cast(ids, self._id_dtype), (-1,))
         keep = (ops.not_equal(flat, 0) if self.mask_zero
                 else ops.ones_like(flat, dtype="bool"))
-        update = bool(training) and self.trainable
+        # An empty batch (known to be empty when traced) changes nothing.
+        update = (bool(training) and self.trainable
+                  and flat.shape[0] != 0)
         if update:
             sorted_ids, sorted_slots, size, admitted, step = self._admit(
                 flat, keep)

@@ -30,6 +30,7 @@ SUPPORTED_POLICIES = ("lfu", "lru")
 # Count-min sketch of the sightings of ids without a slot: rows x buckets.
 COUNT_HASHES = 2
 COUNT_SEED = 0
+MAX_COUNT_BUCKETS = 2**30 - 1
 # Rows drawn once with the initializer, that reclaimed slots restart from.
 MAX_RESET_ROWS = 1024
 _INT32_MAX = 2**31 - 1
@@ -50,7 +51,7 @@ _REFUSED = {
     "logit_soft_cap": "`reverse=True` is not supported",
 }
 # (name, dtype kind) of the map's state, in saved order.
-_STATE = (("slot_ids", "id"), ("sorted_ids", "id"), ("sorted_slots", "id"),
+_STATE = (("slot_ids", "id"), ("sorted_ids", "id"), ("sorted_slots", "int32"),
           ("slot_counts", "int32"), ("slot_last_seen", "int32"),
           ("slot_admitted", "int32"), ("size", "int32"), ("step", "int32"),
           ("id_counts", "int32"))
@@ -130,6 +131,14 @@ class DynamicEmbedding(LookupEmbedding):
     rows reclaimed by the step's last call); its step counter is int32
     (2**31 - 1 training calls).
 
+    Memory besides the table: per slot, two ids (owner, sorted owner: 16
+    bytes, 8 on JAX without x64) and four int32 (32 or 24 bytes in all),
+    the sketch's `2 * count_buckets` int32 (16 bytes per slot by default)
+    and `reset_rows`. The sketch never forgets: over a long stream of
+    distinct ids its counters only grow, and once most exceed `min_count`
+    nearly every id is admitted at first sight; size `count_buckets` for
+    the stream, or keep `min_count=1`.
+
     How this policy compares with torchrec's managed-collision modules:
     docs/ARCHITECTURE.md, "Dynamic slots".
 
@@ -138,8 +147,8 @@ class DynamicEmbedding(LookupEmbedding):
         output_dim: Integer. Dimension of each embedding vector.
         min_count: Positive integer: sightings before an id gets a slot.
         policy: `"lfu"` (default) or `"lru"`: which slots are reclaimed.
-        count_buckets: Optional positive integer (default `8 * capacity`),
-            counters per row of the admission sketch.
+        count_buckets: Optional integer in `[1, 2**30 - 1]` (default
+            `2 * capacity`): counters per row of the admission sketch.
         embeddings_initializer: Initializer of the table and of
             `reset_rows`.
         mask_zero: Boolean. If `True`, raw id 0 is padding: masked, never
@@ -197,6 +206,11 @@ class DynamicEmbedding(LookupEmbedding):
         check_choice("policy", policy, SUPPORTED_POLICIES)
         if count_buckets is not None:
             check_positive_int("count_buckets", count_buckets)
+            if count_buckets > MAX_COUNT_BUCKETS:
+                raise ValueError(
+                    f"`count_buckets` must be at most {MAX_COUNT_BUCKETS} "
+                    "(counter indices are int32). "
+                    + received("count_buckets", count_buckets))
         super().__init__(
             capacity + 1, output_dim,
             embeddings_initializer=embeddings_initializer,
@@ -206,7 +220,8 @@ class DynamicEmbedding(LookupEmbedding):
         self.min_count = min_count
         self.policy = policy
         self.count_buckets = count_buckets
-        self._buckets = min(count_buckets or 8 * capacity, _INT32_MAX)
+        self._buckets = min(count_buckets or 2 * capacity,
+                            MAX_COUNT_BUCKETS)
         self._reset_size = min(capacity, MAX_RESET_ROWS)
         self._id_dtype = "int64" if backend.keeps_int64() else "int32"
 
@@ -400,7 +415,7 @@ class DynamicEmbedding(LookupEmbedding):
                         ops.full_like(slot_ids, largest))
         sorted_slots = backend.stable_argsort(key)
         sorted_ids = ops.take(key, sorted_slots)
-        sorted_slots = ops.cast(sorted_slots, id_dtype)
+        sorted_slots = ops.cast(sorted_slots, "int32")
         new = {"slot_ids": slot_ids, "sorted_ids": sorted_ids,
                "sorted_slots": sorted_slots, "slot_counts": counts,
                "slot_last_seen": last_seen, "slot_admitted": admitted,
@@ -451,7 +466,9 @@ class DynamicEmbedding(LookupEmbedding):
             size = self.size.value
         slots = self._find(flat, sorted_ids, sorted_slots, size)
         slots = ops.where(keep, slots, ops.full_like(slots, self.capacity))
-        rows = self._gather(ops.reshape(slots, shape))
+        # Row ids in the ids' dtype: the optimizer writes rows by them.
+        rows = self._gather(ops.reshape(ops.cast(slots, self._id_dtype),
+                                        shape))
         if update:
             # Newly admitted ids read their restarted row; the gradient
             # still reaches the table row (`stop_gradient`), which the

@@ -62,6 +62,13 @@ def _saturating_add(a, b):
     return a + ops.minimum(b, _INT32_MAX - a)
 
 
+def _segment_count(values, segments, size):
+    """int32 sums of `values` per segment in `[0, size)`; segment `size`
+    is dropped."""
+    sums = ops.segment_sum(values, segments, num_segments=size + 1)
+    return ops.cast(sums[:size], "int32")
+
+
 def _lexsort(keys, size):
     """Indices sorting `arange(size)` by `keys` (first key first), then
     by index: stable sorts from the last key to the first."""
@@ -352,12 +359,10 @@ class DynamicEmbedding(LookupEmbedding):
         miss = ops.logical_and(distinct, ops.logical_not(hit))
         # 2. Residents: count and last use; protected for this call.
         where_hit = ops.where(hit, slot, capacity)
-        counts = _saturating_add(counts, ops.segment_sum(
-            ops.where(hit, seen_times, 0), where_hit,
-            num_segments=capacity + 1)[:capacity])
-        protected = ops.segment_sum(
-            ops.cast(hit, "int32"), where_hit,
-            num_segments=capacity + 1)[:capacity] > 0
+        counts = _saturating_add(counts, _segment_count(
+            ops.where(hit, seen_times, 0), where_hit, capacity))
+        protected = _segment_count(ops.cast(hit, "int32"), where_hit,
+                                   capacity) > 0
         last_seen = ops.where(protected, step, last_seen)
         # 3. Newcomers: the count-min sketch.
         buckets = self._buckets
@@ -370,8 +375,7 @@ class DynamicEmbedding(LookupEmbedding):
             ops.expand_dims(seen_times, -1), COUNT_HASHES, axis=-1), (-1,))
         id_counts = _saturating_add(
             ops.reshape(self.id_counts.value, (-1,)),
-            ops.segment_sum(sightings, where_miss,
-                            num_segments=total + 1)[:total])
+            _segment_count(sightings, where_miss, total))
         estimate = ops.min(ops.take(id_counts, cells), axis=-1)
         candidate = ops.logical_and(
             miss, ops.greater_equal(estimate, self.min_count))
@@ -387,10 +391,17 @@ class DynamicEmbedding(LookupEmbedding):
         pick_id = ops.take(ordered, pick)
         free = ops.greater_equal(position, size)
         kind = ops.where(free, 0, ops.where(protected, 2, 1))
-        zero = ops.zeros_like(counts)
-        recency = ops.where(free, zero, last_seen)
-        keys = ([kind, ops.where(free, zero, counts), recency]
-                if self.policy == "lfu" else [kind, recency])
+        # The target order, the kind folded into the keys: free slots
+        # first (-1), protected ones last (the largest count and last use).
+        first, last = ops.full_like(counts, -1), ops.full_like(counts,
+                                                               _INT32_MAX)
+        recency = ops.where(free, first, ops.where(protected, last,
+                                                   last_seen))
+        if self.policy == "lfu":
+            keys = [ops.where(free, first, ops.where(protected, last,
+                                                     counts)), recency]
+        else:
+            keys = [recency]
         targets = _lexsort(keys, capacity)
         target_kind = ops.take(kind, targets)
         replaces = ops.equal(target_kind, 1)
@@ -399,8 +410,10 @@ class DynamicEmbedding(LookupEmbedding):
                 pick_estimate, ops.take(counts, targets)))
         admit = ops.logical_and(pick_candidate, ops.logical_or(
             ops.equal(target_kind, 0), replaces))
-        # 5. The winners, slot by slot (`inverse`: a slot's rank).
-        inverse = backend.stable_argsort(targets)
+        # 5. The winners, slot by slot (`inverse`: a slot's rank; `targets`
+        # is a permutation).
+        inverse = ops.scatter_update(ops.zeros((capacity,), "int32"),
+                                     ops.expand_dims(targets, -1), position)
         won = ops.take(admit, inverse)
         slot_ids = ops.where(won, ops.take(pick_id, inverse),
                              self.slot_ids.value)

@@ -400,6 +400,9 @@ class DynamicEmbedding(LookupEmbedding):
         if self.policy == "lfu":
             keys = [ops.where(free, first, ops.where(protected, last,
                                                      counts)), recency]
+            if id_dtype == "int64":  # One sort of (count, recency) pairs.
+                keys = [ops.cast(keys[0], "int64") * 2**32
+                        + ops.cast(recency, "int64") + 1]
         else:
             keys = [recency]
         targets = _lexsort(keys, capacity)

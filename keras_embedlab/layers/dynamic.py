@@ -110,11 +110,11 @@ class DynamicEmbedding(LookupEmbedding):
        row `j`: word `j` of `hash_ids(id, count_buckets, seed=0)`); the
        id's estimate `c` is the smallest of its counters once every id of
        the call has been added.
-       It is a candidate if `c >= min_count`. Two ids share a counter
-       only if they collide in every row; then `c` exceeds the id's own
-       sightings, and it may be admitted early (never late). Counters are
-       never cleared: an evicted id that returns is a candidate at once.
-       Counts stop at 2**31 - 1.
+       It is a candidate if `c >= min_count`. When each of an id's
+       counters is shared with other ids, `c` exceeds its own sightings
+       and it may be admitted early (never late). Counters are never
+       cleared: an evicted id that returns is a candidate at once. Counts
+       stop at 2**31 - 1.
     4. Candidates are ranked by `c`, largest first, then by id, smallest
        first. Target slots are ranked: free slots first (by slot index),
        then unprotected slots — `"lfu"`: by count, then last use, then
@@ -146,6 +146,11 @@ class DynamicEmbedding(LookupEmbedding):
     nearly every id is admitted at first sight; size `count_buckets` for
     the stream, or keep `min_count=1`.
 
+    Cost of a training call: sorts of the batch's ids and two or three
+    stable sorts of `capacity` entries (the victims' ranking and the
+    search index), plus passes over the slots and the sketch; never a
+    `(batch, capacity)` tensor. Inference is one `searchsorted`.
+
     How this policy compares with torchrec's managed-collision modules:
     docs/ARCHITECTURE.md, "Dynamic slots".
 
@@ -167,8 +172,10 @@ class DynamicEmbedding(LookupEmbedding):
         inputs: Integer tensor of raw ids, any rank and value (int8 to
             int64, or NumPy arrays of any integer dtype; uint64 ids are
             their int64 bit patterns). On JAX without x64 ids are int32:
-            int64 ids are refused rather than narrowed (set
-            `JAX_ENABLE_X64=1` for 64-bit ids).
+            int64 tensors and NumPy ids outside int32 are refused rather
+            than narrowed; Keras's JAX trainer narrows int64 batches
+            before any layer runs, so the layer warns when built there
+            (set `JAX_ENABLE_X64=1` for 64-bit ids).
         training: Boolean: whether the call updates the map.
 
     Input shape:

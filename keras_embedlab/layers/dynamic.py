@@ -94,8 +94,10 @@ class DynamicEmbedding(LookupEmbedding):
     `model.fit`) of a trainable layer; inference, `predict`, `evaluate` and
     export read it. It lives in non-trainable variables of fixed size, saved
     with the model. The table is always row-sparse (`sparse=True`): train it
-    with a row-sparse optimizer (which re-initialises reclaimed rows), in a
-    `keras_embedlab.RowSparseModel` on JAX and PyTorch.
+    in a `keras_embedlab.RowSparseModel` (which refuses other optimizers)
+    with a row-sparse optimizer, which re-initialises reclaimed rows. A
+    Keras optimizer in a `keras.Model` would train the table without that
+    reset: a new id would start from the evicted id's row.
 
     **Policy**, for each training call, on the batch's ids (all positions;
     with `mask_zero`, id 0 is ignored and never gets a slot), with `t` the

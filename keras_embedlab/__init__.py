@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS = {
+    "DynamicEmbedding": "layers.dynamic",
     "FastTextVectors": "vectors",
     "HashedEmbedding": "layers.hashed",
     "LazyAdam": "sparse_updates",
@@ -47,7 +48,7 @@ _SUBMODULES = ("distribution", "sparse_updates", "testing", "vectors")
 # The modules whose import registers our classes with Keras.
 _KERAS_MODULES = ("sparse_updates", "layers.lookup", "layers.one_hot",
                   "layers.pretrained.layer", "layers.hashed", "layers.qr",
-                  "distribution", "sampled_softmax")
+                  "layers.dynamic", "distribution", "sampled_softmax")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 

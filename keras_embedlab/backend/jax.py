@@ -300,3 +300,8 @@ def row_step(compute, variables):
         return losses
 
     return step
+
+
+def stable_argsort(x):
+    """Indices sorting 1-D `x`, equal values in their original order."""
+    return jnp.argsort(x, stable=True)

@@ -264,3 +264,9 @@ def row_step(compute, variables):
         return losses.stack()
 
     return step
+
+
+def stable_argsort(x):
+    """Indices sorting 1-D `x`, equal values in their original order
+    (`keras.ops.argsort` is not stable on TensorFlow)."""
+    return tf.argsort(x, stable=True)

@@ -237,3 +237,8 @@ def row_step(compute, variables):
         return torch.stack(losses)
 
     return step
+
+
+def stable_argsort(x):
+    """Indices sorting 1-D `x`, equal values in their original order."""
+    return torch.argsort(x, stable=True)

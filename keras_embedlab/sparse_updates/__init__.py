@@ -28,6 +28,9 @@ Semantics next to the dense optimizers:
 - "Rows in the batch" means rows whose summed gradient is non-zero, so
   padding ids, masked positions and invalid ids (`invalid_ids="zeros"`)
   never touch their rows. Duplicate ids in a batch are summed first.
+- A table whose rows change owner (`DynamicEmbedding`) marks the rows it
+  reclaimed in a step; the optimizers set them and their slots to their
+  initial values before that step's update.
 - Not supported (construction raises `ValueError`): `weight_decay`,
   `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`,
   `gradient_accumulation_steps`, `loss_scale_factor`, and Adam's

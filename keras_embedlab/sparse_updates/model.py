@@ -165,6 +165,10 @@ class RowSparseModel(keras.Model):
         optimizer = self.optimizer
         mapping = list(zip(optimizer._trainable_variables, trainable))
         mapping += list(zip(optimizer.variables, optimizer_vars))
+        # The layers' state after this step's forward pass: a table whose
+        # rows change owner (`DynamicEmbedding`) tells the optimizer from it
+        # which rows to re-initialise.
+        mapping += list(zip(self.non_trainable_variables, non_trainable))
         with keras.StatelessScope(state_mapping=mapping) as scope:
             self._apply(recorded.calls, row_grads,
                         [optimizer._trainable_variables[i] for i in dense],

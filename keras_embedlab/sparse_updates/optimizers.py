@@ -6,7 +6,10 @@ import keras
 from keras import ops
 
 from keras_embedlab import backend
-from keras_embedlab.sparse_updates.mark import ROW_SPARSE_MARK
+from keras_embedlab.sparse_updates.mark import (
+    RESET_ATTRIBUTE,
+    ROW_SPARSE_MARK,
+)
 
 UNSUPPORTED_OPTIONS = (
     "weight_decay",
@@ -62,9 +65,43 @@ class _RowSparseOptimizer:
         On TensorFlow `update_step` receives the `tf.Variable` behind the
         Keras variable, which carries the mark: look the latter up.
         """
-        keras_variable = self._trainable_variables[
-            self._get_variable_index(variable)]
-        return getattr(keras_variable, ROW_SPARSE_MARK, None)
+        return getattr(self._keras_variable(variable), ROW_SPARSE_MARK,
+                       None)
+
+    def _keras_variable(self, variable):
+        return self._trainable_variables[self._get_variable_index(variable)]
+
+    def _reset_reclaimed_rows(self, variable, ids):
+        """Rows reclaimed in this step restart: value and slots.
+
+        A table whose rows change owner (`DynamicEmbedding`) carries
+        `RESET_ATTRIBUTE`; it says which of the looked-up rows `ids` were
+        given to a new id in this step and their initial values. Those rows
+        are set to them and their optimizer slots to the slots' initial
+        values, before the step's update, so a new id never inherits the
+        previous owner's vector or moments. Every looked-up id is written
+        (the others with their current values): the shapes stay fixed under
+        `jit`, and duplicates write equal values.
+        """
+        reset = getattr(self._keras_variable(variable), RESET_ATTRIBUTE,
+                        None)
+        if reset is None:
+            return
+        ids = ops.reshape(ids, (-1,))
+        fresh, initial = reset(ids)
+        fresh = ops.expand_dims(fresh, -1)
+        current = backend.read_rows(variable, ids)
+        self._set(variable, ids, ops.where(
+            fresh, ops.cast(initial, variable.dtype), current))
+        for slots, value in self._row_slots():
+            slot = slots[self._get_variable_index(variable)]
+            rows = backend.read_rows(slot, ids)
+            self._set(slot, ids, ops.where(
+                fresh, ops.full_like(rows, value), rows))
+
+    def _row_slots(self):
+        """`(slot variables, initial value)` of each per-row slot."""
+        return []
 
     def apply_to_rows(self, variable, ids, row_gradients, learning_rate):
         """Updates the rows `ids` of `variable` given their gradients.
@@ -72,6 +109,7 @@ class _RowSparseOptimizer:
         `row_gradients` has shape `ids.shape + (variable.shape[-1],)`;
         duplicates are summed and all-zero rows skipped (`combine_rows`).
         """
+        self._reset_reclaimed_rows(variable, ids)
         row_ids, grads = backend.combine_rows(
             ids, row_gradients, variable.shape[0]
         )
@@ -115,6 +153,7 @@ class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
         if self.momentum:
             return super().apply_to_rows(variable, ids, row_gradients,
                                          learning_rate)
+        self._reset_reclaimed_rows(variable, ids)
         # Without momentum the rule is linear in the gradient: duplicate
         # ids need no summing first and all-zero rows change nothing, so the
         # scaled rows go straight to the table (as PyTorch's sparse SGD
@@ -122,6 +161,9 @@ class SparseSGD(_RowSparseOptimizer, keras.optimizers.SGD):
         lr = ops.cast(learning_rate, variable.dtype)
         backend.add_rows(self, variable, ids,
                          ops.cast(row_gradients, variable.dtype) * -lr)
+
+    def _row_slots(self):
+        return [(self.momentums, 0.0)] if self.momentum else []
 
     def _update_rows(self, variable, row_ids, grads, lr):
         momentum = ops.cast(self.momentum, variable.dtype)
@@ -151,6 +193,9 @@ class SparseAdagrad(_RowSparseOptimizer, keras.optimizers.Adagrad):
                          initial_accumulator_value=initial_accumulator_value,
                          epsilon=epsilon, name=name, **kwargs)
         self._check_row_sparse_options()
+
+    def _row_slots(self):
+        return [(self._accumulators, self.initial_accumulator_value)]
 
     def _update_rows(self, variable, row_ids, grads, lr):
         acc, acc_rows = self._slot_rows(self._accumulators, variable, row_ids)
@@ -186,6 +231,9 @@ class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1,
                          beta_2=beta_2, epsilon=epsilon, name=name, **kwargs)
         self._check_row_sparse_options()
+
+    def _row_slots(self):
+        return [(self._momentums, 0.0), (self._velocities, 0.0)]
 
     def _update_rows(self, variable, row_ids, grads, lr):
         step = ops.cast(self.iterations + 1, variable.dtype)

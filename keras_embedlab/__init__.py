@@ -34,6 +34,7 @@ _EXPORTS = {
     "hash_ids": "hashing.ids",
     "hash_strings": "hashing.strings",
     "load_converted_weights": "convert.models",
+    "load_exported": "serving",
     "load_vectors": "vectors",
     "log_uniform_candidate_sampler": "sampled_softmax",
     "plot_embeddings": "vectors",

@@ -98,9 +98,11 @@ def dense_gradient(table):
 def fused_bag_sum(table, ids, weights):
     """`sum(weights[..., None] * table[ids], axis=-2)` in one kernel.
 
-    Ids out of range must have weight 0: they are read as row 0.
+    Ids out of range must have weight 0: they are read as row 0. Not in
+    a program traced for serving: there the gather must see invalid ids,
+    to refuse them (`ids.reader.serving_rows`).
     """
-    if ids.shape[-1] == 0:
+    if ids.shape[-1] == 0 or serving_graph(ids):
         return None
     table = keras.ops.convert_to_tensor(table)
     bag = ids.shape[-1]

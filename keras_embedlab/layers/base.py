@@ -309,9 +309,11 @@ class EmbeddingBase(TableLayer, keras.layers.Layer):
             kernel = untied[0][0].dense(self, self.output_dim, dtype,
                                         self._group_index())
         else:
-            table = reader.zero_padding(
-                ops.convert_to_tensor(self._dense_table()),
-                ops.arange(self.input_dim), self.padding_idx)
+            table = ops.convert_to_tensor(self._dense_table())
+            if self.padding_idx is not None:
+                # `arange(0, n)`: jax2onnx's `arange` needs a stop.
+                table = reader.zero_padding(
+                    table, ops.arange(0, self.input_dim), self.padding_idx)
             table = reader.clip_rows(table, self.max_norm, self.norm_type)
             kernel = ops.transpose(table)
         logits = ops.matmul(inputs, ops.cast(kernel, dtype))

@@ -30,7 +30,12 @@ _RANGES = {"int8": (-127, 127), "int4": (-8, 7)}
 def gather_valid(x, ids, fill=0):
     """A plain row gather, for ids known to be valid: the default `take` of
     `Storage.read_rows`, whose other `take` is JAX's filling gather
-    (`backend.fill_take`, which uses `fill` for invalid ids)."""
+    (`backend.fill_take`, which uses `fill` for invalid ids). A vector
+    (a scale per row) is read as a one-column table: Keras's PyTorch
+    `take` flattens the ids of other shapes with `ravel`, which PyTorch's
+    ONNX exporter cannot write."""
+    if len(x.shape) == 1:
+        return ops.squeeze(ops.take(ops.expand_dims(x, -1), ids, axis=0), -1)
     return ops.take(x, ids, axis=0)
 
 
@@ -232,9 +237,29 @@ class Storage:
             return ops.divide(values, ops.cast(scale, dtype))
         # Sub-channel: (q - zero) * scale, group by group.
         groups = ops.cast(g_idx, "int32")
-        scale = ops.cast(ops.take(scale, groups, axis=axis), dtype)
-        zero = ops.cast(ops.take(zero, groups, axis=axis), dtype)
+        if axis == -1:
+            scale = _take_last_axis(scale, groups, values)
+            zero = _take_last_axis(zero, groups, values)
+        else:
+            scale = ops.take(scale, groups, axis=axis)
+            zero = ops.take(zero, groups, axis=axis)
+        scale = ops.cast(scale, dtype)
+        zero = ops.cast(zero, dtype)
         return ops.multiply(ops.subtract(values, zero), scale)
+
+
+def _take_last_axis(x, index, like):
+    """`take(x, index, axis=-1)` in the shape of `like`, as a row gather
+    of the transposed matrix: Keras's PyTorch `take` along other axes uses
+    `ravel`, which PyTorch's ONNX exporter cannot write."""
+    columns = ops.transpose(ops.reshape(x, (-1, x.shape[-1])))
+    picked = ops.transpose(ops.take(columns, index, axis=0))
+    # The leading axis as -1 (JAX's exporters cannot reshape to a
+    # symbolic batch); other axes as known, or read at run time (TF).
+    known, dynamic = like.shape, ops.shape(like)
+    return ops.reshape(picked, (-1, *[dynamic[i] if known[i] is None
+                                      else known[i]
+                                      for i in range(1, len(known))]))
 
 
 def _nibble_table():

@@ -276,6 +276,31 @@ def test_our_layers_export_and_keep_the_invalid_id_contract(
     OBSERVED[(fmt, mode)] = "zero rows"
 
 
+def test_int8_table_stays_int8_in_onnx(tmp_path):
+    """Beyond Keras: an int8 (int4) table is written as its integers and
+    scales, so the file is about a quarter (an eighth) of the float32 one,
+    with the quantized model's outputs."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime missing")
+    x = np.random.default_rng(3).integers(0, 4000, (2, 8)).astype("int32")
+    sizes = {}
+    for quantization in ("float32", "int8", "int4"):
+        ids = keras.Input((8,), dtype="int32", name="ids")
+        layer = kel.LookupEmbedding(4000, 64, invalid_ids="zeros")
+        layer.build((None, 8))
+        if quantization != "float32":
+            layer.quantize(quantization)
+        model = keras.Model(ids, layer(ids))
+        model(x)
+        path = tmp_path / f"{quantization}.onnx"
+        model.export(str(path), format="onnx", verbose=False)
+        sizes[quantization] = os.path.getsize(path)
+        np.testing.assert_allclose(
+            _load(model, str(path), "onnx")([x]),
+            model.predict(x, verbose=0), atol=1e-6, rtol=1e-6)
+    assert sizes["int8"] <= 0.3 * sizes["float32"], sizes
+    assert sizes["int4"] <= 0.2 * sizes["float32"], sizes
+
+
 def _table_rows():
     rows = []
     for fmt in FORMATS:

@@ -76,3 +76,9 @@ def variable_handle(variable):
 def keeps_int64():
     """Whether int64 tensors keep 64 bits (JAX without x64: no)."""
     return True
+
+
+def nonnegative_divide(x, divisor):
+    """`floor_divide(x, divisor)` for `x >= 0` and a positive Python int
+    `divisor` (there truncation is flooring)."""
+    return keras.ops.floor_divide(x, divisor)

@@ -305,3 +305,10 @@ def row_step(compute, variables):
 def stable_argsort(x):
     """Indices sorting 1-D `x`, equal values in their original order."""
     return jnp.argsort(x, stable=True)
+
+
+def nonnegative_divide(x, divisor):
+    """`lax.div` (truncation, flooring for `x >= 0`): `jnp.floor_divide`
+    and `jnp.remainder` go through `lax.rem`, which jax2onnx cannot lower
+    with a symbolic batch size (Keras's ONNX export)."""
+    return jax.lax.div(x, jnp.asarray(divisor, x.dtype))

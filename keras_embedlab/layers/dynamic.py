@@ -20,6 +20,7 @@ from keras_embedlab.hashing.ids import hash_ids
 from keras_embedlab.ids import reader
 from keras_embedlab.layers.lookup import LookupEmbedding
 from keras_embedlab.sparse_updates.mark import RESET_ATTRIBUTE
+from keras_embedlab.table.storage import gather_valid
 from keras_embedlab.utils.argument_checks import (
     check_choice,
     check_positive_int,
@@ -67,6 +68,33 @@ def _segment_count(values, segments, size):
     is dropped."""
     sums = ops.segment_sum(values, segments, num_segments=size + 1)
     return ops.cast(sums[:size], "int32")
+
+
+def _serving_searchsorted(sorted_values, values, size):
+    """`searchsorted(sorted_values, values, side="left")` for a sorted 1-D
+    tensor of static `size`, as a fixed number of comparisons and gathers
+    (a branchless binary search): the form every serving format carries
+    (ONNX, LiteRT's builtin ops and OpenVINO have no `searchsorted`)."""
+    count = ops.zeros_like(values, dtype="int32")  # Elements < values.
+    step = 1 << (size.bit_length() - 1)
+    while step:
+        probe = count + step
+        below = ops.less(
+            gather_valid(sorted_values, ops.minimum(probe, size) - 1), values)
+        count = ops.where(ops.logical_and(ops.less_equal(probe, size),
+                                          below), probe, count)
+        step >>= 1
+    return count
+
+
+def _shape_for_export(ids):
+    """`ids`'s shape for a reshape: -1 for the batch axis where the other
+    axes are static (exporters with a symbolic batch size refuse a shape
+    read from the tensor), else the shape read from the tensor."""
+    rest = tuple(ids.shape[1:])
+    if len(ids.shape) and all(isinstance(d, int) for d in rest):
+        return (-1, *rest)
+    return ops.shape(ids)
 
 
 def _lexsort(keys, size):
@@ -316,12 +344,14 @@ class DynamicEmbedding(LookupEmbedding):
 
     def _find(self, ids, sorted_ids, sorted_slots, size):
         """Slots of 1-D ids in a map; `capacity` (the OOV row) if none."""
-        position = ops.minimum(
-            ops.searchsorted(sorted_ids, ids, side="left"),
-            self.capacity - 1)
-        slot = ops.take(sorted_slots, position)
+        if backend.serving_graph(ids):
+            position = _serving_searchsorted(sorted_ids, ids, self.capacity)
+        else:
+            position = ops.searchsorted(sorted_ids, ids, side="left")
+        position = ops.minimum(position, self.capacity - 1)
+        slot = gather_valid(sorted_slots, position)
         found = ops.logical_and(
-            ops.equal(ops.take(sorted_ids, position), ids),
+            ops.equal(gather_valid(sorted_ids, position), ids),
             ops.less(slot, ops.cast(size, slot.dtype)))
         return ops.where(found, slot, ops.full_like(slot, self.capacity))
 
@@ -335,7 +365,7 @@ class DynamicEmbedding(LookupEmbedding):
         flat = ops.reshape(ops.cast(ids, self._id_dtype), (-1,))
         found = self._find(flat, self.sorted_ids.value,
                            self.sorted_slots.value, self.size.value)
-        return ops.reshape(found, ops.shape(ids))
+        return ops.reshape(found, _shape_for_export(ids))
 
     def _admit(self, ids, keep):
         """One training call's update of the map (the class docstring's
@@ -475,7 +505,7 @@ class DynamicEmbedding(LookupEmbedding):
                 "table's rows) has no meaning. Use a separate output layer.")
         ids = ops.convert_to_tensor(inputs)
         self._check_symbolic_ids(standardize_dtype(ids.dtype))
-        shape = ops.shape(ids)
+        shape = _shape_for_export(ids)
         flat = ops.reshape(ops.cast(ids, self._id_dtype), (-1,))
         keep = (ops.not_equal(flat, 0) if self.mask_zero
                 else ops.ones_like(flat, dtype="bool"))

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import constraints, initializers, ops, regularizers
 
+from keras_embedlab import backend
 from keras_embedlab.ids import reader
 from keras_embedlab.ids.reader import valid_ids
 from keras_embedlab.layers.base import check_shared_argument
@@ -160,10 +161,13 @@ class QREmbedding(keras.layers.Layer):
         if self.mask_zero and self.combiner is not None:
             keep = ops.logical_and(keep, ops.not_equal(ids, 0))
         invalid = ops.full_like(ids, -1)
-        quotient = ops.where(keep, ops.floor_divide(ids, self.num_collisions),
-                             invalid)
-        remainder = ops.where(keep, ops.mod(ids, self.num_collisions),
-                              invalid)
+        # Division of non-negative ids, in a form every export carries.
+        safe = ops.where(keep, ids, ops.zeros_like(ids))
+        quotient = backend.nonnegative_divide(safe, self.num_collisions)
+        remainder = ops.subtract(
+            safe, ops.multiply(quotient, self.num_collisions))
+        quotient = ops.where(keep, quotient, invalid)
+        remainder = ops.where(keep, remainder, invalid)
         kwargs = {} if bag_weights is None else {"bag_weights": bag_weights}
         first = self.quotient(quotient, **kwargs)
         second = self.remainder(remainder, **kwargs)

@@ -21,7 +21,8 @@ training); `layer_gradients` (see `keras_embedlab.testing`);
 `keeps_int64` (whether int64 tensors keep 64 bits: not on JAX without
 x64); `stable_argsort` (`DynamicEmbedding`'s map: `keras.ops.argsort`
 is not stable on TensorFlow); `nonnegative_divide` (flooring division
-of non-negative integers that JAX's ONNX export carries). Backends
+of non-negative integers that JAX's ONNX export carries),
+`exporting_to_openvino` (no 64-bit integer arithmetic there). Backends
 never apply the invalid-id rule themselves: `keras_embedlab.ids.reader`
 hands them a `Refusal` (which ids are invalid, what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
@@ -80,5 +81,6 @@ row_leaf = _impl.row_leaf
 gradients = _impl.gradients
 no_grad = _impl.no_grad
 stable_argsort = _impl.stable_argsort
+exporting_to_openvino = _common.exporting_to_openvino
 nonnegative_divide = getattr(_impl, "nonnegative_divide",
                              _common.nonnegative_divide)

@@ -5,6 +5,7 @@ The invalid-id rule is `keras_embedlab.ids.reader`'s; backends only refuse.
 """
 
 import contextlib
+import sys
 
 import keras
 
@@ -81,4 +82,19 @@ def keeps_int64():
 def nonnegative_divide(x, divisor):
     """`floor_divide(x, divisor)` for `x >= 0` and a positive Python int
     `divisor` (there truncation is flooring)."""
-    return keras.ops.floor_divide(x, divisor)
+    return keras.ops.floor_divide(
+        x, keras.ops.convert_to_tensor(divisor, dtype=x.dtype))
+
+
+def exporting_to_openvino():
+    """Whether Keras's `export_openvino` is tracing the caller: OpenVINO's
+    CPU runtime computes int64 arithmetic in 32 bits, so a program that
+    needs 64-bit integers cannot go there. (No tracer says which format
+    it traces for: the call stack does.)"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if (frame.f_code.co_name == "export_openvino"
+                and frame.f_globals.get("__name__", "").startswith("keras")):
+            return True
+        frame = frame.f_back
+    return False

@@ -310,5 +310,11 @@ def stable_argsort(x):
 def nonnegative_divide(x, divisor):
     """`lax.div` (truncation, flooring for `x >= 0`): `jnp.floor_divide`
     and `jnp.remainder` go through `lax.rem`, which jax2onnx cannot lower
-    with a symbolic batch size (Keras's ONNX export)."""
+    with a symbolic batch size (Keras's ONNX export). Unsigned words by a
+    power of two: a logical shift (ONNX `BitShift`; jax2onnx writes
+    `(a + b) / 2` as a float-only `Mean`)."""
+    if (jnp.issubdtype(x.dtype, jnp.unsignedinteger)
+            and divisor & (divisor - 1) == 0):
+        return jax.lax.shift_right_logical(
+            x, jnp.asarray(divisor.bit_length() - 1, x.dtype))
     return jax.lax.div(x, jnp.asarray(divisor, x.dtype))

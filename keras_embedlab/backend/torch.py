@@ -244,3 +244,9 @@ def row_step(compute, variables):
 def stable_argsort(x):
     """Indices sorting 1-D `x`, equal values in their original order."""
     return torch.argsort(x, stable=True)
+
+
+def nonnegative_divide(x, divisor):
+    """`torch.div`, truncating (flooring for `x >= 0`): Keras's
+    `floor_divide` casts int64 results to int32 on PyTorch."""
+    return torch.div(x, divisor, rounding_mode="trunc")

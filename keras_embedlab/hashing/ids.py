@@ -111,8 +111,14 @@ def _tensor_words(ids, id_halves):
             "id_halves=True.")
     if _word_dtype() == "int64":
         ids = ops.cast(ids, "int64")
-        return (ops.bitwise_and(ids, 0xFFFFFFFF),
-                ops.bitwise_and(ops.right_shift(ids, 32), 0xFFFFFFFF))
+        low = ops.bitwise_and(ids, 0xFFFFFFFF)
+        if not backend.serving_graph(ids):
+            return low, ops.bitwise_and(ops.right_shift(ids, 32),
+                                        0xFFFFFFFF)
+        # No signed shift (exporters lack it): `ids - low` is a multiple
+        # of 2**32, so any division by 2**32 is exact.
+        high = backend.nonnegative_divide(ops.subtract(ids, low), 2**32)
+        return low, ops.where(ops.less(high, 0), ops.add(high, 2**32), high)
     # uint32 words (JAX without x64): ids are at most 32 bits here; the
     # high word of a negative id's 64-bit two's complement is all ones.
     ids = ops.cast(ids, "int32")
@@ -180,9 +186,28 @@ def hash_ids(ids: Any, num_buckets: int, seed: int = 0, num_hashes: int = 4,
             shape + (num_hashes,))
     ids = ops.convert_to_tensor(ids)
     low, high = _tensor_words(ids, id_halves)
+    if not backend.serving_graph(ids):
+        keys = murmur_keys(low, high, seed, num_hashes, ops, _constants(),
+                           wide=_word_dtype() == "int64")
+        buckets = [ops.mod(k, _ops_const(num_buckets)) for k in keys]
+        return ops.cast(ops.stack(buckets, axis=-1), "int32")
+    # Programs traced for export: the arithmetic that every format carries
+    # (no OR, XOR, shifts or `mod`; `murmur._Words`), the same buckets.
+    if backend.exporting_to_openvino():
+        raise ValueError(
+            "`hash_ids` (HashedEmbedding) cannot be exported with "
+            "format='openvino': OpenVINO's CPU runtime computes int64 "
+            "arithmetic in 32 bits, which would silently give other "
+            "buckets. Export with format='onnx' (or 'tf_saved_model', "
+            "'torch'), or hash the ids in the input pipeline with "
+            "`keras_embedlab.hash_ids` on NumPy ids and look the buckets "
+            "up with a LookupEmbedding.")
+    divide = backend.nonnegative_divide
     keys = murmur_keys(low, high, seed, num_hashes, ops, _constants(),
-                       wide=_word_dtype() == "int64")
-    buckets = [ops.mod(k, _ops_const(num_buckets)) for k in keys]
+                       wide=_word_dtype() == "int64", divide=divide)
+    buckets = [ops.subtract(k, ops.multiply(divide(k, num_buckets),
+                                            _ops_const(num_buckets)))
+               for k in keys]
     return ops.cast(ops.stack(buckets, axis=-1), "int32")
 
 

@@ -29,21 +29,49 @@ class _Words:
     """Word arithmetic on arrays of one namespace; `const(value)` makes a
     scalar array of the words' dtype from a Python int in `[0, 2**32)`."""
 
-    def __init__(self, xp, const, wide):
+    def __init__(self, xp, const, wide, divide=None):
         self.xp = xp
         self.const = const
         # int64 words: a word times a 16-bit limb fits, so products need
         # half the operations of uint32 words' 16 x 16-bit limbs.
         self.wide = wide
+        # With `divide(x, power_of_two)` (flooring, `x >= 0`), the serving
+        # form: shifts and masks by constants are divisions and
+        # multiplications, OR of disjoint bits an addition and XOR
+        # `a + b - 2 * (a & b)`, so that the only bit operation left is
+        # AND (exporters lack OR, XOR and signed shifts).
+        self.divide = divide
 
     def mask(self, x, bits=_WORD):
-        return self.xp.bitwise_and(x, self.const(bits))
+        if self.divide is None:
+            return self.xp.bitwise_and(x, self.const(bits))
+        if bits == _WORD and not self.wide:
+            return x  # uint32 words wrap by themselves.
+        return self.xp.subtract(x, self.xp.multiply(
+            self.divide(x, bits + 1), self.const(bits + 1)))
 
     def srl(self, x, n):
-        return self.xp.right_shift(x, n)  # Words are never negative.
+        if self.divide is None:
+            return self.xp.right_shift(x, n)  # Words are never negative.
+        return self.divide(x, 1 << n)
 
     def shl(self, x, n):
-        return self.mask(self.xp.left_shift(x, n))
+        if self.divide is None:
+            return self.mask(self.xp.left_shift(x, n))
+        return self.mask(self.xp.multiply(x, self.const(1 << n)))
+
+    def join(self, x, y):
+        """`x | y` for words without common bits."""
+        if self.divide is None:
+            return self.xp.bitwise_or(x, y)
+        return self.xp.add(x, y)
+
+    def xor(self, x, y):
+        if self.divide is None:
+            return self.xp.bitwise_xor(x, y)
+        both = self.xp.bitwise_and(x, y)
+        return self.mask(self.xp.subtract(self.xp.add(x, y),
+                                          self.xp.add(both, both)))
 
     def add32(self, *terms):
         total = terms[0]
@@ -57,7 +85,7 @@ class _Words:
         if self.wide:
             low = xp.multiply(a, c(b & _LIMB))  # < 2**48
             high = self.mask(xp.multiply(a, c(b >> 16)), _LIMB)
-            return self.mask(xp.add(low, xp.left_shift(high, 16)))
+            return self.mask(xp.add(low, self.shl(high, 16)))
         low = xp.multiply(self.mask(a, _LIMB), c(b))  # < 2**48
         high = self.mask(xp.multiply(self.srl(a, 16), c(b & _LIMB)), _LIMB)
         return self.add32(low, self.shl(high, 16))
@@ -69,7 +97,8 @@ class _Words:
         if self.wide:
             p0 = xp.multiply(a, c(b & _LIMB))  # < 2**48
             p1 = xp.multiply(a, c(b >> 16))  # < 2**48
-            total = xp.add(p0, xp.left_shift(self.mask(p1, _LIMB), 16))
+            total = xp.add(p0, xp.multiply(self.mask(p1, _LIMB),
+                                           c(1 << 16)))
             return self.mask(total), self.add32(self.srl(total, 32),
                                                 self.srl(p1, 16))
         a0, a1 = self.mask(a, _LIMB), self.srl(a, 16)
@@ -78,7 +107,7 @@ class _Words:
         p10, p11 = xp.multiply(a1, b0), xp.multiply(a1, b1)
         middle = self.add32(self.srl(p00, 16), self.mask(p01, _LIMB),
                             self.mask(p10, _LIMB))
-        low = xp.bitwise_or(self.shl(middle, 16), self.mask(p00, _LIMB))
+        low = self.join(self.shl(middle, 16), self.mask(p00, _LIMB))
         high = self.add32(p11, self.srl(p01, 16), self.srl(p10, 16),
                           self.srl(middle, 16))
         return low, high
@@ -100,12 +129,12 @@ class _Words:
 
     def rotate_left_31(self, x):
         low, high = x
-        return (self.xp.bitwise_or(self.shl(low, 31), self.srl(high, 1)),
-                self.xp.bitwise_or(self.shl(high, 31), self.srl(low, 1)))
+        return (self.join(self.shl(low, 31), self.srl(high, 1)),
+                self.join(self.shl(high, 31), self.srl(low, 1)))
 
     def xor_shift_33(self, x):
         """`x ^ (x >> 33)`."""
-        return self.xp.bitwise_xor(x[0], self.srl(x[1], 1)), x[1]
+        return self.xor(x[0], self.srl(x[1], 1)), x[1]
 
     def fmix(self, x):
         x = self.multiply(self.xor_shift_33(x), _F1)
@@ -113,19 +142,21 @@ class _Words:
         return self.xor_shift_33(x)
 
 
-def murmur_keys(low, high, seed, num_hashes, xp, const, wide):
+def murmur_keys(low, high, seed, num_hashes, xp, const, wide, divide=None):
     """The first `num_hashes` 32-bit keys of the ids `(low, high)`.
 
     `low`, `high`: word arrays (values in `[0, 2**32)`) of each id's 64-bit
     two's complement, int64 (`wide=True`) or uint32. `seed`: a Python int
     in `[0, 2**32)`. `const(value)` makes a scalar of the words' dtype.
+    `divide(x, n)`: flooring division of words by a power of two; given,
+    the same keys with AND as the only bit operation (`_Words`).
     """
-    words = _Words(xp, const, wide)
+    words = _Words(xp, const, wide, divide)
     k1 = words.multiply((low, high), _C1)
     k1 = words.multiply(words.rotate_left_31(k1), _C2)
     # h1 = h2 = seed; h1 ^= k1; both ^= length (8 bytes).
     zeros = xp.zeros_like(low)
-    h1 = (xp.bitwise_xor(k1[0], const(seed ^ 8)), k1[1])
+    h1 = (words.xor(k1[0], const(seed ^ 8)), k1[1])
     h2 = (xp.add(zeros, const(seed ^ 8)), zeros)
     h1 = words.add(h1, h2)
     h2 = words.add(h2, h1)

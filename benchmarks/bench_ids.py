@@ -195,7 +195,7 @@ def _model(kel, keras, layer, fields, lr):
 
 
 def measure(universe=10**7, rows=10**5, dim=16, fields=4, batch=1024,
-            steps=1000, warmup=5, test=50_000, zipf=1.1, lr=0.01, seed=0,
+            steps=3000, warmup=5, test=50_000, zipf=1.1, lr=0.01, seed=0,
             contenders=tuple(CONTENDERS), log=print):
     """Runs in this process's backend; returns one dict per result."""
     import keras
@@ -364,7 +364,7 @@ def parse_args(argv=None):
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--fields", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=5,
                         help="first steps left out of the step times")
     parser.add_argument("--test", type=int, default=50_000,

@@ -14,6 +14,8 @@
   table's size is allocated or touched in the step.
 """
 
+import functools
+
 import keras
 import torch
 import torch.nn.functional as F
@@ -24,6 +26,7 @@ from keras_embedlab.backend._common import (  # noqa: F401
     gather_rows,
     gradient_inputs,
     indexed_slices,
+    int4_pair_table,
     is_ragged,
     value_and_grad,
     variable_handle,
@@ -162,6 +165,33 @@ def combine_rows(ids, values, input_dim):
     if bool(keep.all()):
         return row_ids, summed
     return row_ids[keep], summed[keep]
+
+
+def int4_rows(packed, channels, dtype, scale=None):
+    """`_common.int4_rows` in three full passes (eager PyTorch pays one
+    per op): the packed bytes read two at a time as int32 indices into
+    `int4_pair_table`, one `embedding` gather of four values each, and an
+    in-place divide. An odd number of packed bytes takes the shifts."""
+    dtype = getattr(torch, keras.backend.standardize_dtype(dtype))
+    if packed.shape[-1] % 2:
+        out = torch.empty(tuple(packed.shape) + (2,), dtype=dtype,
+                          device=packed.device)
+        out[..., 0] = torch.bitwise_right_shift(packed << 4, 4)
+        out[..., 1] = torch.bitwise_right_shift(packed, 4)
+    else:
+        pairs = packed.contiguous().view(torch.uint16).to(torch.int32)
+        out = F.embedding(pairs, _pair_table(dtype, packed.device))
+    out = out.reshape(tuple(packed.shape[:-1]) + (-1,))
+    if scale is not None:
+        out.div_(scale.to(dtype).unsqueeze(-1))
+    if out.shape[-1] != channels:
+        out = out[..., :channels]
+    return out
+
+
+@functools.cache
+def _pair_table(dtype, device):
+    return torch.from_numpy(int4_pair_table()).to(device=device, dtype=dtype)
 
 
 def _tensor(variable):

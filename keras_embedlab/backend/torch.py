@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from keras_embedlab.backend._common import (  # noqa: F401
     densify_ragged_bags,
     fill_take,
-    gather_rows,
     gradient_inputs,
     indexed_slices,
     int4_pair_table,
@@ -49,7 +48,10 @@ def all_ids_valid(ids, input_dim):
     """
     if ids.numel() == 0 or ids.device.type == "meta":
         return True  # No id, or Keras's symbolic pass (no values).
-    lowest, highest = torch.stack(torch.aminmax(ids)).tolist()
+    lowest, highest = torch.aminmax(ids)
+    if ids.device.type == "cpu":  # Two reads of host memory: no stack.
+        return lowest.item() >= 0 and highest.item() < input_dim
+    lowest, highest = torch.stack((lowest, highest)).tolist()  # One sync.
     return lowest >= 0 and highest < input_dim
 
 
@@ -165,6 +167,18 @@ def combine_rows(ids, values, input_dim):
     if bool(keep.all()):
         return row_ids, summed
     return row_ids[keep], summed[keep]
+
+
+def gather_rows(table, ids):
+    """`F.embedding`, for ids in range (checked, or replaced by 0): Keras's
+    `take` would add its negative-id rewrite (a comparison, an add and a
+    `where`, each a pass and an allocation in eager PyTorch) and an int64
+    copy of the ids."""
+    if not isinstance(ids, torch.Tensor):
+        ids = keras.ops.convert_to_tensor(ids)
+    if ids.dtype not in (torch.int32, torch.int64):
+        ids = ids.long()
+    return F.embedding(ids, _tensor(table))
 
 
 def int4_rows(packed, channels, dtype, scale=None):

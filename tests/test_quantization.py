@@ -411,3 +411,17 @@ def test_int4_rows_match_keras_unpack_for_every_byte(width, dtype):
                                  2 * width, "float32")
     assert_equal(to_numpy(unscaled), to_numpy(
         keras.quantizers.unpack_int4(packed, 2 * width, axis=-1)))
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.export is PyTorch's")
+def test_int4_lookup_after_torch_export_stays_eager():
+    """Exporting an int4 lookup (fake tensors) leaves nothing fake behind
+    for later eager calls (the unpacking table is made outside tracing)."""
+    import torch
+
+    layer = kel.LookupEmbedding(10, 8, invalid_ids="zeros")
+    model = keras.Sequential([keras.Input((4,), dtype="int32"), layer])
+    layer.quantize("int4")
+    ids = torch.tensor([[0, 1, 2, 9], [3, 4, 5, 6]], dtype=torch.int32)
+    program = torch.export.export(model, (ids,))
+    assert_equal(program.module()(ids), model(ids))

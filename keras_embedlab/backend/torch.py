@@ -14,8 +14,6 @@
   table's size is allocated or touched in the step.
 """
 
-import functools
-
 import keras
 import torch
 import torch.nn.functional as F
@@ -203,9 +201,22 @@ def int4_rows(packed, channels, dtype, scale=None):
     return out
 
 
-@functools.cache
+# Built at import, outside any tracing: a table first made under
+# `torch.export`'s fake tensors and then cached would be fake in eager calls.
+_PAIRS = {(torch.float32, torch.device("cpu")):
+          torch.from_numpy(int4_pair_table())}
+
+
 def _pair_table(dtype, device):
-    return torch.from_numpy(int4_pair_table()).to(device=device, dtype=dtype)
+    key = (dtype, torch.device(device))
+    table = _PAIRS.get(key)
+    if table is None:
+        table = _PAIRS[(torch.float32, torch.device("cpu"))].to(
+            device=device, dtype=dtype)
+        if not (torch.compiler.is_compiling()
+                or torch.compiler.is_exporting()):
+            _PAIRS[key] = table
+    return table
 
 
 def _tensor(variable):

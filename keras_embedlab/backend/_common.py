@@ -71,7 +71,7 @@ def gather_rows(table, ids):
     return keras.ops.take(table, ids, axis=0)
 
 
-def int4_rows(packed, channels, dtype, scale=None):
+def int4_rows(packed, channels, dtype, scale=None, portable=False):
     """Rows of int4 values packed two a byte along the last axis (low
     nibble first, as `keras.quantizers.pack_int4`) as floats of `dtype`,
     divided by `scale[..., None]` when `scale` is given: the values and
@@ -80,10 +80,15 @@ def int4_rows(packed, channels, dtype, scale=None):
     `int4_pair_table` (one gather, no transposes); an odd number of packed
     bytes is unpacked with shifts (an arithmetic right shift sign-extends:
     `(b << 4) >> 4` is the low nibble as a signed int4, `b >> 4` the high
-    one)."""
+    one). `portable`: for a graph a serving format will carry, whose
+    converters have no bitcast (ONNX, OpenVINO): one gather per byte from
+    a 256 x 2 table instead."""
     ops = keras.ops
     shape = tuple(ops.shape(packed)[:-1]) + (-1,)
-    if packed.shape[-1] % 2:
+    if portable:
+        index = ops.add(ops.cast(packed, "int32"), 128)
+        values = ops.take(ops.cast(_nibble_table(), dtype), index, axis=0)
+    elif packed.shape[-1] % 2:
         low = ops.right_shift(ops.left_shift(packed, 4), 4)
         high = ops.right_shift(packed, 4)
         values = ops.cast(ops.stack([low, high], axis=-1), dtype)
@@ -96,6 +101,15 @@ def int4_rows(packed, channels, dtype, scale=None):
     if scale is None:
         return values
     return ops.divide(values, ops.expand_dims(ops.cast(scale, dtype), -1))
+
+
+@functools.cache
+def _nibble_table():
+    """`(256, 2)` float32: the two signed int4 values of each byte, low
+    nibble first, indexed by the byte as an int8 plus 128."""
+    byte = np.arange(-128, 128).astype("int8")
+    low = np.right_shift(np.left_shift(byte, 4), 4)
+    return np.stack([low, np.right_shift(byte, 4)], -1).astype("float32")
 
 
 @functools.cache

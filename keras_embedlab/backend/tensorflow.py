@@ -108,13 +108,13 @@ def gather_rows(table, ids):
     return tf.gather(table, ids)
 
 
-def int4_rows(packed, channels, dtype, scale=None):
+def int4_rows(packed, channels, dtype, scale=None, portable=False):
     """`_common.int4_rows` with fewer kernels (a graph without XLA runs
     each op as its own pass): the packed bytes bitcast two at a time to
     uint16, one `tf.gather` of four values each from `int4_pair_table`,
     then the divide. An odd number of packed bytes takes the shifts."""
-    if packed.shape[-1] is None or packed.shape[-1] % 2:
-        return _common.int4_rows(packed, channels, dtype, scale)
+    if portable or packed.shape[-1] is None or packed.shape[-1] % 2:
+        return _common.int4_rows(packed, channels, dtype, scale, portable)
     dtype = keras.backend.standardize_dtype(dtype)
     shape = tf.shape(packed)
     pairs = tf.bitcast(tf.reshape(packed, tf.concat(

@@ -18,6 +18,7 @@ import keras
 import torch
 import torch.nn.functional as F
 
+from keras_embedlab.backend import _common
 from keras_embedlab.backend._common import (  # noqa: F401
     densify_ragged_bags,
     fill_take,
@@ -179,11 +180,13 @@ def gather_rows(table, ids):
     return F.embedding(ids, _tensor(table))
 
 
-def int4_rows(packed, channels, dtype, scale=None):
+def int4_rows(packed, channels, dtype, scale=None, portable=False):
     """`_common.int4_rows` in three full passes (eager PyTorch pays one
     per op): the packed bytes read two at a time as int32 indices into
     `int4_pair_table`, one `embedding` gather of four values each, and an
     in-place divide. An odd number of packed bytes takes the shifts."""
+    if portable:  # ONNX has no uint16 view: `_common`'s byte table.
+        return _common.int4_rows(packed, channels, dtype, scale, True)
     dtype = getattr(torch, keras.backend.standardize_dtype(dtype))
     if packed.shape[-1] % 2:
         out = torch.empty(tuple(packed.shape) + (2,), dtype=dtype,

@@ -211,7 +211,8 @@ class Storage:
             # Unpack the gathered rows only, not the whole table; per
             # channel, the backend divides by the scales in the same pass.
             stored = backend.int4_rows(stored, channels, dtype,
-                                       scale if zero is None else None)
+                                       scale if zero is None else None,
+                                       portable=backend.serving_graph(ids))
             if zero is None:
                 return stored
         if zero is None:

@@ -117,3 +117,20 @@ def test_train_word2vec():
     rate = int(text.split("in its group for ")[1].split("%")[0])
     assert rate >= 90, text  # chance is 7%
     assert "same vectors: True" in text
+
+
+# PyTorch's tracer warns about shape arithmetic (Keras's and ours) while
+# exporting; the test checks what the exported model does.
+@pytest.mark.filterwarnings("ignore:Converting a tensor to a Python")
+@pytest.mark.filterwarnings("ignore:torch.as_tensor results are")
+def test_export_and_serve():
+    status, text = run_example("export_and_serve", "--format", "onnx")
+    assert status == 0, text
+    lines = [line for line in text.splitlines() if line.startswith("onnx")]
+    assert len(lines) == 2, text
+    error, zeros = lines
+    assert "invalid_ids='error'" in error and "id 100: refused" in error
+    assert "invalid_ids='zeros'" in zeros and "id 100: zero row" in zeros
+    for line in lines:
+        difference = float(line.split("predict| = ")[1].split(";")[0])
+        assert difference <= 1e-6, line

@@ -281,3 +281,37 @@ def test_model_works_after_a_refused_batch(method):
                                rtol=1e-6)
     np.testing.assert_allclose(to_numpy(model(good)), to_numpy(fresh(good)),
                                rtol=1e-6)
+
+
+@pytest.mark.skipif(BACKEND != "torch",
+                    reason="eager PyTorch pays per op; compiled TensorFlow "
+                    "and JAX programs are timed, not counted")
+@pytest.mark.parametrize("invalid_ids", ["error", "zeros"])
+def test_torch_forward_runs_no_more_ops_than_keras(invalid_ids):
+    """A valid batch's eager forward on PyTorch runs no more tensor ops
+    than `keras.layers.Embedding`'s (the id check included): the fixed
+    cost per call that small batches pay."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    ids = torch.tensor([[0, 3, 9], [4, 4, 1]], dtype=torch.int32)
+    ours = kel.LookupEmbedding(10, 4, invalid_ids=invalid_ids)
+    theirs = keras.layers.Embedding(10, 4)
+    counts = []
+    for layer in (ours, theirs):
+        layer.build(ids.shape)
+        with torch.no_grad(), Count() as count:
+            layer(ids)
+        counts.append(count.ops)
+    theirs.embeddings.assign(ours.embeddings)
+    assert_equal(ours(ids), theirs(ids))
+    assert len(counts[0]) <= len(counts[1]), counts

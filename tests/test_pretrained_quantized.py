@@ -242,3 +242,28 @@ def test_config_keeps_quantization_and_lora(vectors_file):
     clone = kel.PretrainedEmbedding.from_config(direct.get_config())
     clone.build()
     assert clone.quantization_mode == "int8" and clone.lora_enabled
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="only JAX's CPU arrays can alias NumPy memory "
+                    "(PyTorch's as_tensor already shares it; TensorFlow "
+                    "variables own their buffer)")
+def test_direct_int8_variable_adopts_the_table_without_a_copy(
+        vectors_file, monkeypatch):
+    """The int8 table parsed from the file becomes the variable's buffer:
+    no second copy of it exists while the layer is built."""
+    from keras_embedlab.layers.pretrained import int8
+
+    tables = []
+
+    def recording(*args, **kwargs):
+        q, scale, coverage = _quantized.load_int8(*args, **kwargs)
+        tables.append((q.ctypes.data, q.copy()))
+        return q, scale, coverage
+
+    monkeypatch.setattr(int8, "load_int8", recording)
+    layer = _load(vectors_file, VOCABULARY, quantize="int8")
+    address, values = tables[0]
+    value = layer._embeddings.value
+    assert value.unsafe_buffer_pointer() == address
+    np.testing.assert_array_equal(np.asarray(value), values)

@@ -383,3 +383,45 @@ def test_max_norm_of_a_float16_table(cls, max_norm):
     np.testing.assert_allclose(rows[0], table[1] * max_norm / 345.0,
                                rtol=4e-3, atol=0.1)
     np.testing.assert_array_equal(rows[1], 0.0)
+
+
+@pytest.mark.parametrize("width", [4, 3])  # Bytes per row: pairs, or odd.
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_int4_rows_match_keras_unpack_for_every_byte(width, dtype):
+    """`backend.int4_rows` (the lookups' unpacking of gathered rows) gives
+    Keras's `unpack_int4` values and `q / scale` arithmetic for all 256
+    bytes, in both nibbles, with an odd number of channels sliced off."""
+    from keras_embedlab import backend
+
+    packed = np.arange(-128, 128).astype("int8")
+    packed = np.concatenate([packed, packed[::-1], packed[:width]])
+    packed = packed[: len(packed) // width * width].reshape(-1, width)
+    channels = 2 * width - 1
+    scale = np.linspace(0.5, 3.0, len(packed)).astype("float32")
+    expected = keras.quantizers.unpack_int4(packed, channels, axis=-1)
+    expected = keras.ops.divide(
+        keras.ops.cast(expected, dtype),
+        keras.ops.expand_dims(keras.ops.cast(scale, dtype), -1))
+    got = backend.int4_rows(keras.ops.convert_to_tensor(packed), channels,
+                            dtype, keras.ops.convert_to_tensor(scale))
+    assert keras.backend.standardize_dtype(got.dtype) == dtype
+    assert_equal(to_numpy(keras.ops.cast(got, "float32")),
+                 to_numpy(keras.ops.cast(expected, "float32")))
+    unscaled = backend.int4_rows(keras.ops.convert_to_tensor(packed),
+                                 2 * width, "float32")
+    assert_equal(to_numpy(unscaled), to_numpy(
+        keras.quantizers.unpack_int4(packed, 2 * width, axis=-1)))
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.export is PyTorch's")
+def test_int4_lookup_after_torch_export_stays_eager():
+    """Exporting an int4 lookup (fake tensors) leaves nothing fake behind
+    for later eager calls (the unpacking table is made outside tracing)."""
+    import torch
+
+    layer = kel.LookupEmbedding(10, 8, invalid_ids="zeros")
+    model = keras.Sequential([keras.Input((4,), dtype="int32"), layer])
+    layer.quantize("int4")
+    ids = torch.tensor([[0, 1, 2, 9], [3, 4, 5, 6]], dtype=torch.int32)
+    program = torch.export.export(model, (ids,))
+    assert_equal(program.module()(ids), model(ids))

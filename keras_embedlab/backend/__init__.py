@@ -11,7 +11,8 @@ Functions: `checked_on_host`, `ids_for_host_check`, `refuse_in_graph`,
 `serving_graph`, `quiet_callback_errors`, `all_ids_valid` (None: the
 rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
 (with `FILL_TAKE`),
-`variable_handle`, `dense_gradient`, `fused_bag_sum` (lookups);
+`variable_handle`, `dense_gradient`, `fused_bag_sum`, `int4_rows`
+(lookups); `adopt_host_array` (a variable's value without a copy);
 `is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
 `combine_rows`, `read_rows`, `write_rows`, `add_rows`, `row_step`
@@ -56,6 +57,9 @@ refuse_in_graph = _impl.refuse_in_graph
 serving_graph = _impl.serving_graph
 quiet_callback_errors = _impl.quiet_callback_errors
 gather_rows = _impl.gather_rows
+adopt_host_array = getattr(_impl, "adopt_host_array",
+                           _common.adopt_host_array)
+int4_rows = getattr(_impl, "int4_rows", _common.int4_rows)
 fill_take = _impl.fill_take
 variable_handle = _impl.variable_handle
 dense_gradient = _impl.dense_gradient

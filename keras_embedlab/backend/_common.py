@@ -5,9 +5,11 @@ The invalid-id rule is `keras_embedlab.ids.reader`'s; backends only refuse.
 """
 
 import contextlib
+import functools
 import sys
 
 import keras
+import numpy as np
 
 
 def gradient_inputs(layer, ids, cotangent, **call_kwargs):
@@ -68,6 +70,65 @@ def no_grad():
 
 def gather_rows(table, ids):
     return keras.ops.take(table, ids, axis=0)
+
+
+def int4_rows(packed, channels, dtype, scale=None, portable=False):
+    """Rows of int4 values packed two a byte along the last axis (low
+    nibble first, as `keras.quantizers.pack_int4`) as floats of `dtype`,
+    divided by `scale[..., None]` when `scale` is given: the values and
+    the arithmetic of Keras's int4 `Embedding` (`unpack_int4`, cast, then
+    divide). Bytes are read two at a time as uint16 indices into
+    `int4_pair_table` (one gather, no transposes); an odd number of packed
+    bytes is unpacked with shifts (an arithmetic right shift sign-extends:
+    `(b << 4) >> 4` is the low nibble as a signed int4, `b >> 4` the high
+    one). `portable`: for a graph a serving format will carry, whose
+    converters have no bitcast (ONNX, OpenVINO): one gather per byte from
+    a 256 x 2 table instead."""
+    ops = keras.ops
+    shape = tuple(ops.shape(packed)[:-1]) + (-1,)
+    if portable:
+        index = ops.add(ops.cast(packed, "int32"), 128)
+        values = ops.take(ops.cast(_nibble_table(), dtype), index, axis=0)
+    elif packed.shape[-1] % 2:
+        low = ops.right_shift(ops.left_shift(packed, 4), 4)
+        high = ops.right_shift(packed, 4)
+        values = ops.cast(ops.stack([low, high], axis=-1), dtype)
+    else:
+        pairs = ops.cast(ops.view(packed, "uint16"), "int32")
+        values = ops.take(ops.cast(int4_pair_table(), dtype), pairs, axis=0)
+    values = ops.reshape(values, shape)
+    if 2 * packed.shape[-1] != channels:
+        values = values[..., :channels]
+    if scale is None:
+        return values
+    return ops.divide(values, ops.expand_dims(ops.cast(scale, dtype), -1))
+
+
+@functools.cache
+def _nibble_table():
+    """`(256, 2)` float32: the two signed int4 values of each byte, low
+    nibble first, indexed by the byte as an int8 plus 128."""
+    byte = np.arange(-128, 128).astype("int8")
+    low = np.right_shift(np.left_shift(byte, 4), 4)
+    return np.stack([low, np.right_shift(byte, 4)], -1).astype("float32")
+
+
+@functools.cache
+def int4_pair_table():
+    """`(65536, 4)` float32: the four signed int4 values of each pair of packed
+    bytes, indexed by the pair read as a little-endian uint16 (first byte
+    low, low nibble first): one gather unpacks two bytes."""
+    pair = np.arange(65536, dtype="<u2").view("int8").reshape(-1, 2)
+    low = np.right_shift(np.left_shift(pair, 4), 4)
+    high = np.right_shift(pair, 4)
+    return np.stack([low, high], axis=-1).reshape(-1, 4).astype("float32")
+
+
+def adopt_host_array(array):
+    """`array` (NumPy) as the backend will hold it in a variable, without
+    a copy where the backend can alias host memory; here, unchanged (the
+    variable copies, or, as PyTorch's `as_tensor`, shares it)."""
+    return array
 
 
 def variable_handle(variable):

@@ -170,6 +170,18 @@ def refuse_in_graph(ids, refusal):
     return ids + checked_zero(has_bad)
 
 
+def adopt_host_array(array):
+    """A JAX array over `array`'s own memory when it is C-contiguous and
+    64-byte aligned on a CPU default device (`device_put(may_alias=True)`);
+    else `array` unchanged (Keras's variable then copies it). The caller
+    must not write to `array` afterwards."""
+    device = jax.devices()[0]
+    if (device.platform != "cpu" or not array.flags.c_contiguous
+            or array.ctypes.data % 64):
+        return array
+    return jax.device_put(array, device, may_alias=True)
+
+
 def fill_take(table, ids, fill_value=0):
     """One gather that returns `fill_value` rows for invalid ids, at no
     extra cost; as unsigned, negative ids are out of range instead of

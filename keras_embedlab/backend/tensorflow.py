@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_embedlab.backend import _common
 from keras_embedlab.backend._common import (  # noqa: F401
     fill_take,
     gradient_inputs,
@@ -105,6 +106,27 @@ def refuse_in_graph(ids, refusal):
 def gather_rows(table, ids):
     """`tf.gather`: the ids here are in range (no negative-id rewrite)."""
     return tf.gather(table, ids)
+
+
+def int4_rows(packed, channels, dtype, scale=None, portable=False):
+    """`_common.int4_rows` with fewer kernels (a graph without XLA runs
+    each op as its own pass): the packed bytes bitcast two at a time to
+    uint16, one `tf.gather` of four values each from `int4_pair_table`,
+    then the divide. An odd number of packed bytes takes the shifts."""
+    if portable or packed.shape[-1] is None or packed.shape[-1] % 2:
+        return _common.int4_rows(packed, channels, dtype, scale, portable)
+    dtype = keras.backend.standardize_dtype(dtype)
+    shape = tf.shape(packed)
+    pairs = tf.bitcast(tf.reshape(packed, tf.concat(
+        [shape[:-1], [packed.shape[-1] // 2, 2]], 0)), tf.uint16)
+    values = tf.gather(tf.constant(_common.int4_pair_table(), dtype),
+                       tf.cast(pairs, tf.int32))
+    values = tf.reshape(values, tf.concat([shape[:-1], [-1]], 0))
+    if 2 * packed.shape[-1] != channels:
+        values = values[..., :channels]
+    if scale is None:
+        return values
+    return values / tf.expand_dims(tf.cast(scale, dtype), -1)
 
 
 def variable_handle(variable):

@@ -18,12 +18,13 @@ import keras
 import torch
 import torch.nn.functional as F
 
+from keras_embedlab.backend import _common
 from keras_embedlab.backend._common import (  # noqa: F401
     densify_ragged_bags,
     fill_take,
-    gather_rows,
     gradient_inputs,
     indexed_slices,
+    int4_pair_table,
     is_ragged,
     value_and_grad,
     variable_handle,
@@ -46,7 +47,10 @@ def all_ids_valid(ids, input_dim):
     """
     if ids.numel() == 0 or ids.device.type == "meta":
         return True  # No id, or Keras's symbolic pass (no values).
-    lowest, highest = torch.stack(torch.aminmax(ids)).tolist()
+    lowest, highest = torch.aminmax(ids)
+    if ids.device.type == "cpu":  # Two reads of host memory: no stack.
+        return lowest.item() >= 0 and highest.item() < input_dim
+    lowest, highest = torch.stack((lowest, highest)).tolist()  # One sync.
     return lowest >= 0 and highest < input_dim
 
 
@@ -164,6 +168,60 @@ def combine_rows(ids, values, input_dim):
     if bool(keep.all()):
         return row_ids, summed
     return row_ids[keep], summed[keep]
+
+
+def gather_rows(table, ids):
+    """`F.embedding`, for ids in range (checked, or replaced by 0): Keras's
+    `take` would add its negative-id rewrite (a comparison, an add and a
+    `where`, each a pass and an allocation in eager PyTorch) and an int64
+    copy of the ids."""
+    if not isinstance(ids, torch.Tensor):
+        ids = keras.ops.convert_to_tensor(ids)
+    if ids.dtype not in (torch.int32, torch.int64):
+        ids = ids.long()
+    return F.embedding(ids, _tensor(table))
+
+
+def int4_rows(packed, channels, dtype, scale=None, portable=False):
+    """`_common.int4_rows` in three full passes (eager PyTorch pays one
+    per op): the packed bytes read two at a time as int32 indices into
+    `int4_pair_table`, one `embedding` gather of four values each, and an
+    in-place divide. An odd number of packed bytes takes the shifts."""
+    if portable:  # ONNX has no uint16 view: `_common`'s byte table.
+        return _common.int4_rows(packed, channels, dtype, scale, True)
+    dtype = getattr(torch, keras.backend.standardize_dtype(dtype))
+    if packed.shape[-1] % 2:
+        out = torch.empty(tuple(packed.shape) + (2,), dtype=dtype,
+                          device=packed.device)
+        out[..., 0] = torch.bitwise_right_shift(packed << 4, 4)
+        out[..., 1] = torch.bitwise_right_shift(packed, 4)
+    else:
+        pairs = packed.contiguous().view(torch.uint16).to(torch.int32)
+        out = F.embedding(pairs, _pair_table(dtype, packed.device))
+    out = out.reshape(tuple(packed.shape[:-1]) + (-1,))
+    if scale is not None:
+        out.div_(scale.to(dtype).unsqueeze(-1))
+    if out.shape[-1] != channels:
+        out = out[..., :channels]
+    return out
+
+
+# Built at import, outside any tracing: a table first made under
+# `torch.export`'s fake tensors and then cached would be fake in eager calls.
+_PAIRS = {(torch.float32, torch.device("cpu")):
+          torch.from_numpy(int4_pair_table())}
+
+
+def _pair_table(dtype, device):
+    key = (dtype, torch.device(device))
+    table = _PAIRS.get(key)
+    if table is None:
+        table = _PAIRS[(torch.float32, torch.device("cpu"))].to(
+            device=device, dtype=dtype)
+        if not (torch.compiler.is_compiling()
+                or torch.compiler.is_exporting()):
+            _PAIRS[key] = table
+    return table
 
 
 def _tensor(variable):

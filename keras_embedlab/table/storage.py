@@ -23,6 +23,8 @@ from typing import NamedTuple
 import numpy as np
 from keras import dtype_policies, ops, quantizers
 
+from keras_embedlab import backend
+
 QUANTIZED_MODES = ("int8", "int4")
 _RANGES = {"int8": (-127, 127), "int4": (-8, 7)}
 
@@ -208,11 +210,16 @@ class Storage:
         """
         take = take or gather_valid
         stored = take(getattr(layer, self.attribute), ids, 0)
-        if layer.quantization_mode == "int4":
-            # Unpack the gathered rows only, not the whole table.
-            stored = unpack_last_axis(stored, channels, dtype)
         scale = take(getattr(layer, self.scale), ids, 1)
         zero = getattr(layer, self.zero) if _grouped(layer) else None
+        if layer.quantization_mode == "int4":
+            # Unpack the gathered rows only, not the whole table; per
+            # channel, the backend divides by the scales in the same pass.
+            stored = backend.int4_rows(stored, channels, dtype,
+                                       scale if zero is None else None,
+                                       portable=backend.serving_graph(ids))
+            if zero is None:
+                return stored
         if zero is None:
             scale = ops.expand_dims(scale, -1)
             return self._dequantize(stored, scale, None, None, dtype, -1)
@@ -261,27 +268,6 @@ def _take_last_axis(x, index, like):
                                       else known[i]
                                       for i in range(1, len(known))]))
 
-
-def _nibble_table():
-    """`(256, 2)` float32: the two signed four-bit values of each byte,
-    low nibble first, indexed by the byte as an int8 plus 128."""
-    byte = np.arange(-128, 128).astype("int8")
-    low = ((byte & 15) ^ 8) - 8
-    high = (((byte >> 4) & 15) ^ 8) - 8
-    return np.stack([low, high], axis=-1).astype("float32")
-
-
-_NIBBLES = _nibble_table()
-
-
-def unpack_last_axis(packed, channels, dtype):
-    """`quantizers.unpack_int4(packed, channels, axis=-1)` as floats of
-    `dtype`, in one gather from a 256-entry table (byte `k` holds values
-    `2k` and `2k + 1`) instead of shifts, masks and transposes."""
-    index = ops.add(ops.cast(packed, "int32"), 128)
-    pairs = ops.take(ops.cast(_NIBBLES, dtype), index, axis=0)
-    shape = tuple(ops.shape(packed)[:-1]) + (-1,)
-    return ops.reshape(pairs, shape)[..., :channels]
 
 
 def group_index(channels, block_size):

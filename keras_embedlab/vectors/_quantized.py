@@ -105,7 +105,7 @@ class _Int8Table:
         """Allocates the table once the file's `dim` is known."""
         n = len(self.tokens)
         self.dim = dim
-        self.q = np.zeros((n, dim), np.int8)
+        self.q = _aligned_zeros((n, dim), np.int8)
         _, zero_scale = quantize_rows(np.zeros((1, dim), np.float32),
                                       self.epsilon)
         self.scale = np.full(n, zero_scale[0], np.float32)
@@ -199,6 +199,17 @@ class _Int8Table:
             rows = rng.normal(mean, std, (len(ids), self.dim))
             rows = np.clip(rows, -limit, limit).astype(np.float32)
             self.q[ids], self.scale[ids] = quantize_rows(rows, self.epsilon)
+
+
+def _aligned_zeros(shape, dtype, alignment=64):
+    """`np.zeros(shape, dtype)` whose data starts on an `alignment`-byte
+    boundary, so that a backend may adopt the buffer without copying it
+    (JAX does for 64-byte aligned host arrays)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + size].view(dtype).reshape(shape)
 
 
 def load_int8(path, tokens, epsilon, format="auto", oov="random",

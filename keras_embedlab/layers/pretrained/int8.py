@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from keras_embedlab import backend
 from keras_embedlab.layers.pretrained.vocabulary import (
     first_words,
 )
@@ -66,8 +67,11 @@ def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
                 dtype=f"int8_from_{policy.name}", **layer_kwargs)
     # `build` creates the int8 variables from these arrays (no zeros
     # first): see `PretrainedEmbedding.add_weight`.
+    # On JAX the variable adopts the aligned NumPy table's memory: no
+    # second copy of the table is made (`backend.adopt_host_array`).
     object.__setattr__(layer, "_initial_values",
-                       {"embeddings": q, "embeddings_scale": scale})
+                       {"embeddings": backend.adopt_host_array(q),
+                        "embeddings_scale": scale})
     del q, scale
     try:
         layer.build()

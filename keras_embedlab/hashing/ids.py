@@ -211,6 +211,32 @@ def hash_ids(ids: Any, num_buckets: int, seed: int = 0, num_hashes: int = 4,
     return ops.cast(ops.stack(buckets, axis=-1), "int32")
 
 
+def raw_host_ids(ids: np.ndarray, layer_name: str, narrowed_error,
+                 halves: bool = False) -> np.ndarray:
+    """NumPy raw ids for a layer without a vocabulary (every integer is
+    an id), never silently narrowed: uint64 ids are read as their int64
+    bytes (as thinc reads them), uint32 widened, and where int64 does not
+    keep 64 bits (JAX without x64) int64 ids become int32 only if they fit,
+    else `narrowed_error()` is raised. `halves`: ids already split into
+    int32 words (`split_ids`)."""
+    if ids.dtype.kind not in "iu":
+        raise TypeError(
+            f"Layer '{layer_name}' takes integer ids. Received ids of "
+            f"dtype {ids.dtype}. Cast whole-number floats to int64, map "
+            "strings with keras_embedlab.hash_strings.")
+    if halves:
+        return ids.astype(np.int32)
+    if ids.dtype == np.uint64:
+        ids = ids.view(np.int64)
+    elif ids.dtype == np.uint32:
+        ids = ids.astype(np.int64)
+    if ids.dtype.itemsize == 8 and not backend.keeps_int64():
+        if ids.size and (ids.min() < -2**31 or ids.max() >= 2**31):
+            raise narrowed_error()
+        ids = ids.astype(np.int32)  # Lossless: no JAX warning.
+    return ids
+
+
 def narrowed_int64_error(where: str) -> ValueError:
     """The error for int64 ids that JAX without x64 would narrow."""
     return ValueError(

@@ -16,7 +16,7 @@ from keras import initializers, ops
 from keras.backend import standardize_dtype
 
 from keras_embedlab import backend
-from keras_embedlab.hashing.ids import hash_ids
+from keras_embedlab.hashing.ids import hash_ids, raw_host_ids
 from keras_embedlab.ids import reader
 from keras_embedlab.layers.lookup import LookupEmbedding
 from keras_embedlab.sparse_updates.mark import RESET_ATTRIBUTE
@@ -303,21 +303,8 @@ class DynamicEmbedding(LookupEmbedding):
 
     def _host_ids(self, ids):
         """NumPy raw ids: every integer is valid; never silently narrowed."""
-        if ids.dtype.kind not in "iu":
-            raise TypeError(
-                f"Layer '{self.name}' takes integer ids. Received ids of "
-                f"dtype {ids.dtype}. Cast whole-number floats to int64, map "
-                "strings with keras_embedlab.hash_strings.")
-        if ids.dtype == np.uint64:
-            ids = ids.view(np.int64)
-        elif ids.dtype == np.uint32:
-            ids = ids.astype(np.int64)
-        if ids.dtype.itemsize == 8 and not backend.keeps_int64():
-            if ids.size and (ids.min() < -2**31 or ids.max() >= 2**31):
-                raise self._narrowed_error("`inputs` (NumPy int64 ids "
-                                           "outside int32)")
-            ids = ids.astype(np.int32)  # Lossless.
-        return ids
+        return raw_host_ids(ids, self.name, lambda: self._narrowed_error(
+            "`inputs` (NumPy int64 ids outside int32)"))
 
     def _narrowed_error(self, what):
         return ValueError(

@@ -4,7 +4,6 @@ import warnings
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
@@ -13,6 +12,7 @@ from keras_embedlab.hashing.ids import (
     check_hash_arguments,
     hash_ids,
     narrowed_int64_error,
+    raw_host_ids,
 )
 from keras_embedlab.ids import reader
 from keras_embedlab.layers.base import as_weight_list, check_bag_weights
@@ -187,22 +187,10 @@ class HashedEmbedding(LookupEmbedding):
 
     def _host_ids(self, ids):
         """NumPy raw ids: every integer is valid; never silently narrowed."""
-        if ids.dtype.kind not in "iu":
-            raise TypeError(
-                f"Layer '{self.name}' takes integer ids. Received ids of "
-                f"dtype {ids.dtype}. Cast whole-number floats to int64, map "
-                "strings with keras_embedlab.hash_strings.")
-        if self.id_halves:
-            return ids.astype(np.int32)
-        if ids.dtype == np.uint64:
-            ids = ids.view(np.int64)  # The same 8 bytes, as thinc reads them.
-        elif ids.dtype == np.uint32:
-            ids = ids.astype(np.int64)
-        if ids.dtype.itemsize == 8 and not backend.keeps_int64():
-            if ids.size and (ids.min() < -2**31 or ids.max() >= 2**31):
-                raise narrowed_int64_error(f"Layer '{self.name}'")
-            ids = ids.astype(np.int32)  # Lossless: no JAX warning.
-        return ids
+        return raw_host_ids(
+            ids, self.name,
+            lambda: narrowed_int64_error(f"Layer '{self.name}'"),
+            halves=self.id_halves)
 
     def _check_symbolic_ids(self, dtype):
         reader.check_id_dtype(dtype, self.name)

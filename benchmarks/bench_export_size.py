@@ -19,13 +19,7 @@ import keras
 import numpy as np
 
 import keras_embedlab as kel
-from keras_embedlab.serving import EXTENSIONS
-
-FORMATS = {
-    "tensorflow": ["tf_saved_model", "onnx", "litert", "openvino"],
-    "jax": ["tf_saved_model", "onnx"],
-    "torch": ["onnx", "torch", "openvino"],
-}
+from keras_embedlab.serving import EXTENSIONS, FORMATS
 
 
 def build(vocabulary, dim, length, quantization):
@@ -58,7 +52,7 @@ def main():
     print(f"backend {backend}, table {args.vocabulary} x {args.dim}\n")
     print("| format | table | file bytes | / float32 | max abs diff |")
     print("|---|---|---|---|---|")
-    for fmt in FORMATS[backend]:
+    for fmt in FORMATS:
         base = None
         for quantization in ("float32", "int8", "int4"):
             model = build(args.vocabulary, args.dim, length, quantization)

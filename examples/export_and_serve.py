@@ -20,13 +20,7 @@ import keras
 import numpy as np
 
 import keras_embedlab as kel
-from keras_embedlab.serving import EXTENSIONS, RUNTIMES
-
-FORMATS = {
-    "tensorflow": ["tf_saved_model", "onnx", "litert", "openvino"],
-    "jax": ["tf_saved_model", "onnx"],
-    "torch": ["onnx", "torch", "openvino"],
-}
+from keras_embedlab.serving import EXTENSIONS, FORMATS, RUNTIMES
 
 
 def build(mode):
@@ -61,14 +55,14 @@ def serve(model, fmt, folder, x, bad):
 def main(argv=None):
     backend = keras.backend.backend()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=FORMATS[backend],
+    parser.add_argument("--format", choices=FORMATS,
                         action="append", help="default: all of them")
     args = parser.parse_args(argv)
     x = np.array([[3, 1, 4, 1]], "int32")
     bad = np.array([[3, 1, 4, 100]], "int32")  # input_dim is 100
     folder = tempfile.mkdtemp()
     print(f"backend: {backend}")
-    for fmt in args.format or FORMATS[backend]:
+    for fmt in args.format or FORMATS:
         for mode in ("error", "zeros"):
             model = build(mode)
             model.name = f"model_{mode}"

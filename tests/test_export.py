@@ -22,6 +22,7 @@ import pytest
 
 import keras_embedlab as kel
 from keras_embedlab.serving import EXTENSIONS, RUNTIMES, load_exported
+from keras_embedlab.serving import FORMATS as SERVED_FORMATS
 
 BACKEND = keras.backend.backend()
 V, D, L, BAG = 12, 4, 3, 2
@@ -38,16 +39,12 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:torch.as_tensor results are"),
 ]
 
-# The formats under which Keras's own `Embedding` exports and runs, per
-# backend (Keras 3.15): `litert` needs TensorFlow, or `litert-torch` on
-# PyTorch (not installed: it pins its own transformers and
-# typing_extensions); OpenVINO's converter fails on Keras's own JAX
-# embedding ("unconverted ops").
-FORMATS = {
-    "tensorflow": ["tf_saved_model", "onnx", "litert", "openvino"],
-    "jax": ["tf_saved_model", "onnx"],
-    "torch": ["onnx", "torch", "openvino"],
-}[BACKEND]
+# The formats under which Keras's own `Embedding` exports and runs on this
+# backend (`backend/<name>.py`'s `EXPORT_FORMATS`): `litert` needs
+# TensorFlow, or `litert-torch` on PyTorch (not installed: it pins its own
+# transformers and typing_extensions); OpenVINO's converter fails on
+# Keras's own JAX embedding ("unconverted ops").
+FORMATS = list(SERVED_FORMATS)
 _MODULES = {"onnx": "onnxruntime", "litert": "ai_edge_litert",
             "openvino": "openvino", "tf_saved_model": "tensorflow",
             "torch": "torch"}
@@ -152,7 +149,7 @@ def good_inputs(model, batch):
     return values
 
 
-def with_invalid_id(model, values, index, bad):
+def with_invalid_id(values, index, bad):
     values = [v.copy() for v in values]
     values[index][(0,) * values[index].ndim] = bad
     return values
@@ -178,7 +175,7 @@ def _load(model, path, fmt):
 def _id_outcome(model, run, values, index, bad):
     """What the runtime does with one invalid id: "refused", "NaN", or
     the output."""
-    values = with_invalid_id(model, values, index, bad)
+    values = with_invalid_id(values, index, bad)
     try:
         out = run(values)
     except Exception:  # Each runtime raises its own error type.

@@ -27,7 +27,8 @@ of non-negative integers that JAX's ONNX export carries),
 never apply the invalid-id rule themselves: `keras_embedlab.ids.reader`
 hands them a `Refusal` (which ids are invalid, what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
-`FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message).
+`FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message),
+`EXPORT_FORMATS` (the `model.export` formats tested on this backend).
 """
 
 import importlib
@@ -49,6 +50,7 @@ TRACES_ROWS = _impl.TRACES_ROWS
 STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE
 INVALID_ID_NOTE = _impl.INVALID_ID_NOTE
+EXPORT_FORMATS = _impl.EXPORT_FORMATS
 
 all_ids_valid = _impl.all_ids_valid
 checked_on_host = _impl.checked_on_host

@@ -47,6 +47,11 @@ SUPPORTS_JIT_WITH_CHECKS = True
 TRACES_ROWS = True
 STATELESS_TRAINER = True  # Keras's JAX trainer passes state in and out.
 FILL_TAKE = True
+# The `model.export` formats under which Keras's own `Embedding` exports
+# and runs on this backend (Keras 3.15: no LiteRT
+# from JAX; OpenVINO cannot convert Keras's JAX embedding), which ours cover
+# (`keras_embedlab.serving.FORMATS`, tests/test_export.py).
+EXPORT_FORMATS = ("tf_saved_model", "onnx")
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).

@@ -37,6 +37,10 @@ SUPPORTS_JIT_WITH_CHECKS = False
 TRACES_ROWS = False
 STATELESS_TRAINER = False
 FILL_TAKE = False
+# The `model.export` formats under which Keras's own `Embedding` exports
+# and runs on this backend (Keras 3.15), which ours cover
+# (`keras_embedlab.serving.FORMATS`, tests/test_export.py).
+EXPORT_FORMATS = ("tf_saved_model", "onnx", "litert", "openvino")
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).

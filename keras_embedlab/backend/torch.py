@@ -36,6 +36,11 @@ TRACES_ROWS = True
 # JAX's: `RowSparseModel` runs one eager pass instead of JAX's two.
 STATELESS_TRAINER = False
 FILL_TAKE = False
+# The `model.export` formats under which Keras's own `Embedding` exports
+# and runs on this backend (Keras 3.15; LiteRT
+# needs `litert-torch`, not installed), which ours cover
+# (`keras_embedlab.serving.FORMATS`, tests/test_export.py).
+EXPORT_FORMATS = ("onnx", "torch", "openvino")
 
 
 def all_ids_valid(ids, input_dim):

@@ -1,6 +1,9 @@
 """Exported models in their formats' own runtimes: `load_exported`,
-`run_exported`."""
+`run_exported`; `FORMATS`, the `model.export` formats that keras_embedlab
+layers export to on the active backend (where Keras's own `Embedding`
+does)."""
 
+from keras_embedlab.backend import EXPORT_FORMATS as FORMATS  # noqa: F401
 from keras_embedlab.serving.runtimes import (  # noqa: F401
     EXTENSIONS,
     RUNTIMES,

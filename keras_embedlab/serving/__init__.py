@@ -3,10 +3,12 @@
 layers export to on the active backend (where Keras's own `Embedding`
 does)."""
 
-from keras_embedlab.backend import EXPORT_FORMATS as FORMATS  # noqa: F401
+from keras_embedlab import backend
 from keras_embedlab.serving.runtimes import (  # noqa: F401
     EXTENSIONS,
     RUNTIMES,
     load_exported,
     run_exported,
 )
+
+FORMATS = backend.EXPORT_FORMATS

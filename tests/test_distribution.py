@@ -321,6 +321,12 @@ def jax_env():
 
 @pytest.fixture(scope="module")
 def sharded():
+    if keras.backend.backend() != "jax":
+        # The script is the same JAX program whatever this session's
+        # backend is (the subprocess sets KERAS_BACKEND=jax): it runs once.
+        pytest.skip("sharding_script.py runs KERAS_BACKEND=jax in a "
+                    "subprocess whatever this session's backend is: its "
+                    "tests run once, in the JAX session")
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "sharding_script.py")],
         env=jax_env(), cwd=ROOT, capture_output=True, text=True, timeout=300,

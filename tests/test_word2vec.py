@@ -95,7 +95,8 @@ def test_subsampling_and_negative_table_equal_gensims(sample):
 def test_negatives_follow_count_to_the_075():
     counts = np.array([1000, 300, 50, 50, 7, 1])
     table = _corpus.cum_table(counts)
-    draws = _corpus.draw_negatives(np.random.default_rng(0), table,
+    draws = _corpus.draw_negatives(np.random.default_rng(0),
+                                   _corpus.negative_sampler(table),
                                    (200_000,))
     expected = counts**0.75 / np.sum(counts**0.75)
     observed = np.bincount(draws, minlength=len(counts)) / draws.size

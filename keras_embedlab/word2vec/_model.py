@@ -148,9 +148,10 @@ class Word2Vec:
         batch_words: Corpus words whose examples are made together (one
             learning rate for them, as a gensim job).
         batch_size: Examples per compiled step. Smaller is closer to
-            gensim's example-by-example updates and slower (CBOW on a
-            520-word vocabulary: 256 scores 0.650, 128 0.660, 32 0.666,
-            gensim 0.675 +- 0.024; see benchmarks/RESULTS.md section 9).
+            gensim's example-by-example updates, and slower on PyTorch
+            (planted-corpus CBOW over 30 seeds: 256 scores 0.646, 128
+            0.657, 64 0.662, 32 0.664, gensim 0.675 +- 0.025; see
+            benchmarks/RESULTS.md section 9).
         verbose: 1 shows a progress bar per epoch (words/s, loss), 0 none.
 
     Attributes: `wv` (a `Vectors` of the input table), `running_training_loss`

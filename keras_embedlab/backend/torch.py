@@ -289,12 +289,13 @@ def row_step(compute, variables):
     traced = {}
 
     def one(*tensors):
+        # No side effect, so that tracing (which runs it) changes nothing.
         values, batch = tensors[:len(variables)], tensors[len(variables):]
         updates, loss = compute(list(values), *batch)
+        flat = []
         for value, (ids, rows) in zip(values, updates):
-            value.index_add_(0, ids.reshape(-1).long(),
-                             rows.to(value.dtype))
-        return loss
+            flat += [ids.reshape(-1).long(), rows.to(value.dtype)]
+        return (*flat, loss)
 
     def step(*batches):
         # One intra-op thread during the steps: their tensors are small,
@@ -310,13 +311,15 @@ def row_step(compute, variables):
                 key = tuple((b.shape[1:], b.dtype) for b in batches)
                 for batch in zip(*batches):
                     if key not in traced:
-                        # Traced on copies: tracing runs the step once.
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")
                             traced[key] = torch.jit.trace(
-                                one, (*[v.clone() for v in values],
-                                      *batch), check_trace=False)
-                    losses.append(traced[key](*values, *batch))
+                                one, (*values, *batch), check_trace=False)
+                    *flat, loss = traced[key](*values, *batch)
+                    for value, ids, rows in zip(values, flat[::2],
+                                                flat[1::2]):
+                        value.index_add_(0, ids, rows)
+                    losses.append(loss)
         finally:
             torch.set_num_threads(threads)
         return torch.stack(losses)

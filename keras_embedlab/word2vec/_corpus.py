@@ -113,8 +113,8 @@ def negative_sampler(table):
     """Walker's alias table of the distribution `cum_table` defines (word
     `i` has weight `table[i] - table[i - 1]`, as gensim's insertion-point
     draw gives it): `(probability, alias)` for `draw_negatives`. A draw
-    costs two gathers, where a binary search of the table (gensim's draw)
-    cost ~30x more per negative in NumPy."""
+    costs two gathers; a binary search of the table (gensim's draw) took
+    about 1.5x as long in NumPy (300,000 draws: 15 ms against 10 ms)."""
     weights = np.diff(np.asarray(table, np.float64), prepend=0.0)
     n = len(weights)
     probability = weights * (n / weights.sum())

@@ -271,8 +271,8 @@ def _compiled_row_step(compute, shapes):
     # One `tf.function` per `compute` and table shapes, the variables
     # passed in: models of the same shapes (a new seed, a second model)
     # reuse its trace and XLA compilation (a function per model was traced
-    # and compiled again for each: ~0.5 s, most of a small corpus's
-    # training). `shapes` is part of the key because a trace reused for a
+    # and compiled again for each: about 1 s on the planted corpus, most
+    # of its training time). `shapes` is part of the key: a trace reused for a
     # variable of another shape keeps the first one's static shapes.
     @tf.function(reduce_retracing=True, jit_compile=True)
     def step(handles, *batches):

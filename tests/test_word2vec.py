@@ -95,7 +95,8 @@ def test_subsampling_and_negative_table_equal_gensims(sample):
 def test_negatives_follow_count_to_the_075():
     counts = np.array([1000, 300, 50, 50, 7, 1])
     table = _corpus.cum_table(counts)
-    draws = _corpus.draw_negatives(np.random.default_rng(0), table,
+    draws = _corpus.draw_negatives(np.random.default_rng(0),
+                                   _corpus.negative_sampler(table),
                                    (200_000,))
     expected = counts**0.75 / np.sum(counts**0.75)
     observed = np.bincount(draws, minlength=len(counts)) / draws.size
@@ -272,3 +273,88 @@ def test_initial_vectors_as_gensims():
     assert np.abs(matrix).max() > 0.9 / 20
     np.testing.assert_allclose(matrix.std(), 1 / 20 / np.sqrt(3), rtol=0.1)
     assert not np.any(np.asarray(model.output_table.embeddings))
+
+
+def _gensim_cbow_updates(syn0, syn1, inputs, targets, lr):
+    """gensim's `w2v_fast_sentence_cbow_neg`, one example after the other:
+    the hidden vector is the mean of the context rows; each output row is
+    updated at once; a negative equal to the target is skipped; every
+    context row gets the whole error. Returns the summed loss."""
+    loss = 0.0
+    for context, words, rate in zip(inputs, targets, lr):
+        context = context[context >= 0]
+        hidden = syn0[context].mean(axis=0)
+        work = np.zeros_like(hidden)
+        for d, word in enumerate(words):
+            if d and word == words[0]:
+                continue
+            label = 1.0 if d == 0 else 0.0
+            logit = hidden @ syn1[word]
+            loss -= np.log(1 / (1 + np.exp(-logit if d == 0 else logit)))
+            g = (label - 1 / (1 + np.exp(-logit))) * rate
+            work += g * syn1[word]
+            syn1[word] += g * hidden
+        for row in context:
+            syn0[row] += work
+    return loss
+
+
+def test_cbow_steps_apply_gensims_updates_one_example_after_another():
+    """Examples that share rows (here all three share context rows and
+    outputs) are trained as gensim trains them, one after the other: a
+    step holding them together would sum updates computed from the same
+    stale rows (the CBOW gap to gensim of benchmarks/RESULTS.md section
+    9)."""
+    model = Word2Vec(vector_size=3, window=2, min_count=1, sg=0, verbose=0)
+    model.build_vocab([["a", "b", "c", "d", "e", "f"]])
+    rng = np.random.default_rng(0)
+    syn0 = rng.normal(0, 0.5, (6, 3)).astype(np.float32)
+    syn1 = rng.normal(0, 0.5, (6, 3)).astype(np.float32)
+    model.input_table.embeddings.assign(syn0)
+    model.output_table.embeddings.assign(syn1)
+    inputs = np.array([[1, 2, -1, -1], [0, 2, 3, -1], [0, 1, 3, 4]],
+                      np.int32)
+    # The last example draws its own target as a negative: skipped.
+    targets = np.array([[0, 4, 5], [1, 5, 4], [2, 2, 5]], np.int32)
+    lr = np.array([0.5, 0.4, 0.3], np.float32)
+    losses = []
+    model._run_full_steps([(inputs, targets, lr)], losses, flush=True)
+    model._tally(losses)
+    expected_loss = _gensim_cbow_updates(syn0, syn1, inputs, targets, lr)
+    np.testing.assert_allclose(model.wv.matrix, syn0, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model.output_table.embeddings), syn1, rtol=1e-5,
+        atol=1e-6)
+    assert model.running_training_loss == pytest.approx(expected_loss,
+                                                        rel=1e-5)
+
+
+@pytest.mark.parametrize("sg", [pytest.param(1, id="skipgram"),
+                                pytest.param(0, id="cbow")])
+def test_neighbouring_examples_never_share_a_step(sg):
+    """Every word is distinct, so two examples share a row only when they
+    come from one window: a CBOW context row, a skip-gram center (the
+    target of its pairs). No step may hold two such examples."""
+    corpus = [[f"s{i}w{j}" for j in range(12)] for i in range(400)]
+    model = Word2Vec(vector_size=4, window=3, min_count=1, sg=sg,
+                     sample=0, epochs=1, verbose=0, batch_size=32)
+    model.build_vocab(corpus)
+    steps = []
+    step = model._step
+
+    def recording(inputs, targets, lr):
+        steps.extend(zip(inputs, targets, lr))
+        return step(inputs, targets, lr)
+
+    model._step = recording
+    model.train(corpus)
+    shared = 0
+    for inputs, targets, lr in steps:
+        used = lr > 0
+        rows = (targets[used, 0] if sg else
+                inputs[used][inputs[used] >= 0])
+        shared += len(rows) - len(np.unique(rows))
+    assert sum(int((lr > 0).sum()) for _, _, lr in steps) > 4096
+    assert max(int((lr > 0).sum()) for _, _, lr in steps) == 32
+    assert shared == 0

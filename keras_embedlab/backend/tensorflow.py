@@ -15,6 +15,8 @@
   `scatter_update`.
 """
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -264,6 +266,29 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
     return [np.asarray(tf.convert_to_tensor(g)) for g in compute()]
 
 
+@functools.cache
+def _compiled_row_step(compute, shapes):
+    # One `tf.function` per `compute` and table shapes, the variables
+    # passed in: models of the same shapes (a new seed, a second model)
+    # reuse its trace and XLA compilation (a function per model was traced
+    # and compiled again for each: about 1 s on the planted corpus, most
+    # of its training time). `shapes` is part of the key: a trace reused for a
+    # variable of another shape keeps the first one's static shapes.
+    @tf.function(reduce_retracing=True, jit_compile=True)
+    def step(handles, *batches):
+        n = tf.shape(batches[0])[0]
+        losses = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            updates, loss = compute(handles, *[b[i] for b in batches])
+            for handle, (ids, rows) in zip(handles, updates):
+                handle.scatter_add(tf.IndexedSlices(
+                    tf.cast(rows, handle.dtype), ids))
+            losses = losses.write(i, tf.cast(loss, tf.float32))
+        return losses.stack()
+
+    return step
+
+
 def row_step(compute, variables):
     """Training steps that add rows into `variables` in place, in one
     `tf.function` call.
@@ -276,18 +301,11 @@ def row_step(compute, variables):
     in order, returning each step's loss.
     """
     handles = [variable_handle(v) for v in variables]
+    compiled = _compiled_row_step(compute, tuple(
+        (tuple(v.shape), str(v.dtype)) for v in variables))
 
-    @tf.function(reduce_retracing=True, jit_compile=True)
     def step(*batches):
-        n = tf.shape(batches[0])[0]
-        losses = tf.TensorArray(tf.float32, size=n)
-        for i in tf.range(n):
-            updates, loss = compute(handles, *[b[i] for b in batches])
-            for handle, (ids, rows) in zip(handles, updates):
-                handle.scatter_add(tf.IndexedSlices(
-                    tf.cast(rows, handle.dtype), ids))
-            losses = losses.write(i, tf.cast(loss, tf.float32))
-        return losses.stack()
+        return compiled(handles, *batches)
 
     return step
 

@@ -14,6 +14,8 @@
   table's size is allocated or touched in the step.
 """
 
+import warnings
+
 import keras
 import torch
 import torch.nn.functional as F
@@ -274,13 +276,27 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 
 
 def row_step(compute, variables):
-    """Eager training steps that add rows into `variables` in place
+    """Training steps that add rows into `variables` in place
     (`index_add_`, duplicates accumulating); no autograd graph is built.
 
     `compute(values, *batch)` returns `(updates, loss)`, one `(ids, rows)`
     per variable; `step(*batches)` takes each batch argument stacked along
     a leading steps axis, runs the steps in order and returns their losses.
+    One step is traced once per batch shapes (`torch.jit.trace`) and run as
+    a TorchScript graph: eager Keras operations cost more in dispatch than
+    in arithmetic at these sizes.
     """
+    traced = {}
+
+    def one(*tensors):
+        # No side effect, so that tracing (which runs it) changes nothing.
+        values, batch = tensors[:len(variables)], tensors[len(variables):]
+        updates, loss = compute(list(values), *batch)
+        flat = []
+        for value, (ids, rows) in zip(values, updates):
+            flat += [ids.reshape(-1).long(), rows.to(value.dtype)]
+        return (*flat, loss)
+
     def step(*batches):
         # One intra-op thread during the steps: their tensors are small,
         # and on a busy CPU two OpenMP threads made a step ~100x slower
@@ -291,11 +307,18 @@ def row_step(compute, variables):
         try:
             with torch.no_grad():
                 values = [_tensor(v) for v in variables]
-                for batch in zip(*(torch.as_tensor(b) for b in batches)):
-                    updates, loss = compute(values, *batch)
-                    for value, (ids, rows) in zip(values, updates):
-                        value.index_add_(0, ids.reshape(-1).long(),
-                                         rows.to(value.dtype))
+                batches = [torch.as_tensor(b) for b in batches]
+                key = tuple((b.shape[1:], b.dtype) for b in batches)
+                for batch in zip(*batches):
+                    if key not in traced:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            traced[key] = torch.jit.trace(
+                                one, (*values, *batch), check_trace=False)
+                    *flat, loss = traced[key](*values, *batch)
+                    for value, ids, rows in zip(values, flat[::2],
+                                                flat[1::2]):
+                        value.index_add_(0, ids, rows)
                     losses.append(loss)
         finally:
             torch.set_num_threads(threads)

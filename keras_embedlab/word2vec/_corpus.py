@@ -8,6 +8,7 @@ count**0.75), the reduced window (`b` uniform in `[0, window)`, reach
 made for a whole chunk of sentences at once, without a per-word loop.
 """
 
+import itertools
 import os
 import types
 
@@ -108,10 +109,35 @@ def cum_table(counts, ns_exponent=0.75, domain=_DOMAIN):
     return np.round(cumulative / cumulative[-1] * domain).astype(np.int64)
 
 
-def draw_negatives(rng, table, shape):
-    """Word ids drawn with probability count**0.75 / sum (gensim's draw)."""
-    draws = rng.integers(0, table[-1], size=shape, dtype=np.int64)
-    return np.searchsorted(table, draws, side="right").astype(np.int32)
+def negative_sampler(table):
+    """Walker's alias table of the distribution `cum_table` defines (word
+    `i` has weight `table[i] - table[i - 1]`, as gensim's insertion-point
+    draw gives it): `(probability, alias)` for `draw_negatives`. A draw
+    costs two gathers; a binary search of the table (gensim's draw) took
+    about 1.5x as long in NumPy (300,000 draws: 15 ms against 10 ms)."""
+    weights = np.diff(np.asarray(table, np.float64), prepend=0.0)
+    n = len(weights)
+    probability = weights * (n / weights.sum())
+    alias = np.arange(n, dtype=np.int32)
+    small = [int(i) for i in np.flatnonzero(probability < 1.0)]
+    large = [int(i) for i in np.flatnonzero(probability >= 1.0)]
+    while small and large:
+        low, high = small.pop(), large[-1]
+        alias[low] = high
+        probability[high] -= 1.0 - probability[low]
+        if probability[high] < 1.0:
+            small.append(large.pop())
+    probability[small + large] = 1.0  # left over: rounding only
+    return probability, alias
+
+
+def draw_negatives(rng, sampler, shape):
+    """Word ids drawn with probability count**0.75 / sum from
+    `negative_sampler(cum_table(...))` (gensim's distribution)."""
+    probability, alias = sampler
+    column = rng.integers(0, len(alias), size=shape)
+    return np.where(rng.random(shape) < probability[column], column,
+                    alias[column]).astype(np.int32)
 
 
 def learning_rate(alpha, min_alpha, progress):
@@ -132,7 +158,7 @@ class ExampleMaker:
                  sample, rng):
         self.key_to_index = key_to_index
         self.keep = keep
-        self.table = table
+        self.sampler = negative_sampler(table)
         self.window = window
         self.sg = sg
         self.negative = negative
@@ -144,19 +170,18 @@ class ExampleMaker:
         """In-vocabulary ids of a chunk after subsampling, and each kept
         word's sentence number (out-of-vocabulary words are dropped before
         the window, widening it, as gensim does)."""
-        lookup = self.key_to_index.get
-        flat = []
-        lengths = []
-        for sentence in chunk:
-            row = [i for i in map(lookup, sentence) if i is not None]
-            flat.extend(row)
-            lengths.append(len(row))
-        ids = np.asarray(flat, dtype=np.int32)
+        lengths = np.fromiter(map(len, chunk), np.int64, len(chunk))
+        # One dictionary look-up per word, no per-sentence Python list.
+        flat = np.fromiter(
+            map(self.key_to_index.get, itertools.chain.from_iterable(chunk),
+                itertools.repeat(-1)), np.int32, int(lengths.sum()))
         sentence_of = np.repeat(np.arange(len(lengths)), lengths)
+        known = flat >= 0
+        ids, sentence_of = flat[known], sentence_of[known]
         if self.sample and len(ids):
             kept = self.rng.random(len(ids)) < self.keep[ids]
             ids, sentence_of = ids[kept], sentence_of[kept]
-        if len(ids):
+        if len(ids) and lengths.max() > MAX_SENTENCE_LEN:
             # Cut sentences to MAX_SENTENCE_LEN kept words.
             starts = np.r_[0, np.flatnonzero(np.diff(sentence_of)) + 1]
             position = np.arange(len(ids)) - np.repeat(
@@ -172,39 +197,26 @@ class ExampleMaker:
         self.effective_words += n
         window = self.window
         reach = window - self.rng.integers(0, window, size=n)
-        positions = np.arange(n)
+        # Each word's 2 * window neighbours, nearest-left to right in
+        # position order, and whether the reduced window and the sentence
+        # keep them.
+        shifts = np.r_[np.arange(-window, 0), np.arange(1, window + 1)]
+        other = np.arange(n)[:, None] + shifts
+        inside = (other >= 0) & (other < n)
+        other = np.where(inside, other, 0)
+        ok = inside & (reach[:, None] >= np.abs(shifts)) & (
+            sentence_of[other] == sentence_of[:, None])
         if self.sg:
-            centers, contexts = [], []
-            for d in range(1, window + 1):
-                for lo, hi in ((positions[:-d], positions[d:]),
-                               (positions[d:], positions[:-d])):
-                    # center `lo`, context `hi`, |lo - hi| = d
-                    ok = (reach[lo] >= d) & (
-                        sentence_of[lo] == sentence_of[hi])
-                    centers.append(lo[ok])
-                    contexts.append(hi[ok])
-            center = np.concatenate(centers) if centers else positions[:0]
-            context = np.concatenate(contexts) if contexts else positions[:0]
-            # gensim's order: by center position, then context position.
-            order = np.lexsort((context, center))
-            inputs = ids[context[order]][:, None]
-            target = ids[center[order]]
+            # gensim's order: by center position, then context position
+            # (row-major order of `other`).
+            center, column = np.nonzero(ok)
+            inputs = ids[other[center, column]][:, None]
+            target = ids[center]
         else:
-            columns = []
-            for d in range(1, window + 1):
-                for shift in (-d, d):
-                    other = positions + shift
-                    inside = (other >= 0) & (other < n)
-                    other = np.clip(other, 0, max(n - 1, 0))
-                    ok = inside & (reach >= d) & (
-                        sentence_of[other] == sentence_of)
-                    columns.append(np.where(ok, ids[other], -1))
-            inputs = (np.stack(columns, axis=1) if n
-                      else np.zeros((0, 2 * window), np.int32))
-            has_context = (inputs >= 0).any(axis=1)
-            inputs = inputs[has_context].astype(np.int32)
+            has_context = ok.any(axis=1)
+            inputs = np.where(ok, ids[other], -1)[has_context]
             target = ids[has_context]
-        negatives = draw_negatives(self.rng, self.table,
+        negatives = draw_negatives(self.rng, self.sampler,
                                    (len(target), self.negative))
         targets = np.concatenate([target[:, None], negatives], axis=1)
         return inputs.astype(np.int32), targets.astype(np.int32)

@@ -14,9 +14,10 @@ from keras_embedlab.layers.lookup import LookupEmbedding
 from keras_embedlab.vectors import Vectors
 from keras_embedlab.word2vec import _corpus
 
-# Steps run per call of the compiled function (one dispatch on JAX and
-# TensorFlow): a step's fixed cost (~0.4 ms on JAX CPU) is paid once.
-_STEPS_PER_CALL = 16
+# Examples per call of the compiled steps (one dispatch on JAX and
+# TensorFlow): a step's fixed cost (~0.4 ms on JAX CPU) is paid once per
+# call, not per step.
+_EXAMPLES_PER_CALL = 4096
 
 
 def _check_int(name, value, minimum):
@@ -41,41 +42,71 @@ def _check_float(name, value, minimum, strict=False):
     return float(value)
 
 
-def _compute(tables, inputs, targets, lr):
-    """Gradients of one batch of examples, as rows to add to each table.
+def _interleave(examples, steps):
+    """`examples` (steps * batch, ...) in consecutive order as
+    (steps, batch, ...), example `j` in step `j % steps`.
 
-    `inputs` (batch, c): input-table ids, `-1` for none (CBOW's short
-    windows, padding); `targets` (batch, 1 + negative): the word to
-    predict, then the negatives; `lr` (batch,): each example's learning
-    rate, 0 for padding. The loss and the updates are gensim's: the
-    input is the mean of the context rows (`cbow_mean=1`), each negative
-    equal to the target is skipped, and every context row gets the whole
-    input error.
+    A step's examples all read the tables as they were at its start, and
+    their updates of one row add up. Consecutive examples share rows (a
+    CBOW context row is in the windows of up to `2 * window` neighbouring
+    words; a skip-gram center is the target of up to `2 * window` pairs),
+    so a step of consecutive examples sums many stale updates of the same
+    rows, where gensim applies them one after the other. Dealt out this
+    way, examples less than `steps` apart never share a step."""
+    batch = len(examples) // steps
+    return np.ascontiguousarray(np.swapaxes(
+        examples.reshape(batch, steps, *examples.shape[1:]), 0, 1))
+
+
+def _step_arrays(inputs, targets, lr):
+    """The per-example constants of `_compute`, made in NumPy for a whole
+    call of steps at once (fewer operations per compiled or eager step).
+
+    `inputs` (..., c): input-table ids, `-1` for none (CBOW's short
+    windows, padding); `targets` (..., 1 + negative): the word to predict,
+    then the negatives; `lr` (...): each example's learning rate, 0 for
+    padding. Returns `inputs` with padding as row 0, `in_weights` (1 /
+    context size for a context row, 0 for padding: the mean,
+    `cbow_mean=1`), `in_mask` (1 for a context row), `targets`, `signs`
+    (+1 for the target, -1 for a negative, 0 for a negative equal to the
+    target, which gensim skips, and for padding) and `scaled`
+    (`signs * lr`).
+    """
+    mask = inputs >= 0
+    count = np.maximum(mask.sum(axis=-1, keepdims=True), 1)
+    signs = np.full(targets.shape, -1.0, np.float32)
+    signs[..., 0] = 1.0
+    signs[..., 1:][targets[..., 1:] == targets[..., :1]] = 0.0
+    signs *= (lr > 0)[..., None]
+    return (np.maximum(inputs, 0).astype(np.int32),
+            (mask / count).astype(np.float32), mask.astype(np.float32),
+            targets.astype(np.int32), signs,
+            signs * lr[..., None].astype(np.float32))
+
+
+def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
+    """Updates of one step of examples (`_step_arrays`'s arrays), as rows
+    to add to each table, and the summed loss.
+
+    The loss and the updates are gensim's: the input is the weighted sum
+    of the context rows (their mean), the logit's sign is the label's, and
+    every context row gets the whole input error.
     """
     table_in, table_out = tables
-    mask = ops.cast(inputs >= 0, "float32")
-    safe = ops.maximum(inputs, 0)
-    rows_in = backend.gather_rows(table_in, safe)
-    count = ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
-    hidden = ops.sum(rows_in * mask[..., None], axis=1) / count
+    rows_in = backend.gather_rows(table_in, inputs)
+    hidden = ops.sum(rows_in * in_weights[..., None], axis=1)
     rows_out = backend.gather_rows(table_out, targets)
     # Products and sums rather than `einsum`: tiny batched matmuls are
-    # slow on CPU.
-    logits = ops.sum(hidden[:, None, :] * rows_out, axis=-1)
-    used = ops.cast(lr > 0, "float32")[:, None]
-    negatives = ops.cast(targets[:, 1:] != targets[:, :1], "float32")
-    weights = ops.concatenate([ops.ones_like(negatives[:, :1]), negatives],
-                              axis=1) * used
-    labels = ops.concatenate([ops.ones_like(negatives[:, :1]),
-                              ops.zeros_like(negatives)], axis=1)
-    signs = 2.0 * labels - 1.0
-    loss = -ops.sum(ops.log_sigmoid(signs * logits) * weights)
-    g = (labels - ops.sigmoid(logits)) * weights * lr[:, None]
+    # slow on CPU. `z`: the logit, negated for a negative.
+    z = ops.sum(hidden[:, None, :] * rows_out, axis=-1) * signs
+    loss = -ops.sum(ops.log_sigmoid(z) * ops.abs(signs))
+    # d(log sigmoid(z)) / d(logit) * lr = sign * sigmoid(-z) * lr.
+    g = ops.sigmoid(-z) * scaled
     out_rows = g[..., None] * hidden[:, None, :]
     error = ops.sum(g[..., None] * rows_out, axis=1)
-    in_rows = error[:, None, :] * mask[..., None]
+    in_rows = error[:, None, :] * in_mask[..., None]
     dim = out_rows.shape[-1]
-    return [(ops.reshape(safe, (-1,)), ops.reshape(in_rows, (-1, dim))),
+    return [(ops.reshape(inputs, (-1,)), ops.reshape(in_rows, (-1, dim))),
             (ops.reshape(targets, (-1,)),
              ops.reshape(out_rows, (-1, dim)))], loss
 
@@ -94,8 +125,11 @@ class Word2Vec:
     step, which reads and writes only the rows it uses (the tables are
     `sparse=True` `LookupEmbedding`s: `input_table`, the word vectors, and
     `output_table`, gensim's `syn1neg`). Examples within a step see the
-    tables as they were at its start (gensim updates after every pair), and
-    updates of one row within a step add up.
+    tables as they were at its start (gensim updates after every example),
+    and updates of one row within a step add up; so that a step holds no
+    two neighbouring examples (which share rows), the examples of a call
+    of `steps` steps are dealt out, example `j` to step `j % steps`, with
+    `steps >= 2 * window + 1`.
 
     Args:
         corpus: Optional; trains at once (`build_vocab` then `train`).
@@ -113,7 +147,11 @@ class Word2Vec:
             the same corpus and seed train the same vectors on a backend.
         batch_words: Corpus words whose examples are made together (one
             learning rate for them, as a gensim job).
-        batch_size: Examples per compiled step.
+        batch_size: Examples per compiled step. Smaller is closer to
+            gensim's example-by-example updates, and slower on PyTorch
+            (planted-corpus CBOW over 30 seeds: 256 scores 0.646, 128
+            0.657, 64 0.662, 32 0.664, gensim 0.675 +- 0.025; see
+            benchmarks/RESULTS.md section 9).
         verbose: 1 shows a progress bar per epoch (words/s, loss), 0 none.
 
     Attributes: `wv` (a `Vectors` of the input table), `running_training_loss`
@@ -132,7 +170,7 @@ class Word2Vec:
                  negative: int = 5, ns_exponent: float = 0.75,
                  sample: float = 1e-3, alpha: float = 0.025,
                  min_alpha: float = 0.0001, epochs: int = 5, seed: int = 1,
-                 batch_words: int = 10000, batch_size: int = 256,
+                 batch_words: int = 10000, batch_size: int = 128,
                  verbose: int = 1) -> None:
         self.vector_size = _check_int("vector_size", vector_size, 1)
         self.window = _check_int("window", window, 1)
@@ -151,6 +189,10 @@ class Word2Vec:
         self.batch_words = _check_int("batch_words", batch_words, 1)
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.verbose = _check_int("verbose", verbose, 0)
+        # Steps per compiled call: about _EXAMPLES_PER_CALL examples, and
+        # enough steps to deal neighbouring examples into different ones.
+        self.steps_per_call = max(-(-_EXAMPLES_PER_CALL // self.batch_size),
+                                  2 * self.window + 1)
         self.index_to_key = None
         self.running_training_loss = 0.0
         self.effective_words = 0
@@ -190,7 +232,7 @@ class Word2Vec:
             embeddings_initializer="zeros")
         self.input_table.build((None,))
         self.output_table.build((None,))
-        self._step = backend.row_step(
+        self._row_step = backend.row_step(
             _compute, [self.input_table.embeddings,
                        self.output_table.embeddings])
 
@@ -276,11 +318,12 @@ class Word2Vec:
             yield chunk, size
 
     def _run_full_steps(self, pending, losses, flush=False):
-        """Runs the pending examples in calls of `_STEPS_PER_CALL` steps of
-        `batch_size` examples; keeps the rest, or pads it with unused
-        examples (learning rate 0) when `flush`."""
+        """Runs the pending examples in calls of `steps` steps of
+        `batch_size` examples (`_interleave`); keeps the rest, or pads it
+        with unused examples (learning rate 0) when `flush`."""
         b = self.batch_size
-        call = b * _STEPS_PER_CALL
+        steps = self.steps_per_call
+        call = b * steps
         available = sum(len(p[1]) for p in pending)
         if not pending or (available < call and not flush):
             return pending
@@ -297,12 +340,16 @@ class Word2Vec:
             lr = np.pad(lr, (0, pad))
         full = len(lr) // call * call
         for i in range(0, full, call):
-            losses.append(self._step(
-                inputs[i:i + call].reshape(_STEPS_PER_CALL, b, -1),
-                targets[i:i + call].reshape(_STEPS_PER_CALL, b, -1),
-                lr[i:i + call].reshape(_STEPS_PER_CALL, b)))
+            losses.append(self._step(*(
+                _interleave(x[i:i + call], steps)
+                for x in (inputs, targets, lr))))
         rest = (inputs[full:], targets[full:], lr[full:])
         return [rest] if len(rest[2]) else []
+
+    def _step(self, inputs, targets, lr):
+        """Trains on `(steps, batch, ...)` examples, one step after the
+        other; returns each step's summed loss."""
+        return self._row_step(*_step_arrays(inputs, targets, lr))
 
     def _tally(self, losses):
         # float64 on the host: each step's float32 sum is small.

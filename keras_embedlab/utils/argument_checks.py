@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import numpy as np
+
 
 def received(name: str, value: Any) -> str:
     return f"Received: {name}={value!r} (of type {type(value).__name__})."
@@ -17,6 +19,31 @@ def check_positive_int(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"`{name}` must be a positive integer. "
                          + received(name, value))
+
+
+def check_int_at_least(name: str, value: Any, minimum: int) -> int:
+    """`value` must be an integer (Python or NumPy) `>= minimum`; returns
+    it as a Python int."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or value < minimum):
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. "
+                         + received(name, value))
+    return int(value)
+
+
+def check_number_at_least(name: str, value: Any, minimum: float,
+                          strict: bool = False) -> float:
+    """`value` must be a finite number `>= minimum` (`> minimum` if
+    `strict`); returns it as a Python float."""
+    ok = (not isinstance(value, bool)
+          and isinstance(value, (int, float, np.integer, np.floating))
+          and math.isfinite(value)
+          and (value > minimum if strict else value >= minimum))
+    if not ok:
+        bound = ">" if strict else ">="
+        raise ValueError(f"`{name}` must be a finite number {bound} "
+                         f"{minimum}. " + received(name, value))
+    return float(value)
 
 
 def check_bool(name: str, value: Any) -> None:

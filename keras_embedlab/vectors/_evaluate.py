@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from keras_embedlab.utils.argument_checks import check_choice
+from keras_embedlab.utils.argument_checks import check_bool, check_choice
 
 # Rows of the table scored at once, and queries scored together: at most
 # NEIGHBOUR_CHUNK_ROWS * QUERY_BATCH float32 scores (16 MiB) at a time.
@@ -286,11 +286,8 @@ def _warn_skipped(path, skipped, what):
 
 def _check_flags(case_insensitive, dummy4unknown, restrict_vocab):
     _check_restrict_vocab(restrict_vocab)
-    for name, value in (("case_insensitive", case_insensitive),
-                        ("dummy4unknown", dummy4unknown)):
-        if not isinstance(value, bool):
-            raise ValueError(f"`{name}` must be True or False. Received: "
-                             f"{name}={value!r}.")
+    check_bool("case_insensitive", case_insensitive)
+    check_bool("dummy4unknown", dummy4unknown)
 
 
 def evaluate_word_pairs(vectors, path, delimiter, encoding, restrict_vocab,

@@ -1,6 +1,5 @@
 """`Word2Vec`: skip-gram and CBOW with negative sampling on our tables."""
 
-import math
 import os
 import time
 from typing import Any, Iterable
@@ -11,6 +10,10 @@ from keras import ops
 
 from keras_embedlab import backend
 from keras_embedlab.layers.lookup import LookupEmbedding
+from keras_embedlab.utils.argument_checks import (
+    check_int_at_least,
+    check_number_at_least,
+)
 from keras_embedlab.vectors import Vectors
 from keras_embedlab.word2vec import _corpus
 
@@ -18,28 +21,6 @@ from keras_embedlab.word2vec import _corpus
 # TensorFlow): a step's fixed cost (~0.4 ms on JAX CPU) is paid once per
 # call, not per step.
 _EXAMPLES_PER_CALL = 4096
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(
-            value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. "
-            f"Received: {name}={value!r} (of type {type(value).__name__})")
-    return int(value)
-
-
-def _check_float(name, value, minimum, strict=False):
-    ok = (not isinstance(value, bool) and isinstance(
-        value, (int, float, np.floating, np.integer))
-        and math.isfinite(value)
-        and (value > minimum if strict else value >= minimum))
-    if not ok:
-        bound = ">" if strict else ">="
-        raise ValueError(
-            f"`{name}` must be a finite number {bound} {minimum}. "
-            f"Received: {name}={value!r} (of type {type(value).__name__})")
-    return float(value)
 
 
 def _interleave(examples, steps):
@@ -172,23 +153,24 @@ class Word2Vec:
                  min_alpha: float = 0.0001, epochs: int = 5, seed: int = 1,
                  batch_words: int = 10000, batch_size: int = 128,
                  verbose: int = 1) -> None:
-        self.vector_size = _check_int("vector_size", vector_size, 1)
-        self.window = _check_int("window", window, 1)
-        self.min_count = _check_int("min_count", min_count, 1)
+        self.vector_size = check_int_at_least("vector_size", vector_size, 1)
+        self.window = check_int_at_least("window", window, 1)
+        self.min_count = check_int_at_least("min_count", min_count, 1)
         if sg not in (0, 1) or isinstance(sg, float):
             raise ValueError(
                 f"`sg` must be 1 (skip-gram) or 0 (CBOW). Received: sg={sg!r}")
         self.sg = int(sg)
-        self.negative = _check_int("negative", negative, 1)
-        self.ns_exponent = _check_float("ns_exponent", ns_exponent, 0.0)
-        self.sample = _check_float("sample", sample, 0.0)
-        self.alpha = _check_float("alpha", alpha, 0.0, strict=True)
-        self.min_alpha = _check_float("min_alpha", min_alpha, 0.0)
-        self.epochs = _check_int("epochs", epochs, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.batch_words = _check_int("batch_words", batch_words, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.verbose = _check_int("verbose", verbose, 0)
+        self.negative = check_int_at_least("negative", negative, 1)
+        self.ns_exponent = check_number_at_least(
+            "ns_exponent", ns_exponent, 0.0)
+        self.sample = check_number_at_least("sample", sample, 0.0)
+        self.alpha = check_number_at_least("alpha", alpha, 0.0, strict=True)
+        self.min_alpha = check_number_at_least("min_alpha", min_alpha, 0.0)
+        self.epochs = check_int_at_least("epochs", epochs, 1)
+        self.seed = check_int_at_least("seed", seed, 0)
+        self.batch_words = check_int_at_least("batch_words", batch_words, 1)
+        self.batch_size = check_int_at_least("batch_size", batch_size, 1)
+        self.verbose = check_int_at_least("verbose", verbose, 0)
         # Steps per compiled call: about _EXAMPLES_PER_CALL examples, and
         # enough steps to deal neighbouring examples into different ones.
         self.steps_per_call = max(-(-_EXAMPLES_PER_CALL // self.batch_size),
@@ -260,7 +242,7 @@ class Word2Vec:
         corpus = _corpus.check_corpus(corpus)
         if self.index_to_key is None:
             self.build_vocab(corpus)
-        epochs = self.epochs if epochs is None else _check_int(
+        epochs = self.epochs if epochs is None else check_int_at_least(
             "epochs", epochs, 1)
         rng = np.random.default_rng(self.seed + 1)
         maker = _corpus.ExampleMaker(

@@ -54,6 +54,14 @@ Usage:
     python benchmarks/bench_sparse.py --breakdown      # where time goes
     python benchmarks/bench_sparse.py --backends torch --sizes 10000,1000000
     python benchmarks/bench_sparse.py --steps-per-execution 32
+    python benchmarks/bench_sparse.py --threads 1      # one core each
+
+`--threads N` caps every library's CPU thread pools (PyTorch, TensorFlow,
+XLA, OpenMP) at N in each process. On a shared machine this keeps the
+ratios meaningful: PyTorch's threads spin-wait for each other, and a step
+of theirs can take 10-100x longer when the cores are busy (timed: 75-330 ms
+instead of 1-10 ms for PyTorch's sparse steps under a load of 6 on 2
+cores).
 """
 
 import argparse
@@ -352,6 +360,14 @@ def run_backend(backend, args):
         command.append("--breakdown")
     env = {**os.environ, "KERAS_BACKEND": backend,
            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+        n = str(args.threads)
+        env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
+                   TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=n,
+                   XLA_FLAGS=(env.get("XLA_FLAGS", "") + " "
+                              "--xla_cpu_multi_thread_eigen=false "
+                              f"intra_op_parallelism_threads={n}").strip())
     print(f"[{backend}] timing...", file=sys.stderr, flush=True)
     done = subprocess.run(command, env=env, stdout=subprocess.PIPE,
                           text=True, check=True)
@@ -470,6 +486,9 @@ def main():
     parser.add_argument("--steps-per-execution", type=int, default=8,
                         help="of the `fit` contenders on TensorFlow and JAX "
                         "(PyTorch: 1)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="cap each library's CPU threads (0: their "
+                        "defaults)")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--quick", action="store_true",
                         help="sizes 1,000 and 100,000, 2 repeats of 5 steps")
@@ -484,6 +503,11 @@ def main():
     if args.quick:
         args.sizes, args.repeats, args.steps = [1000, 100_000], 2, 5
     if args.worker:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+            torch.set_num_interop_threads(args.threads)
         worker(args.sizes, args.repeats, args.steps, batch=256, bag=32,
                dim=64, breakdown=args.breakdown,
                steps_per_execution=args.steps_per_execution)
@@ -518,7 +542,8 @@ def main():
                  + format_comparisons(comparisons, rows, args.sizes))
     header = (f"Command: `python benchmarks/bench_sparse.py "
               f"{' '.join(sys.argv[1:])}`\n"
-              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs\n\n")
+              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+              f"threads per library: {args.threads or 'default'}\n\n")
     with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(header + table + "\n")
     print(table)

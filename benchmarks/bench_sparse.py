@@ -59,9 +59,9 @@ Usage:
 `--threads N` caps every library's CPU thread pools (PyTorch, TensorFlow,
 XLA, OpenMP) at N in each process. On a shared machine this keeps the
 ratios meaningful: PyTorch's threads spin-wait for each other, and a step
-of theirs can take 10-100x longer when the cores are busy (timed: 75-330 ms
-instead of 1-10 ms for PyTorch's sparse steps under a load of 6 on 2
-cores).
+of theirs can take 10-100x longer when the cores are busy (timed under a
+load of 6 on 2 cores: PyTorch's sparse steps took 8-334 ms in the
+TensorFlow and JAX processes, 1-22 ms with one thread).
 """
 
 import argparse

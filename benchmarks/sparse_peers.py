@@ -6,6 +6,9 @@
   `torch.optim.Adam` on the linear layer (`SparseAdam` takes sparse
   gradients only), as a PyTorch user would write it. One step is
   `zero_grad`, forward, `backward`, `step` and `loss.item()`.
+- PyTorch's empty step: the same step without the table, a fixed
+  `(batch, dim)` float input -> `nn.Linear(dim, 1)`, MSE, `torch.optim.SGD`
+  or `torch.optim.Adam`: what a step costs PyTorch before any row.
 - The NumPy floor: the memory traffic any row-sparse step must pay, and
   nothing else: reading and writing back the distinct rows of the batch
   (`a[rows] = a[rows]`, fancy indexing) in the table (SGD) or in the table
@@ -16,6 +19,7 @@ import numpy as np
 
 TORCH_SGD = "torch.optim.SGD"
 TORCH_ADAM = "torch.optim.SparseAdam"
+TORCH_DENSE_ADAM = "torch.optim.Adam"
 FLOOR_SGD = "read+write rows: table"
 FLOOR_ADAM = "read+write rows: table, m, v"
 
@@ -44,6 +48,29 @@ def torch_step(optimizer, vocabulary, dim, seed=0):
         loss.backward()
         for o in optimizers:
             o.step()
+        return loss.item()
+
+    return step
+
+
+def torch_empty_step(optimizer, batch, dim, seed=0):
+    """`step(ids, y)`: the PyTorch step without the table (ids unused)."""
+    import torch
+
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(dim, 1)
+    pooled = torch.randn(batch, dim)
+    if optimizer == TORCH_SGD:
+        optimizer = torch.optim.SGD(head.parameters(), lr=0.01)
+    else:
+        optimizer = torch.optim.Adam(head.parameters(), lr=0.001)
+
+    def step(ids, y):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(head(pooled),
+                                            torch.from_numpy(y))
+        loss.backward()
+        optimizer.step()
         return loss.item()
 
     return step

@@ -173,6 +173,48 @@ def test_lazy_adam_first_step_equals_adam_for_every_variable():
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
 
 
+def _adam_rows_inputs():
+    rng = np.random.default_rng(3)
+    m, g = rng.normal(size=(2, 50, D)).astype("float32")
+    v = rng.random((50, D)).astype("float32")
+    return m, v, g
+
+
+def test_adam_rows_is_adams_rule():
+    # LazyAdam's rule on gathered rows (`backend.adam_rows`, PyTorch's in
+    # place): m, v and the rows' change, against NumPy.
+    from keras_embedlab import backend
+
+    m, v, g = _adam_rows_inputs()
+    beta_1, beta_2, alpha, epsilon = 0.9, 0.999, 0.003, 1e-7
+    cast = keras.ops.convert_to_tensor
+    got = backend.adam_rows(cast(m), cast(v), cast(g), cast(beta_1),
+                            cast(beta_2), cast(alpha), epsilon)
+    m, v, g = (a.astype("float64") for a in (m, v, g))
+    new_m = m + (g - m) * (1 - beta_1)
+    new_v = v + (g**2 - v) * (1 - beta_2)
+    expected = (new_m, new_v, -alpha * new_m / (np.sqrt(new_v) + epsilon))
+    # float32 against float64: a small m (g close to m) or v loses digits.
+    for got_part, expected_part in zip(got, expected):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got_part),
+                                   expected_part, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="eager PyTorch only: JAX and "
+                    "TensorFlow arrays are immutable (XLA fuses the rule)")
+def test_adam_rows_updates_the_gathered_rows_in_place_on_torch():
+    # One kernel per operation in eager PyTorch: the moments are updated in
+    # their gathered copies rather than in new tensors.
+    from keras_embedlab import backend
+
+    m, v, g = (keras.ops.convert_to_tensor(a) for a in _adam_rows_inputs())
+    got_m, got_v, change = backend.adam_rows(m, v, g, 0.9, 0.999, 0.003,
+                                             1e-7)
+    assert got_m is m and got_v is v
+    assert change.data_ptr() not in (m.data_ptr(), v.data_ptr(),
+                                     g.data_ptr())
+
+
 @pytest.mark.parametrize("optimizer", [
     pytest.param(lambda: kel.LazyAdam(0.01), id="LazyAdam"),
     pytest.param(lambda: kel.SparseSGD(0.1), id="SparseSGD"),

@@ -15,7 +15,8 @@ rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
 (lookups); `adopt_host_array` (a variable's value without a copy);
 `is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
-`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `row_step`
+`combine_rows`, `read_rows`, `write_rows`, `add_rows`, `adam_rows`
+(`LazyAdam`'s rule on gathered rows), `row_step`
 (a compiled step adding rows, word2vec), `value_and_grad`
 (JAX), `row_leaf`, `gradients`, `no_grad` (PyTorch) (row-sparse
 training); `layer_gradients` (see `keras_embedlab.testing`);
@@ -73,6 +74,7 @@ combine_rows = _impl.combine_rows
 read_rows = _impl.read_rows
 write_rows = _impl.write_rows
 add_rows = _impl.add_rows
+adam_rows = getattr(_impl, "adam_rows", _common.adam_rows)
 row_step = _impl.row_step
 layer_gradients = _impl.layer_gradients
 value_and_grad = _impl.value_and_grad

@@ -68,6 +68,19 @@ def no_grad():
     return contextlib.nullcontext()
 
 
+def adam_rows(m_rows, v_rows, grads, beta_1, beta_2, alpha, epsilon):
+    """Adam's rule for gathered rows: `(m, v, change of the rows)`.
+
+    `m + (g - m) * (1 - beta_1)`, `v + (g**2 - v) * (1 - beta_2)` and
+    `m * -alpha / (sqrt(v) + epsilon)`, in `keras.ops` (XLA fuses them on
+    JAX). A backend may overwrite `m_rows` and `v_rows` (gathered copies).
+    """
+    ops = keras.ops
+    m_rows = m_rows + (grads - m_rows) * (1 - beta_1)
+    v_rows = v_rows + (ops.square(grads) - v_rows) * (1 - beta_2)
+    return m_rows, v_rows, m_rows * -alpha / (ops.sqrt(v_rows) + epsilon)
+
+
 def gather_rows(table, ids):
     return keras.ops.take(table, ids, axis=0)
 

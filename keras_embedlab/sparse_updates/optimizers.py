@@ -243,9 +243,8 @@ class LazyAdam(_RowSparseOptimizer, keras.optimizers.Adam):
             1 - ops.power(beta_1, step))
         m, m_rows = self._slot_rows(self._momentums, variable, row_ids)
         v, v_rows = self._slot_rows(self._velocities, variable, row_ids)
-        m_rows = m_rows + (grads - m_rows) * (1 - beta_1)
-        v_rows = v_rows + (ops.square(grads) - v_rows) * (1 - beta_2)
+        m_rows, v_rows, change = backend.adam_rows(
+            m_rows, v_rows, grads, beta_1, beta_2, alpha, self.epsilon)
         self._set(m, row_ids, m_rows)
         self._set(v, row_ids, v_rows)
-        self._add(variable, row_ids,
-                  m_rows * -alpha / (ops.sqrt(v_rows) + self.epsilon))
+        self._add(variable, row_ids, change)

@@ -44,13 +44,17 @@ demo: install
 # spread over TEST_WORKERS processes by pytest-xdist, a test module per
 # worker at a time (`loadscope`: a module's fixtures are built once); every
 # backend runs even if an earlier one fails, and the target fails if any did.
+# Modules marked `backend_independent` (their code never reads the backend)
+# run in the first backend's session only.
 TEST_WORKERS ?= 2
 test: install-test
 	$(PY) -m ruff check .
-	@failed=""; for b in $(BACKENDS); do \
-	  echo "=== pytest with KERAS_BACKEND=$$b ==="; \
+	@failed=""; only=""; for b in $(BACKENDS); do \
+	  echo "=== pytest with KERAS_BACKEND=$$b $${only:+-m '$$only' }==="; \
 	  KERAS_BACKEND=$$b $(PY) -m pytest -q -n $(TEST_WORKERS) \
-	    --dist loadscope --durations=20 || failed="$$failed $$b"; \
+	    --dist loadscope --durations=20 $${only:+-m "$$only"} \
+	    || failed="$$failed $$b"; \
+	  only="not backend_independent"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED backends:$$failed"; exit 1; fi; \
 	echo "all backends passed: $(BACKENDS)"

@@ -28,6 +28,10 @@ from keras_embedlab.vectors import (
     load_vectors,
 )
 
+# The code under test never reads KERAS_BACKEND: `make test` runs this
+# module in its first backend's session only (pyproject.toml, markers).
+pytestmark = pytest.mark.backend_independent
+
 gensim_utils = pytest.importorskip("gensim.test.utils")
 # Unseen words: ASCII, non-ASCII, shorter than minn, odd characters.
 UNSEEN = ["unseen", "chats", "ĉeĥoslovakio", "日本語テキスト", "a", "é",

@@ -4,6 +4,12 @@ import ast
 import pathlib
 import re
 
+import pytest
+
+# The code under test never reads KERAS_BACKEND: `make test` runs this
+# module in its first backend's session only (pyproject.toml, markers).
+pytestmark = pytest.mark.backend_independent
+
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_embedlab"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 # What users import, and nothing else, at the root.
@@ -92,4 +98,44 @@ def test_the_invalid_id_rule_lives_in_one_module():
         str(_relative(p)) for p in PACKAGE.joinpath("backend").glob("*.py")
         if any(n.startswith("keras_embedlab.ids") for n in _imported(p))
     ]
+    assert not offenders, offenders
+
+
+def _all_imported(path):
+    """Every module name `path` imports, at any depth."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.update({node.module}
+                         | {f"{node.module}.{a.name}" for a in node.names})
+    return names
+
+
+def test_backend_independent_test_modules_import_nothing_backend_bound():
+    # `make test` runs a module marked `backend_independent` in its first
+    # backend's session only: that is no loss of coverage only while the
+    # module tests code that never reads the backend (the NumPy vectors
+    # package, or source text). Keras, the layers, the backends and the
+    # tests' `helpers` (which reads KERAS_BACKEND) are backend-bound.
+    tests = PACKAGE.parent / "tests"
+    marked = [p for p in sorted(tests.glob("test_*.py"))
+              if "pytestmark = pytest.mark.backend_independent"
+              in p.read_text()]
+    assert len(marked) >= 5, [p.name for p in marked]
+    bound = re.compile(r"^(keras|tensorflow|jax|torch|helpers)(\.|$)")
+    needle = "_".join(("KERAS", "BACKEND"))  # built, so this file passes
+    offenders = {}
+    for path in marked:
+        names = {n for n in _all_imported(path) if bound.match(n)
+                 or (n.startswith("keras_embedlab")
+                     and not n.startswith("keras_embedlab.vectors"))}
+        # `from keras_embedlab import vectors` is the vectors package.
+        names -= {"keras_embedlab", "keras_embedlab.vectors"}
+        reads = any(isinstance(node, ast.Constant)
+                    and needle in str(node.value)
+                    for node in ast.walk(ast.parse(path.read_text())))
+        if names or reads:
+            offenders[path.name] = sorted(names)
     assert not offenders, offenders

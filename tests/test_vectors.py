@@ -19,6 +19,10 @@ from vector_helpers import (  # noqa: F401
 from keras_embedlab import vectors as _vector_formats
 from keras_embedlab.vectors import VectorFileError, Vectors, load_vectors
 
+# The code under test never reads KERAS_BACKEND: `make test` runs this
+# module in its first backend's session only (pyproject.toml, markers).
+pytestmark = pytest.mark.backend_independent
+
 COMPRESSORS = {
     "": lambda data: data,
     ".gz": gzip.compress,

@@ -244,26 +244,28 @@ def test_config_keeps_quantization_and_lora(vectors_file):
     assert clone.quantization_mode == "int8" and clone.lora_enabled
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="only JAX's CPU arrays can alias NumPy memory "
-                    "(PyTorch's as_tensor already shares it; TensorFlow "
-                    "variables own their buffer)")
 def test_direct_int8_variable_adopts_the_table_without_a_copy(
         vectors_file, monkeypatch):
-    """The int8 table parsed from the file becomes the variable's buffer:
-    no second copy of it exists while the layer is built."""
+    """The int8 table parsed from the file becomes the variable's buffer on
+    every backend (JAX's `device_put(may_alias=True)`, TensorFlow's DLPack,
+    `torch.from_numpy`): no second copy of it exists while the layer is
+    built. A byte written into the NumPy table shows in the variable."""
     from keras_embedlab.layers.pretrained import int8
 
     tables = []
 
     def recording(*args, **kwargs):
         q, scale, coverage = _quantized.load_int8(*args, **kwargs)
-        tables.append((q.ctypes.data, q.copy()))
+        tables.append((q, q.copy()))
         return q, scale, coverage
 
     monkeypatch.setattr(int8, "load_int8", recording)
     layer = _load(vectors_file, VOCABULARY, quantize="int8")
-    address, values = tables[0]
-    value = layer._embeddings.value
-    assert value.unsafe_buffer_pointer() == address
-    np.testing.assert_array_equal(np.asarray(value), values)
+    table, values = tables[0]
+    np.testing.assert_array_equal(to_numpy(layer._embeddings), values)
+    if keras.backend.backend() == "jax":
+        value = layer._embeddings.value
+        assert value.unsafe_buffer_pointer() == table.ctypes.data
+    table[2, 3] = values[2, 3] ^ 0x55  # Aliased: the variable sees it.
+    values[2, 3] = table[2, 3]
+    np.testing.assert_array_equal(to_numpy(layer._embeddings), values)

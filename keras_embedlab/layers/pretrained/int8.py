@@ -67,8 +67,9 @@ def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
                 dtype=f"int8_from_{policy.name}", **layer_kwargs)
     # `build` creates the int8 variables from these arrays (no zeros
     # first): see `PretrainedEmbedding.add_weight`.
-    # On JAX the variable adopts the aligned NumPy table's memory: no
-    # second copy of the table is made (`backend.adopt_host_array`).
+    # The variable adopts the aligned NumPy table's memory on every
+    # backend: no second copy of the table is made
+    # (`backend.adopt_host_array`).
     object.__setattr__(layer, "_initial_values",
                        {"embeddings": backend.adopt_host_array(q),
                         "embeddings_scale": scale})

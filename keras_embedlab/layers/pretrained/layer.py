@@ -223,14 +223,17 @@ class PretrainedEmbedding(LookupEmbedding):
         if vocabulary is not None:
             tokens = resolve_vocabulary(vocabulary)
             check_vocabulary(tokens)
-            wanted = set(tokens)
-            if lowercase_fallback:
-                wanted.update(t.lower() for t in tokens)
         if quantize is not None:
             return int8_from_file(cls, path, tokens, format, oov,
                                   lowercase_fallback, trainable, limit,
                                   encoding, unicode_errors, verbose, seed,
                                   nonfinite or "error", layer_kwargs)
+        if tokens is not None:
+            # The int8 loader has its own (`_quantized._Wanted`): this set
+            # would be one more copy of the vocabulary while it reads.
+            wanted = set(tokens)
+            if lowercase_fallback:
+                wanted.update(t.lower() for t in tokens)
         # Only when given: a load_vectors without it still works.
         loader = {} if nonfinite is None else {"nonfinite": nonfinite}
         vectors = load_vectors(path, format=format, vocabulary=wanted,

@@ -269,3 +269,39 @@ def test_direct_int8_variable_adopts_the_table_without_a_copy(
     table[2, 3] = values[2, 3] ^ 0x55  # Aliased: the variable sees it.
     values[2, 3] = table[2, 3]
     np.testing.assert_array_equal(to_numpy(layer._embeddings), values)
+
+
+def test_int8_loader_keeps_no_dictionary_of_the_file_words(tmp_path,
+                                                          monkeypatch):
+    """Reading into the int8 table, the loader's own memory beyond the
+    table is one dictionary over the vocabulary (token -> row) and tens of
+    bytes a token: no second dictionary of the words kept (the duplicate
+    rule reads flags on the first), nor those words' strings. Measured by
+    `tracemalloc` with small reads, so that a chunk's parse temporaries
+    are negligible."""
+    import tracemalloc
+
+    n = 20_000
+    tokens = [f"word{i}" for i in range(n)]
+    path = tmp_path / "vectors.txt"
+    path.write_text("".join(f"word{i} 0.5 -1 {i % 7}\n"
+                            for i in range(n + n // 4)))
+    monkeypatch.setattr(_quantized, "READ_BYTES", 1 << 12)
+    tracemalloc.start()
+    try:
+        index = {token: i for i, token in enumerate(tokens)}
+        dictionary = tracemalloc.get_traced_memory()[0]
+        del index
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        q, scale, coverage = _quantized.load_int8(str(path), tokens, 1e-7,
+                                                  verbose=0)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert coverage.found == n and q.shape == (n, 3)
+    # Measured: about 42 bytes a token besides the dictionary (row
+    # indices, flags, the OOV statistics); 160 more before (a dictionary
+    # of the words kept and their strings).
+    assert peak < q.nbytes + scale.nbytes + dictionary + 80 * n, (
+        peak, dictionary)

@@ -116,16 +116,19 @@ class _Int8Table:
     sink of a `StreamingCollector` (`start(dim)`, then `add(words, rows)`
     for each chunk's kept rows)."""
 
-    def __init__(self, tokens, lowercase_fallback, epsilon, colsums):
+    def __init__(self, tokens, lowercase_fallback, epsilon, colsums,
+                 index=None):
         n = len(tokens)
         self.tokens, self.epsilon = tokens, epsilon
         self.lowercase_fallback = lowercase_fallback
         self.colsums = colsums
-        self.exact, self.lower = {}, collections.defaultdict(list)
+        # Token -> row, special tokens included (never given a file row).
+        self.exact = ({token: i for i, token in enumerate(tokens)}
+                      if index is None else index)
+        self.lower = collections.defaultdict(list)
         for i, token in enumerate(tokens):
             if token in SPECIAL_TOKENS:
                 continue
-            self.exact[token] = i
             if lowercase_fallback and token.lower() != token:
                 self.lower[token.lower()].append(i)
         self.seen = _Seen(self.exact, n)  # the collector's kept words
@@ -152,7 +155,7 @@ class _Int8Table:
         for j, word in enumerate(words):
             targets = []
             i = self.exact.get(word)
-            if i is not None:
+            if i is not None and word not in SPECIAL_TOKENS:
                 if self.source[i] >= 0:  # Had its lowercase form's row.
                     self.corrections[word.lower()] += 1
                 self.is_exact[i] = True
@@ -248,11 +251,13 @@ def _aligned_zeros(shape, dtype, alignment=64):
 def load_int8(path, tokens, epsilon, format="auto", oov="random",
               lowercase_fallback=True, limit=None, encoding="utf-8",
               unicode_errors="strict", verbose="auto", seed=1337,
-              nonfinite="error"):
+              nonfinite="error", index=None):
     """`(int8 matrix, float32 scales, Coverage)` of `path` aligned to
     `tokens` (a checked list), as `align` then Keras's int8 quantization
     would give them. `epsilon` is `keras.backend.epsilon()`.
-    `nonfinite="keep"` is refused: int8 has no NaN or infinity."""
+    `nonfinite="keep"` is refused: int8 has no NaN or infinity.
+    `index`: `{token: row}` of `tokens` if the caller has it (the layer
+    keeps it: one dictionary over the vocabulary, not two); read only."""
     name = check_path(path)
     verbose = check_arguments(format, limit, encoding, unicode_errors,
                               verbose)
@@ -260,7 +265,7 @@ def load_int8(path, tokens, epsilon, format="auto", oov="random",
     check_oov(oov)
     with Source(path, name, READ_BYTES) as source:
         table = _Int8Table(tokens, lowercase_fallback, epsilon,
-                           colsums=oov == "mean")
+                           colsums=oov == "mean", index=index)
         collector = StreamingCollector(name, _Wanted(table, tokens),
                                        encoding, unicode_errors, nonfinite,
                                        table)

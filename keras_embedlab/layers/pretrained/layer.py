@@ -102,10 +102,19 @@ class PretrainedEmbedding(LookupEmbedding):
             self._set_vocabulary(check_list_vocabulary(vocabulary))
         self.coverage = as_coverage(coverage, self._vocabulary)
 
-    def _set_vocabulary(self, tokens):
-        check_vocabulary_of(tokens, self.input_dim)
+    def _set_vocabulary(self, tokens, index=None):
+        """`index`: `{token: row}` of `tokens`, checked tokens (no
+        duplicates) whose index the caller built (`from_file(...,
+        quantize="int8")` shares it with the loader)."""
+        if index is None:
+            check_vocabulary_of(tokens, self.input_dim)
+            index = {token: i for i, token in enumerate(tokens)}
+        elif len(index) != len(tokens) or len(tokens) != self.input_dim:
+            raise ValueError(f"`index` must be the index of the "
+                             f"{self.input_dim} tokens. Received: "
+                             f"{len(index)} entries, {len(tokens)} tokens.")
         self._vocabulary = list(tokens)
-        self._index = {token: i for i, token in enumerate(tokens)}
+        self._index = index
 
     def get_config(self):
         config = super().get_config()

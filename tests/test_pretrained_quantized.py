@@ -263,6 +263,9 @@ def test_direct_int8_variable_adopts_the_table_without_a_copy(
     layer = _load(vectors_file, VOCABULARY, quantize="int8")
     table, values = tables[0]
     np.testing.assert_array_equal(to_numpy(layer._embeddings), values)
+    if "cpu" not in str(layer._embeddings.value.device).lower():
+        pytest.skip("the variable is on an accelerator: a copy in its "
+                    "memory, by design")
     if keras.backend.backend() == "jax":
         value = layer._embeddings.value
         assert value.unsafe_buffer_pointer() == table.ctypes.data

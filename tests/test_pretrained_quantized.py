@@ -244,26 +244,67 @@ def test_config_keeps_quantization_and_lora(vectors_file):
     assert clone.quantization_mode == "int8" and clone.lora_enabled
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="only JAX's CPU arrays can alias NumPy memory "
-                    "(PyTorch's as_tensor already shares it; TensorFlow "
-                    "variables own their buffer)")
 def test_direct_int8_variable_adopts_the_table_without_a_copy(
         vectors_file, monkeypatch):
-    """The int8 table parsed from the file becomes the variable's buffer:
-    no second copy of it exists while the layer is built."""
+    """The int8 table parsed from the file becomes the variable's buffer on
+    every backend (JAX's `device_put(may_alias=True)`, TensorFlow's DLPack,
+    `torch.from_numpy`): no second copy of it exists while the layer is
+    built. A byte written into the NumPy table shows in the variable."""
     from keras_embedlab.layers.pretrained import int8
 
     tables = []
 
     def recording(*args, **kwargs):
         q, scale, coverage = _quantized.load_int8(*args, **kwargs)
-        tables.append((q.ctypes.data, q.copy()))
+        tables.append((q, q.copy()))
         return q, scale, coverage
 
     monkeypatch.setattr(int8, "load_int8", recording)
     layer = _load(vectors_file, VOCABULARY, quantize="int8")
-    address, values = tables[0]
-    value = layer._embeddings.value
-    assert value.unsafe_buffer_pointer() == address
-    np.testing.assert_array_equal(np.asarray(value), values)
+    table, values = tables[0]
+    np.testing.assert_array_equal(to_numpy(layer._embeddings), values)
+    if "cpu" not in str(layer._embeddings.value.device).lower():
+        pytest.skip("the variable is on an accelerator: a copy in its "
+                    "memory, by design")
+    if keras.backend.backend() == "jax":
+        value = layer._embeddings.value
+        assert value.unsafe_buffer_pointer() == table.ctypes.data
+    table[2, 3] = values[2, 3] ^ 0x55  # Aliased: the variable sees it.
+    values[2, 3] = table[2, 3]
+    np.testing.assert_array_equal(to_numpy(layer._embeddings), values)
+
+
+def test_int8_loader_keeps_no_dictionary_of_the_file_words(tmp_path,
+                                                          monkeypatch):
+    """Reading into the int8 table, the loader's own memory beyond the
+    table is one dictionary over the vocabulary (token -> row) and tens of
+    bytes a token: no second dictionary of the words kept (the duplicate
+    rule reads flags on the first), nor those words' strings. Measured by
+    `tracemalloc` with small reads, so that a chunk's parse temporaries
+    are negligible."""
+    import tracemalloc
+
+    n = 20_000
+    tokens = [f"word{i}" for i in range(n)]
+    path = tmp_path / "vectors.txt"
+    path.write_text("".join(f"word{i} 0.5 -1 {i % 7}\n"
+                            for i in range(n + n // 4)))
+    monkeypatch.setattr(_quantized, "READ_BYTES", 1 << 12)
+    tracemalloc.start()
+    try:
+        index = {token: i for i, token in enumerate(tokens)}
+        dictionary = tracemalloc.get_traced_memory()[0]
+        del index
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        q, scale, coverage = _quantized.load_int8(str(path), tokens, 1e-7,
+                                                  verbose=0)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert coverage.found == n and q.shape == (n, 3)
+    # Measured: about 42 bytes a token besides the dictionary (row
+    # indices, flags, the OOV statistics); 160 more before (a dictionary
+    # of the words kept and their strings).
+    assert peak < q.nbytes + scale.nbytes + dictionary + 80 * n, (
+        peak, dictionary)

@@ -135,6 +135,19 @@ def int4_rows(packed, channels, dtype, scale=None, portable=False):
     return values / tf.expand_dims(tf.cast(scale, dtype), -1)
 
 
+def adopt_host_array(array):
+    """A CPU tensor over `array`'s own memory (DLPack, no copy) when it is
+    C-contiguous, writable and 64-byte aligned; else `array` unchanged.
+    A `tf.Variable` made from that tensor keeps its buffer (assignment is
+    copy-on-write in TensorFlow, and shares the value it is given), where
+    one made from the NumPy array copies it, and `tf.convert_to_tensor`
+    copies it too. The caller must not write to `array` afterwards."""
+    if (not array.flags.c_contiguous or not array.flags.writeable
+            or array.ctypes.data % 64):
+        return array
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
 def variable_handle(variable):
     """The `tf.Variable` itself, so that `tf.gather` reads only the rows it
     needs (`ResourceGather`): gathering from its value reads the whole table,

@@ -226,6 +226,17 @@ def int4_rows(packed, channels, dtype, scale=None, portable=False):
     return out
 
 
+def adopt_host_array(array):
+    """A tensor over `array`'s own memory (`torch.from_numpy`, no copy)
+    when it is writable; else `array` unchanged. Keras's variable keeps a
+    tensor as it is (on the CPU), where a NumPy array goes through its
+    `convert_to_tensor`, whose `np.array(x)` copies it. The caller must not
+    write to `array` afterwards."""
+    if not array.flags.writeable:
+        return array
+    return torch.from_numpy(array)
+
+
 # Built at import, outside any tracing: a table first made under
 # `torch.export`'s fake tensors and then cached would be fake in eager calls.
 _PAIRS = {(torch.float32, torch.device("cpu")):

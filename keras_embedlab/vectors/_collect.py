@@ -142,28 +142,41 @@ class Collector:
 class StreamingCollector(Collector):
     """A `Collector` whose matrix holds one chunk: `sink.start(dim)` is
     called with the collector's, and each chunk's kept rows go to
-    `sink.add(words, rows)`, after which the matrix is reused."""
+    `sink.add(words, rows)`, after which the matrix is reused.
+
+    Nothing grows with the file or the vocabulary here: the words kept so
+    far (for the duplicate rule) are `sink.seen`, flags the sink keeps on
+    its own dictionaries (`in`, `seen[word] = ...`, `del seen[word]`, as
+    `Collector.index`), and only the first few words kept are remembered
+    (`result()`, for the no-overlap message)."""
 
     # Rows of the one-chunk matrix at first; it grows to a chunk's rows.
     CAPACITY = 1024
+    # Words `result()` returns: more than a message shows (`align.EXAMPLES`).
+    FIRST_WORDS = 16
 
     def __init__(self, name, vocabulary, encoding, errors, nonfinite, sink):
         super().__init__(name, vocabulary, encoding, errors, nonfinite)
         self.sink = sink
+        self.index = sink.seen
+        self.first_words = []
 
     def start(self, dim, capacity):
         super().start(dim, self.CAPACITY)
         self.sink.start(dim)
 
     def add(self, rows):
-        start = len(self.words)
         super().add(rows)
         if self.rows:
-            self.sink.add(self.words[start:], self.matrix[:self.rows])
+            self.sink.add(self.words, self.matrix[:self.rows])
+        room = self.FIRST_WORDS - len(self.first_words)
+        if room > 0:
+            self.first_words += self.words[:room]
+        self.words = []
         self.rows = 0
 
     def result(self):
-        """The words kept, in file order (their rows went to the sink),
-        with the same warnings as `Collector.result`."""
+        """The first words kept, in file order (their rows went to the
+        sink), with the same warnings as `Collector.result`."""
         self._warn()
-        return self.words
+        return self.first_words

@@ -43,6 +43,10 @@ from keras_embedlab.vectors.align import (
     no_overlap_message,
 )
 
+# Text is read this many bytes at a time (not `CHUNK_SIZE`): a chunk's
+# parse temporaries are about 14 bytes a byte of text, 7 MB for 512 KiB,
+# a quarter of a 100,000 x 300 int8 table; 128 KiB costs no measurable time.
+READ_BYTES = 1 << 17
 # OOV rows are drawn and quantized this many at a time (a block's float64
 # temporaries are about 40 bytes a value).
 OOV_BLOCK_ROWS = 256
@@ -64,7 +68,7 @@ class _Wanted:
 
     def __init__(self, table, tokens):
         self.exact, self.lower = table.exact, table.lower
-        self.special = set(SPECIAL_TOKENS) & set(tokens)
+        self.special = {t for t in SPECIAL_TOKENS if t in tokens}
         if table.lowercase_fallback:
             self.special |= {t.lower() for t in self.special}
         self.size = len(self.exact) + len(self.lower) + len(self.special)
@@ -77,28 +81,63 @@ class _Wanted:
         return self.size
 
 
+class _Seen:
+    """The words a `StreamingCollector` has kept (its `index`), as flags:
+    one byte per vocabulary row for the exact tokens (`exact`), a set for
+    the rest (lowercase forms that are not tokens, special tokens), so
+    that no dictionary of the file's words is built."""
+
+    def __init__(self, exact, size):
+        self.exact = exact
+        self.flags = bytearray(size)
+        self.others = set()
+
+    def __contains__(self, word):
+        i = self.exact.get(word)
+        return word in self.others if i is None else bool(self.flags[i])
+
+    def __setitem__(self, word, _):
+        i = self.exact.get(word)
+        if i is None:
+            self.others.add(word)
+        else:
+            self.flags[i] = 1
+
+    def __delitem__(self, word):
+        i = self.exact.get(word)
+        if i is None:
+            self.others.discard(word)
+        else:
+            self.flags[i] = 0
+
+
 class _Int8Table:
     """The int8 table being filled, and the statistics for OOV rows: the
     sink of a `StreamingCollector` (`start(dim)`, then `add(words, rows)`
     for each chunk's kept rows)."""
 
-    def __init__(self, tokens, lowercase_fallback, epsilon, colsums):
+    def __init__(self, tokens, lowercase_fallback, epsilon, colsums,
+                 index=None):
         n = len(tokens)
         self.tokens, self.epsilon = tokens, epsilon
         self.lowercase_fallback = lowercase_fallback
         self.colsums = colsums
-        self.exact, self.lower = {}, collections.defaultdict(list)
+        # Token -> row, special tokens included (never given a file row).
+        self.exact = ({token: i for i, token in enumerate(tokens)}
+                      if index is None else index)
+        self.lower = collections.defaultdict(list)
         for i, token in enumerate(tokens):
             if token in SPECIAL_TOKENS:
                 continue
-            self.exact[token] = i
             if lowercase_fallback and token.lower() != token:
                 self.lower[token.lower()].append(i)
-        self.source = np.full(n, -1, np.int64)  # the file row row i took
+        self.seen = _Seen(self.exact, n)  # the collector's kept words
+        self.source = np.full(n, -1, np.int64)  # the kept row row i took
         self.is_exact = np.zeros(n, bool)
-        self.kept_words = []
+        self.kept = 0  # rows kept so far
         self.row_sum, self.row_m2 = [], []
-        self.corrections = collections.Counter()  # file row -> times lost
+        # Kept word -> how many rows took it by lowercase, then their own.
+        self.corrections = collections.Counter()
         self.dim = self.q = self.scale = self.colsum = None
 
     def start(self, dim):
@@ -116,17 +155,16 @@ class _Int8Table:
         for j, word in enumerate(words):
             targets = []
             i = self.exact.get(word)
-            if i is not None:
+            if i is not None and word not in SPECIAL_TOKENS:
                 if self.source[i] >= 0:  # Had its lowercase form's row.
-                    self.corrections[int(self.source[i])] += 1
+                    self.corrections[word.lower()] += 1
                 self.is_exact[i] = True
                 targets.append(i)
             targets += [i for i in self.lower.get(word, ())
                         if not self.is_exact[i]]
             if targets:
-                k = len(self.kept_words)
-                self.kept_words.append(word)
-                self.source[targets] = k
+                self.source[targets] = self.kept
+                self.kept += 1
                 pairs += [(i, j) for i in targets]
                 weights.append(len(targets))
                 taken.append(j)
@@ -174,8 +212,7 @@ class _Int8Table:
         if oov == "mean":
             colsum = self.colsum
             if self.corrections:  # Rows that lost a token to its exact row.
-                lost = {self.kept_words[k]: c
-                        for k, c in self.corrections.items()}
+                lost = self.corrections
                 vectors = reread(set(lost))
                 for word, count in lost.items():
                     colsum -= count * vectors[word].astype(np.float64)
@@ -185,8 +222,7 @@ class _Int8Table:
             self.q[oov_ids] = q
             self.scale[oov_ids] = scale[0]
             return
-        weights = np.bincount(self.source[found],
-                              minlength=len(self.kept_words))
+        weights = np.bincount(self.source[found], minlength=self.kept)
         sums = np.concatenate(self.row_sum)
         m2 = np.concatenate(self.row_m2)
         count = len(found) * self.dim
@@ -215,19 +251,21 @@ def _aligned_zeros(shape, dtype, alignment=64):
 def load_int8(path, tokens, epsilon, format="auto", oov="random",
               lowercase_fallback=True, limit=None, encoding="utf-8",
               unicode_errors="strict", verbose="auto", seed=1337,
-              nonfinite="error"):
+              nonfinite="error", index=None):
     """`(int8 matrix, float32 scales, Coverage)` of `path` aligned to
     `tokens` (a checked list), as `align` then Keras's int8 quantization
     would give them. `epsilon` is `keras.backend.epsilon()`.
-    `nonfinite="keep"` is refused: int8 has no NaN or infinity."""
+    `nonfinite="keep"` is refused: int8 has no NaN or infinity.
+    `index`: `{token: row}` of `tokens` if the caller has it (the layer
+    keeps it: one dictionary over the vocabulary, not two); read only."""
     name = check_path(path)
     verbose = check_arguments(format, limit, encoding, unicode_errors,
                               verbose)
     check_choice("nonfinite", nonfinite, ("error", "skip"))
     check_oov(oov)
-    with Source(path, name) as source:
+    with Source(path, name, READ_BYTES) as source:
         table = _Int8Table(tokens, lowercase_fallback, epsilon,
-                           colsums=oov == "mean")
+                           colsums=oov == "mean", index=index)
         collector = StreamingCollector(name, _Wanted(table, tokens),
                                        encoding, unicode_errors, nonfinite,
                                        table)

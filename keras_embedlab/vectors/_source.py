@@ -137,8 +137,9 @@ class Source:
     `with` statement: leaving it closes the file and the progress bar.
     """
 
-    def __init__(self, path, name):
+    def __init__(self, path, name, chunk_size=CHUNK_SIZE):
         self.name = name
+        self.chunk_size = chunk_size  # what `read()` reads by default
         self.raw = _open_regular(path, name)
         try:
             self.size = os.fstat(self.raw.fileno()).st_size
@@ -159,7 +160,9 @@ class Source:
         self.offset = 0
         self.progress = None
 
-    def read(self, size=CHUNK_SIZE):
+    def read(self, size=None):
+        if size is None:
+            size = self.chunk_size
         try:
             data = self.stream.read(size)
         except _DECOMPRESSION_ERRORS as error:

@@ -43,12 +43,15 @@ def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
                    trainable, limit, encoding, unicode_errors, verbose,
                    seed, nonfinite, layer_kwargs):
     _refuse_fasttext(path, format)
+    # The layer's token -> row dictionary, built once (`tokens` are
+    # checked: no duplicates) and read by the loader too.
+    index = {token: i for i, token in enumerate(tokens)}
     try:
         q, scale, coverage = load_int8(
             path, tokens, keras.backend.epsilon(), format=format, oov=oov,
             lowercase_fallback=lowercase_fallback, limit=limit,
             encoding=encoding, unicode_errors=unicode_errors,
-            verbose=verbose, seed=seed, nonfinite=nonfinite)
+            verbose=verbose, seed=seed, nonfinite=nonfinite, index=index)
     except NoOverlapError:
         words = first_words(path, format, encoding, unicode_errors,
                             {"nonfinite": nonfinite})
@@ -62,13 +65,15 @@ def int8_from_file(cls, path, tokens, format, oov, lowercase_fallback,
     dtype = layer_kwargs.pop("dtype", None)
     policy = (keras.config.dtype_policy() if dtype is None
               else keras.dtype_policies.get(dtype))
-    layer = cls(len(tokens), q.shape[1], vocabulary=tokens,
-                coverage=coverage, trainable=trainable,
+    layer = cls(len(tokens), q.shape[1], trainable=trainable,
                 dtype=f"int8_from_{policy.name}", **layer_kwargs)
+    layer._set_vocabulary(tokens, index)
+    layer.coverage = coverage
     # `build` creates the int8 variables from these arrays (no zeros
     # first): see `PretrainedEmbedding.add_weight`.
-    # On JAX the variable adopts the aligned NumPy table's memory: no
-    # second copy of the table is made (`backend.adopt_host_array`).
+    # The variable adopts the aligned NumPy table's memory on every
+    # backend: no second copy of the table is made
+    # (`backend.adopt_host_array`).
     object.__setattr__(layer, "_initial_values",
                        {"embeddings": backend.adopt_host_array(q),
                         "embeddings_scale": scale})

@@ -102,10 +102,19 @@ class PretrainedEmbedding(LookupEmbedding):
             self._set_vocabulary(check_list_vocabulary(vocabulary))
         self.coverage = as_coverage(coverage, self._vocabulary)
 
-    def _set_vocabulary(self, tokens):
-        check_vocabulary_of(tokens, self.input_dim)
+    def _set_vocabulary(self, tokens, index=None):
+        """`index`: `{token: row}` of `tokens`, checked tokens (no
+        duplicates) whose index the caller built (`from_file(...,
+        quantize="int8")` shares it with the loader)."""
+        if index is None:
+            check_vocabulary_of(tokens, self.input_dim)
+            index = {token: i for i, token in enumerate(tokens)}
+        elif len(index) != len(tokens) or len(tokens) != self.input_dim:
+            raise ValueError(f"`index` must be the index of the "
+                             f"{self.input_dim} tokens. Received: "
+                             f"{len(index)} entries, {len(tokens)} tokens.")
         self._vocabulary = list(tokens)
-        self._index = {token: i for i, token in enumerate(tokens)}
+        self._index = index
 
     def get_config(self):
         config = super().get_config()
@@ -223,14 +232,17 @@ class PretrainedEmbedding(LookupEmbedding):
         if vocabulary is not None:
             tokens = resolve_vocabulary(vocabulary)
             check_vocabulary(tokens)
-            wanted = set(tokens)
-            if lowercase_fallback:
-                wanted.update(t.lower() for t in tokens)
         if quantize is not None:
             return int8_from_file(cls, path, tokens, format, oov,
                                   lowercase_fallback, trainable, limit,
                                   encoding, unicode_errors, verbose, seed,
                                   nonfinite or "error", layer_kwargs)
+        if tokens is not None:
+            # The int8 loader has its own (`_quantized._Wanted`): this set
+            # would be one more copy of the vocabulary while it reads.
+            wanted = set(tokens)
+            if lowercase_fallback:
+                wanted.update(t.lower() for t in tokens)
         # Only when given: a load_vectors without it still works.
         loader = {} if nonfinite is None else {"nonfinite": nonfinite}
         vectors = load_vectors(path, format=format, vocabulary=wanted,

@@ -51,8 +51,8 @@ def test_backend_names_are_compared_only_in_backend():
     assert len(MODULES) > 10
 
 
-def _imported(path):
-    """The `keras_embedlab` modules `path` imports, at any depth."""
+def _all_imported(path):
+    """Every module name `path` imports, at any depth."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -61,7 +61,12 @@ def _imported(path):
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}"
                          for alias in node.names)
-    return {n for n in names if n.startswith("keras_embedlab")}
+    return names
+
+
+def _imported(path):
+    """The `keras_embedlab` modules `path` imports, at any depth."""
+    return {n for n in _all_imported(path) if n.startswith("keras_embedlab")}
 
 
 def test_nothing_at_run_time_imports_the_command_line():
@@ -100,17 +105,6 @@ def test_the_invalid_id_rule_lives_in_one_module():
     ]
     assert not offenders, offenders
 
-
-def _all_imported(path):
-    """Every module name `path` imports, at any depth."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.update({node.module}
-                         | {f"{node.module}.{a.name}" for a in node.names})
-    return names
 
 
 def test_backend_independent_test_modules_import_nothing_backend_bound():

@@ -60,8 +60,7 @@ refuse_in_graph = _impl.refuse_in_graph
 serving_graph = _impl.serving_graph
 quiet_callback_errors = _impl.quiet_callback_errors
 gather_rows = _impl.gather_rows
-adopt_host_array = getattr(_impl, "adopt_host_array",
-                           _common.adopt_host_array)
+adopt_host_array = _impl.adopt_host_array
 int4_rows = getattr(_impl, "int4_rows", _common.int4_rows)
 fill_take = _impl.fill_take
 variable_handle = _impl.variable_handle

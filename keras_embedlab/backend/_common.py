@@ -137,13 +137,6 @@ def int4_pair_table():
     return np.stack([low, high], axis=-1).reshape(-1, 4).astype("float32")
 
 
-def adopt_host_array(array):
-    """`array` (NumPy) as the backend will hold it in a variable, without
-    a copy where the backend can alias host memory; here, unchanged (the
-    variable copies, or, as PyTorch's `as_tensor`, shares it)."""
-    return array
-
-
 def variable_handle(variable):
     return variable
 

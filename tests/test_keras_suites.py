@@ -37,9 +37,19 @@ DEVIATIONS = {
     ("tensorflow", "test_quantize_lora_integration_int4"),
 }
 INVALID_ID = "received an invalid id"
+# Also freezes what is alive after collection, as our own conftest.py does
+# (the garbage collector then skips Keras and the backend on each pass).
 CONFTEST = '''
+import gc
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires_trainable_backend: Keras")
+
+
+def pytest_collection_finish(session):
+    gc.collect()
+    gc.freeze()
 '''
 
 

@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def seed_everything():
     """Overrides the conftest fixture: these tests use no Keras, so they skip
-    its Keras seeding and per-test `clear_session` (about 0.2 s a test)."""
+    its Keras seeding and per-test `clear_session`."""
     np.random.seed(1234)
     yield
 

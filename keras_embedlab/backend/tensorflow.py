@@ -317,8 +317,19 @@ def row_step(compute, variables):
     compiled = _compiled_row_step(compute, tuple(
         (tuple(v.shape), str(v.dtype)) for v in variables))
 
+    # The traced graph of each batch shapes, called directly: calling the
+    # `tf.function` matches its arguments (the variables included) to a
+    # trace on every call, about 2 ms, which was 20% to 30% of a call of
+    # 32 steps (measured on the Lee corpus).
+    concrete = {}
+
     def step(*batches):
-        return compiled(handles, *batches)
+        batches = [tf.convert_to_tensor(b) for b in batches]
+        key = tuple((tuple(b.shape), b.dtype) for b in batches)
+        if key not in concrete:
+            concrete[key] = compiled.get_concrete_function(handles, *[
+                tf.TensorSpec(b.shape, b.dtype) for b in batches])
+        return concrete[key](handles, *batches)
 
     return step
 

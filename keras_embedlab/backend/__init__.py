@@ -29,7 +29,8 @@ never apply the invalid-id rule themselves: `keras_embedlab.ids.reader`
 hands them a `Refusal` (which ids are invalid, what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
 `FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message),
-`EXPORT_FORMATS` (the `model.export` formats tested on this backend).
+`EXPORT_FORMATS` (the `model.export` formats tested on this backend),
+`ROW_STEP_CALLS` (word2vec calls of steps per `row_step` dispatch).
 """
 
 import importlib
@@ -52,6 +53,7 @@ STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE
 INVALID_ID_NOTE = _impl.INVALID_ID_NOTE
 EXPORT_FORMATS = _impl.EXPORT_FORMATS
+ROW_STEP_CALLS = _impl.ROW_STEP_CALLS
 
 all_ids_valid = _impl.all_ids_valid
 checked_on_host = _impl.checked_on_host

@@ -43,6 +43,9 @@ FILL_TAKE = False
 # needs `litert-torch`, not installed), which ours cover
 # (`keras_embedlab.serving.FORMATS`, tests/test_export.py).
 EXPORT_FORMATS = ("onnx", "torch", "openvino")
+# Calls of word2vec's steps per dispatch of `row_step` (`Word2Vec`): one;
+# its steps run a few at a time anyway (`_STEPS_PER_GRAPH`).
+ROW_STEP_CALLS = 1
 
 
 def all_ids_valid(ids, input_dim):

@@ -323,9 +323,11 @@ _TRACED_STEPS = {}
 def _traced_steps(compute, values, batches):
     """A TorchScript graph of `len(batches[0])` steps, unrolled: each
     step's `compute` and its in-place `index_add_`s, then the stacked
-    losses. Traced on copies of the tables: tracing runs the steps."""
-    key = (compute, *((tuple(t.shape), t.dtype)
-                      for t in (*values, *batches)))
+    losses. Tracing runs the steps: it runs them on one-row stand-ins of
+    the tables with ids 0, so that it neither changes nor copies them
+    (the graph keeps no table size)."""
+    key = (compute, *((tuple(v.shape[1:]), v.dtype) for v in values),
+           *((tuple(b.shape), b.dtype) for b in batches))
     if key in _TRACED_STEPS:
         return _TRACED_STEPS[key]
     count = len(values)
@@ -343,9 +345,10 @@ def _traced_steps(compute, values, batches):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _TRACED_STEPS[key] = torch.jit.trace(
-            steps, (*[v.clone() for v in values], *batches),
-            check_trace=False)
+        _TRACED_STEPS[key] = torch.jit.trace(steps, (
+            *[torch.zeros_like(v[:1]) for v in values],
+            *[b if b.is_floating_point() else torch.zeros_like(b)
+              for b in batches]), check_trace=False)
     return _TRACED_STEPS[key]
 
 

@@ -405,3 +405,25 @@ def test_calls_per_dispatch_change_nothing(monkeypatch):
     np.testing.assert_array_equal(trained[0][0], trained[1][0])
     np.testing.assert_array_equal(trained[0][1], trained[1][1])
     assert trained[0][2] == trained[1][2]
+
+
+def test_bag_sum_is_the_weighted_sum_of_the_rows():
+    """CBOW's input, fused where the backend can (PyTorch's
+    `embedding_bag`), equals the gathered rows' weighted sum up to
+    rounding; bags of one id (skip-gram) are left to the gather."""
+    from keras_embedlab import backend
+
+    table = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    ids = np.array([[1, 2, 0], [3, 3, 5]], "int32")
+    weights = np.array([[0.5, 0.5, 0.0], [1.0, 2.0, 3.0]], "float32")
+    tensors = [keras.ops.convert_to_tensor(x) for x in (table, ids,
+                                                        weights)]
+    fused = backend.bag_sum(*tensors)
+    if fused is None:
+        pytest.skip("no fused weighted row sum on this backend: "
+                    "`_compute` gathers the rows")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused),
+                               (table[ids] * weights[..., None]).sum(1),
+                               rtol=1e-6)
+    assert backend.bag_sum(tensors[0], tensors[1][:, :1],
+                           tensors[2][:, :1]) is None

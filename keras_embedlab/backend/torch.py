@@ -208,7 +208,12 @@ def gather_rows(table, ids):
 def bag_sum(table, ids, weights):
     """`sum(weights[..., None] * table[ids], axis=-2)` for 2-D ids in
     range, in one kernel (`embedding_bag`): no `(batch, bag, dim)` rows,
-    product or sum of them in memory."""
+    products or sum of them in memory. Not `fused_bag_sum`: no check for
+    a serving trace (word2vec's steps are traced to run, not to export).
+    Rounds differently from that sum (the last float bit). `None` for
+    bags of one id (skip-gram), where a gather is faster."""
+    if ids.shape[-1] == 1:
+        return None
     return F.embedding_bag(ids, _tensor(table), mode="sum",
                            per_sample_weights=weights)
 

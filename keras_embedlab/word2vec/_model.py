@@ -74,8 +74,10 @@ def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
     every context row gets the whole input error.
     """
     table_in, table_out = tables
-    rows_in = backend.gather_rows(table_in, inputs)
-    hidden = ops.sum(rows_in * in_weights[..., None], axis=1)
+    hidden = backend.bag_sum(table_in, inputs, in_weights)
+    if hidden is None:
+        rows_in = backend.gather_rows(table_in, inputs)
+        hidden = ops.sum(rows_in * in_weights[..., None], axis=1)
     rows_out = backend.gather_rows(table_out, targets)
     # Products and sums rather than `einsum`: tiny batched matmuls are
     # slow on CPU. `z`: the logit, negated for a negative.

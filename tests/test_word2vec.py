@@ -3,6 +3,7 @@ subsampling, negative table, reduced window and learning rate as gensim
 defines them; streaming a file equals a list; the loss tally; errors;
 saved files that we and gensim read."""
 
+import keras
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
@@ -358,3 +359,71 @@ def test_neighbouring_examples_never_share_a_step(sg):
     assert sum(int((lr > 0).sum()) for _, _, lr in steps) > 4096
     assert max(int((lr > 0).sum()) for _, _, lr in steps) == 32
     assert shared == 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch",
+                    reason="TorchScript tracing is PyTorch's (jax.jit and "
+                    "the tf.function are compiled once per shapes already)")
+def test_a_second_model_reuses_the_traced_steps(monkeypatch):
+    """A new seed or a second model of the same shapes pays no second
+    trace: the benchmark trains one model per seed."""
+    import torch
+
+    traces = []
+    trace = torch.jit.trace
+
+    def counting(*args, **kwargs):
+        traces.append(args)
+        return trace(*args, **kwargs)
+
+    monkeypatch.setattr(torch.jit, "trace", counting)
+    # A vector size no other test uses: no graph traced before this test.
+    kwargs = dict(vector_size=7, min_count=1, epochs=1, verbose=0)
+    first = Word2Vec(planted_corpus(40), seed=1, **kwargs)
+    traced = len(traces)
+    second = Word2Vec(planted_corpus(40), seed=2, **kwargs)
+    assert traced >= 1
+    assert len(traces) == traced
+    assert not np.array_equal(first.wv.matrix, second.wv.matrix)
+
+
+def test_calls_per_dispatch_change_nothing(monkeypatch):
+    """Several calls of steps per dispatch of the compiled steps
+    (`backend.ROW_STEP_CALLS`; 4 on TensorFlow), the last ones padded at
+    the end, train the same tables and loss, bit for bit, as one."""
+    from keras_embedlab import backend
+
+    corpus = planted_corpus(400)
+    trained = []
+    for calls in (1, 3):
+        monkeypatch.setattr(backend, "ROW_STEP_CALLS", calls)
+        model = Word2Vec(corpus, vector_size=8, window=2, min_count=1, sg=1,
+                         sample=0, epochs=2, verbose=0)
+        trained.append((model.wv.matrix, keras.ops.convert_to_numpy(
+            model.output_table.embeddings), model.running_training_loss))
+    assert model.effective_words == 6400  # 4 to 5 calls of 4,096 pairs
+    np.testing.assert_array_equal(trained[0][0], trained[1][0])
+    np.testing.assert_array_equal(trained[0][1], trained[1][1])
+    assert trained[0][2] == trained[1][2]
+
+
+def test_bag_sum_is_the_weighted_sum_of_the_rows():
+    """CBOW's input, fused where the backend can (PyTorch's
+    `embedding_bag`), equals the gathered rows' weighted sum up to
+    rounding; bags of one id (skip-gram) are left to the gather."""
+    from keras_embedlab import backend
+
+    table = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    ids = np.array([[1, 2, 0], [3, 3, 5]], "int32")
+    weights = np.array([[0.5, 0.5, 0.0], [1.0, 2.0, 3.0]], "float32")
+    tensors = [keras.ops.convert_to_tensor(x) for x in (table, ids,
+                                                        weights)]
+    fused = backend.bag_sum(*tensors)
+    if fused is None:
+        pytest.skip("no fused weighted row sum on this backend: "
+                    "`_compute` gathers the rows")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused),
+                               (table[ids] * weights[..., None]).sum(1),
+                               rtol=1e-6)
+    assert backend.bag_sum(tensors[0], tensors[1][:, :1],
+                           tensors[2][:, :1]) is None

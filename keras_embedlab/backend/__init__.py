@@ -12,7 +12,9 @@ Functions: `checked_on_host`, `ids_for_host_check`, `refuse_in_graph`,
 rule's own reduction) (refusing invalid ids); `gather_rows`, `fill_take`
 (with `FILL_TAKE`),
 `variable_handle`, `dense_gradient`, `fused_bag_sum`, `int4_rows`
-(lookups); `adopt_host_array` (a variable's value without a copy);
+(lookups); `bag_sum` (a fused weighted sum of rows for ids in range, or
+None: word2vec's CBOW input); `adopt_host_array` (a variable's value
+without a copy);
 `is_ragged`, `densify_ragged_bags`, `map_ragged_values` (ragged ids);
 `is_sparse`, `densify_sparse` (sparse id tensors); `indexed_slices`,
 `combine_rows`, `read_rows`, `write_rows`, `add_rows`, `adam_rows`
@@ -29,7 +31,8 @@ never apply the invalid-id rule themselves: `keras_embedlab.ids.reader`
 hands them a `Refusal` (which ids are invalid, what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
 `FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message),
-`EXPORT_FORMATS` (the `model.export` formats tested on this backend).
+`EXPORT_FORMATS` (the `model.export` formats tested on this backend),
+`ROW_STEP_CALLS` (word2vec calls of steps per `row_step` dispatch).
 """
 
 import importlib
@@ -52,6 +55,7 @@ STATELESS_TRAINER = _impl.STATELESS_TRAINER
 FILL_TAKE = _impl.FILL_TAKE
 INVALID_ID_NOTE = _impl.INVALID_ID_NOTE
 EXPORT_FORMATS = _impl.EXPORT_FORMATS
+ROW_STEP_CALLS = _impl.ROW_STEP_CALLS
 
 all_ids_valid = _impl.all_ids_valid
 checked_on_host = _impl.checked_on_host
@@ -66,6 +70,7 @@ fill_take = _impl.fill_take
 variable_handle = _impl.variable_handle
 dense_gradient = _impl.dense_gradient
 fused_bag_sum = _impl.fused_bag_sum
+bag_sum = getattr(_impl, "bag_sum", _common.bag_sum)
 is_ragged = _impl.is_ragged
 densify_ragged_bags = _impl.densify_ragged_bags
 indexed_slices = _impl.indexed_slices

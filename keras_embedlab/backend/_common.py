@@ -85,6 +85,13 @@ def gather_rows(table, ids):
     return keras.ops.take(table, ids, axis=0)
 
 
+def bag_sum(table, ids, weights):
+    """A fused `sum(weights[..., None] * table[ids], axis=-2)` for 2-D ids
+    in range, or `None` where the backend has none or it would be slower
+    (the caller gathers)."""
+    return None
+
+
 def int4_rows(packed, channels, dtype, scale=None, portable=False):
     """Rows of int4 values packed two a byte along the last axis (low
     nibble first, as `keras.quantizers.pack_int4`) as floats of `dtype`,

@@ -52,6 +52,10 @@ FILL_TAKE = True
 # from JAX; OpenVINO cannot convert Keras's JAX embedding), which ours cover
 # (`keras_embedlab.serving.FORMATS`, tests/test_export.py).
 EXPORT_FORMATS = ("tf_saved_model", "onnx")
+# Calls of word2vec's steps per dispatch of `row_step` (`Word2Vec`): one;
+# JAX dispatches asynchronously, and 2 to 8 calls at a time ran 10% to
+# 30% slower per step (Lee corpus).
+ROW_STEP_CALLS = 1
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).

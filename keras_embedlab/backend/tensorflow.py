@@ -43,6 +43,10 @@ FILL_TAKE = False
 # and runs on this backend (Keras 3.15), which ours cover
 # (`keras_embedlab.serving.FORMATS`, tests/test_export.py).
 EXPORT_FORMATS = ("tf_saved_model", "onnx", "litert", "openvino")
+# Calls of word2vec's steps per dispatch of `row_step` (`Word2Vec`): a
+# call of the traced graph costs about 1 ms besides its steps; 4 calls of
+# 32 steps at a time ran 7% to 13% faster per step than one (Lee corpus).
+ROW_STEP_CALLS = 4
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).
@@ -317,8 +321,19 @@ def row_step(compute, variables):
     compiled = _compiled_row_step(compute, tuple(
         (tuple(v.shape), str(v.dtype)) for v in variables))
 
+    # The traced graph of each batch shapes, called directly: calling the
+    # `tf.function` matches its arguments (the variables included) to a
+    # trace on every call, about 2 ms, which was 20% to 30% of a call of
+    # 32 steps (measured on the Lee corpus).
+    concrete = {}
+
     def step(*batches):
-        return compiled(handles, *batches)
+        batches = [tf.convert_to_tensor(b) for b in batches]
+        key = tuple((tuple(b.shape), b.dtype) for b in batches)
+        if key not in concrete:
+            concrete[key] = compiled.get_concrete_function(handles, *[
+                tf.TensorSpec(b.shape, b.dtype) for b in batches])
+        return concrete[key](handles, *batches)
 
     return step
 

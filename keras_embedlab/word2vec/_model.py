@@ -74,8 +74,10 @@ def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
     every context row gets the whole input error.
     """
     table_in, table_out = tables
-    rows_in = backend.gather_rows(table_in, inputs)
-    hidden = ops.sum(rows_in * in_weights[..., None], axis=1)
+    hidden = backend.bag_sum(table_in, inputs, in_weights)
+    if hidden is None:
+        rows_in = backend.gather_rows(table_in, inputs)
+        hidden = ops.sum(rows_in * in_weights[..., None], axis=1)
     rows_out = backend.gather_rows(table_out, targets)
     # Products and sums rather than `einsum`: tiny batched matmuls are
     # slow on CPU. `z`: the logit, negated for a negative.
@@ -301,13 +303,18 @@ class Word2Vec:
 
     def _run_full_steps(self, pending, losses, flush=False):
         """Runs the pending examples in calls of `steps` steps of
-        `batch_size` examples (`_interleave`); keeps the rest, or pads it
-        with unused examples (learning rate 0) when `flush`."""
+        `batch_size` examples (`_interleave`), `backend.ROW_STEP_CALLS`
+        calls at a time (one after the other, in one dispatch of the
+        compiled steps); keeps the rest, or pads it with unused examples
+        (learning rate 0, whose updates and loss are zeros) when
+        `flush`."""
         b = self.batch_size
         steps = self.steps_per_call
         call = b * steps
+        calls = backend.ROW_STEP_CALLS
+        group = call * calls
         available = sum(len(p[1]) for p in pending)
-        if not pending or (available < call and not flush):
+        if not pending or (available < group and not flush):
             return pending
         width = max(p[0].shape[1] for p in pending)
         inputs = np.concatenate([np.pad(p[0], ((0, 0), (
@@ -315,16 +322,22 @@ class Word2Vec:
             for p in pending])
         targets = np.concatenate([p[1] for p in pending])
         lr = np.concatenate([p[2] for p in pending])
-        if flush and len(lr) % call:
-            pad = call - len(lr) % call
+        if flush and len(lr) % group:
+            pad = group - len(lr) % group
             inputs = np.pad(inputs, ((0, pad), (0, 0)), constant_values=-1)
             targets = np.pad(targets, ((0, pad), (0, 0)))
             lr = np.pad(lr, (0, pad))
-        full = len(lr) // call * call
-        for i in range(0, full, call):
-            losses.append(self._step(*(
-                _interleave(x[i:i + call], steps)
-                for x in (inputs, targets, lr))))
+        full = len(lr) // group * group
+        for i in range(0, full, group):
+            step_losses = self._step(*(np.concatenate([
+                _interleave(x[j:j + call], steps)
+                for j in range(i, i + group, call)])
+                for x in (inputs, targets, lr)))
+            if calls == 1:
+                losses.append(step_losses)
+            else:  # One entry per call: the tally sums the same arrays.
+                losses.extend(step_losses[k * steps:(k + 1) * steps]
+                              for k in range(calls))
         rest = (inputs[full:], targets[full:], lr[full:])
         return [rest] if len(rest[2]) else []
 

@@ -3,6 +3,8 @@ subsampling, negative table, reduced window and learning rate as gensim
 defines them; streaming a file equals a list; the loss tally; errors;
 saved files that we and gensim read."""
 
+import threading
+
 import keras
 import numpy as np
 import pytest
@@ -405,6 +407,64 @@ def test_calls_per_dispatch_change_nothing(monkeypatch):
     np.testing.assert_array_equal(trained[0][0], trained[1][0])
     np.testing.assert_array_equal(trained[0][1], trained[1][1])
     assert trained[0][2] == trained[1][2]
+
+
+def test_steps_run_in_a_second_thread_and_change_nothing(monkeypatch):
+    """`train` makes the next call's examples while the steps run in a
+    second thread, one call at a time: the same tables and loss, bit for
+    bit, as running each call where it is made."""
+    from keras_embedlab.word2vec import _model
+
+    corpus = planted_corpus(1500)  # 36,000 examples: 3 to 9 dispatches
+    kwargs = dict(vector_size=8, window=2, min_count=1, sg=0, sample=0,
+                  epochs=3, verbose=0)
+    threaded = Word2Vec(**kwargs)
+    threaded.build_vocab(corpus)
+    names = []
+    step = threaded._step
+
+    def recording(*arrays):
+        names.append(threading.current_thread().name)
+        return step(*arrays)
+
+    threaded._step = recording
+    threaded.train(corpus)
+
+    class Inline:
+        def submit(self, step, arrays):
+            return step(*arrays)
+
+        def wait(self):
+            return None
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(_model, "_StepThread", Inline)
+    inline = Word2Vec(corpus, **kwargs)
+    assert len(names) >= 2
+    assert all(name.startswith("word2vec-steps") for name in names)
+    np.testing.assert_array_equal(threaded.wv.matrix, inline.wv.matrix)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(threaded.output_table.embeddings),
+        keras.ops.convert_to_numpy(inline.output_table.embeddings))
+    assert threaded.running_training_loss == inline.running_training_loss
+    assert threaded.running_training_loss > 0
+
+
+def test_an_error_in_the_steps_thread_stops_train():
+    corpus = planted_corpus(100)
+    model = Word2Vec(vector_size=4, min_count=1, verbose=0)
+    model.build_vocab(corpus)
+
+    def failing(*arrays):
+        raise RuntimeError("the steps failed")
+
+    model._step = failing
+    with pytest.raises(RuntimeError, match="the steps failed"):
+        model.train(corpus)
+    assert not [t for t in threading.enumerate()
+                if t.name.startswith("word2vec-steps")]
 
 
 def test_bag_sum_is_the_weighted_sum_of_the_rows():

@@ -1,5 +1,6 @@
 """`Word2Vec`: skip-gram and CBOW with negative sampling on our tables."""
 
+import concurrent.futures
 import os
 import time
 from typing import Any, Iterable
@@ -94,6 +95,37 @@ def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
              ops.reshape(out_rows, (-1, dim)))], loss
 
 
+class _StepThread:
+    """Runs calls of the compiled steps in a second thread, one at a time
+    and in order, while the calling thread makes the next call's examples
+    (in NumPy): the tables end as if each call ran where it was made.
+
+    JAX dispatches its compiled calls asynchronously already; PyTorch and
+    TensorFlow run theirs in the caller, which made the examples and ran
+    the steps one after the other.
+    """
+
+    def __init__(self):
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="word2vec-steps")
+        self.running = None
+
+    def submit(self, step, arrays):
+        """Starts `step(*arrays)` once the running call has ended; returns
+        that call's result (None if there was none)."""
+        done = self.wait()
+        self.running = self.pool.submit(step, *arrays)
+        return done
+
+    def wait(self):
+        """The running call's result once it has ended (None if none)."""
+        running, self.running = self.running, None
+        return None if running is None else running.result()
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Word2Vec:
     """Word2vec (skip-gram or CBOW, negative sampling) on two
     `LookupEmbedding` tables, on every Keras backend.
@@ -178,6 +210,7 @@ class Word2Vec:
         self.steps_per_call = max(-(-_EXAMPLES_PER_CALL // self.batch_size),
                                   2 * self.window + 1)
         self.index_to_key = None
+        self._step_thread = None
         self.running_training_loss = 0.0
         self.effective_words = 0
         self.words_per_second = None
@@ -250,13 +283,31 @@ class Word2Vec:
         maker = _corpus.ExampleMaker(
             self.key_to_index, self.keep, self.cum_table, self.window,
             self.sg, self.negative, self.sample, rng)
-        total = self.corpus_total_words
         self.running_training_loss = 0.0
         self.effective_words = 0
         pending = []  # (inputs, targets, lr) waiting for a full step
         losses = []
-        done = 0
         start = time.perf_counter()
+        self._step_thread = _StepThread()
+        try:
+            done = self._epochs(corpus, epochs, maker, pending, losses,
+                                start)
+            self._add_losses(self._step_thread.wait(), losses)
+        finally:
+            self._step_thread.close()
+            self._step_thread = None
+        self._tally(losses)
+        self.effective_words = maker.effective_words
+        elapsed = time.perf_counter() - start
+        self.train_seconds = elapsed
+        self.trained_words = done
+        self.words_per_second = done / max(elapsed, 1e-9)
+        return self.running_training_loss
+
+    def _epochs(self, corpus, epochs, maker, pending, losses, start):
+        """`train`'s passes over the corpus; returns the words read."""
+        total = self.corpus_total_words
+        done = 0
         for epoch in range(epochs):
             bar = (keras.utils.Progbar(total, stateful_metrics=[
                 "words/s", "loss"], unit_name="word")
@@ -282,13 +333,7 @@ class Word2Vec:
                         ("words/s", done / max(elapsed, 1e-9)),
                         ("loss", self.running_training_loss)])
         self._run_full_steps(pending, losses, flush=True)
-        self._tally(losses)
-        self.effective_words = maker.effective_words
-        elapsed = time.perf_counter() - start
-        self.train_seconds = elapsed
-        self.trained_words = done
-        self.words_per_second = done / max(elapsed, 1e-9)
-        return self.running_training_loss
+        return done
 
     def _chunks(self, corpus):
         chunk, size = [], 0
@@ -329,17 +374,29 @@ class Word2Vec:
             lr = np.pad(lr, (0, pad))
         full = len(lr) // group * group
         for i in range(0, full, group):
-            step_losses = self._step(*(np.concatenate([
+            arrays = tuple(np.concatenate([
                 _interleave(x[j:j + call], steps)
                 for j in range(i, i + group, call)])
-                for x in (inputs, targets, lr)))
-            if calls == 1:
-                losses.append(step_losses)
-            else:  # One entry per call: the tally sums the same arrays.
-                losses.extend(step_losses[k * steps:(k + 1) * steps]
-                              for k in range(calls))
+                for x in (inputs, targets, lr))
+            if self._step_thread is None:
+                self._add_losses(self._step(*arrays), losses)
+            else:  # `train`: the steps run while the next call is made.
+                self._add_losses(self._step_thread.submit(self._step,
+                                                          arrays), losses)
         rest = (inputs[full:], targets[full:], lr[full:])
         return [rest] if len(rest[2]) else []
+
+    def _add_losses(self, step_losses, losses):
+        """Adds a dispatch's step losses (None: nothing) to `losses`."""
+        calls = backend.ROW_STEP_CALLS
+        if step_losses is None:
+            return
+        if calls == 1:
+            losses.append(step_losses)
+        else:  # One entry per call: the tally sums the same arrays.
+            steps = self.steps_per_call
+            losses.extend(step_losses[k * steps:(k + 1) * steps]
+                          for k in range(calls))
 
     def _step(self, inputs, targets, lr):
         """Trains on `(steps, batch, ...)` examples, one step after the

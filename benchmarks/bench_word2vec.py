@@ -2,7 +2,9 @@
 
 Same corpus, same settings (gensim's defaults: vector_size 100, window 5,
 min_count 5, sample 1e-3, negative 5, alpha 0.025, 5 epochs), gensim with
-`workers=2`, 3 seeds, CBOW and skip-gram. Corpora: gensim's shipped Lee
+`workers=2` (`--workers`) and ours with the same where the backend steps
+one table in several threads (PyTorch and TensorFlow; JAX one call at a
+time), 3 seeds, CBOW and skip-gram. Corpora: gensim's shipped Lee
 background corpus (`lee_background.cor`, about 60,000 words), `text8` if
 a file named by `--text8` exists, and a synthetic corpus with planted
 structure (2,000 sentences of 10 words, each drawn from one of 50 groups of
@@ -128,7 +130,12 @@ def worker(args):
     from gensim.test.utils import datapath
 
     import keras_embedlab
+    from keras_embedlab import backend
 
+    # Ours steps one table in several threads where the backend can
+    # (`backend.CONCURRENT_ROW_STEPS`): not JAX, whose steps then run one
+    # call at a time.
+    ours_workers = args.workers if backend.CONCURRENT_ROW_STEPS else 1
     pairs = datapath("wordsim353.tsv")
     analogies = datapath("questions-words.txt")
     corpora = {"lee": [line.split() for line in open(
@@ -150,12 +157,13 @@ def worker(args):
                 settings = dict(vector_size=100, window=5, min_count=5,
                                 sg=sg, negative=5, sample=1e-3,
                                 alpha=0.025, epochs=epochs, seed=seed)
-                ours = keras_embedlab.Word2Vec(verbose=0, **settings)
+                ours = keras_embedlab.Word2Vec(
+                    verbose=0, workers=ours_workers, **settings)
                 ours.build_vocab(corpus)
                 start = time.perf_counter()
                 ours.train(corpus)
                 ours_s = time.perf_counter() - start
-                theirs = GensimWord2Vec(workers=2, **settings)
+                theirs = GensimWord2Vec(workers=args.workers, **settings)
                 theirs.build_vocab(corpus)
                 start = time.perf_counter()
                 theirs.train(corpus, total_examples=theirs.corpus_count,
@@ -164,6 +172,8 @@ def worker(args):
                 words = ours.corpus_total_words * epochs
                 rows.append({
                     "corpus": name, "sg": sg, "seed": seed,
+                    "ours_workers": ours_workers,
+                    "gensim_workers": args.workers,
                     "ours": scores(ours.wv, name, pairs, analogies),
                     "gensim": scores(theirs.wv, name, pairs, analogies),
                     "ours_wps": words / ours_s,
@@ -219,6 +229,9 @@ def main():
     parser.add_argument("--words", type=int, default=1_000_000,
                         help="words of the large planted corpus (0: none)")
     parser.add_argument("--out", help="also write the JSON rows here")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gensim's workers, and ours where the backend "
+                        "steps one table in several threads (not JAX)")
     parser.add_argument("--planted-cbow-seeds", type=int, default=0,
                         help="only the planted CBOW scores over this many "
                         "seeds (no timing; backend: KERAS_BACKEND)")
@@ -235,7 +248,7 @@ def main():
     for backend in args.backends.split(","):
         command = [sys.executable, os.path.abspath(__file__), "--worker",
                    "--seeds", str(args.seeds), "--text8", args.text8,
-                   "--words", str(args.words)]
+                   "--words", str(args.words), "--workers", str(args.workers)]
         if args.quick:
             command.append("--quick")
         env = dict(os.environ, KERAS_BACKEND=backend,

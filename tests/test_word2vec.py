@@ -228,7 +228,7 @@ def test_progress_bar_shows_words_per_second_and_loss(capsys):
 @pytest.mark.parametrize("argument, value", [
     ("vector_size", 0), ("window", 1.5), ("min_count", 0), ("sg", 2),
     ("negative", 0), ("sample", -1e-3), ("alpha", 0.0), ("epochs", 0),
-    ("batch_size", "big"), ("min_alpha", float("nan")),
+    ("batch_size", "big"), ("min_alpha", float("nan")), ("workers", 0),
 ])
 def test_bad_arguments_name_the_argument(argument, value):
     with pytest.raises(ValueError, match=f"`{argument}` must be .*"
@@ -431,16 +431,19 @@ def test_steps_run_in_a_second_thread_and_change_nothing(monkeypatch):
     threaded.train(corpus)
 
     class Inline:
+        def __init__(self, n):
+            assert n == 1
+
         def submit(self, step, arrays):
-            return step(*arrays)
+            return [step(*arrays)]
 
         def wait(self):
-            return None
+            return []
 
         def close(self):
             pass
 
-    monkeypatch.setattr(_model, "_StepThread", Inline)
+    monkeypatch.setattr(_model, "_StepThreads", Inline)
     inline = Word2Vec(corpus, **kwargs)
     assert len(names) >= 2
     assert all(name.startswith("word2vec-steps") for name in names)
@@ -465,6 +468,48 @@ def test_an_error_in_the_steps_thread_stops_train():
         model.train(corpus)
     assert not [t for t in threading.enumerate()
                 if t.name.startswith("word2vec-steps")]
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax",
+                    reason="JAX's compiled steps consume (donate) the tables "
+                    "they update: its calls run one at a time (next test)")
+def test_workers_step_the_same_tables_at_once():
+    """`workers=2`: two calls of steps run at once (each waits at a
+    barrier until the other has started: one thread would time out), on
+    the same tables, and the planted groups are found as with one."""
+    corpus = planted_corpus()
+    model = Word2Vec(vector_size=16, window=3, min_count=1, sg=0, sample=0,
+                     epochs=8, seed=1, verbose=0, workers=2)
+    model.build_vocab(corpus)
+    barrier = threading.Barrier(2, timeout=60)
+    calls = []
+    step = model._step
+
+    def meeting(*arrays):
+        if len(calls) < 2:
+            calls.append(threading.current_thread().name)
+            barrier.wait()
+        return step(*arrays)
+
+    model._step = meeting
+    model.train(corpus)
+    assert len(set(calls)) == 2
+    assert neighbour_in_group_rate(model.wv) >= 0.9
+    assert model.running_training_loss > 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="PyTorch and TensorFlow step one table in two "
+                    "threads (previous test)")
+def test_workers_on_jax_warn_and_train_one_call_at_a_time():
+    corpus = planted_corpus(400)
+    kwargs = dict(vector_size=8, window=2, min_count=1, sg=1, sample=0,
+                  epochs=2, verbose=0)
+    with pytest.warns(UserWarning, match=r"workers=2\) trains one call"):
+        two = Word2Vec(corpus, workers=2, **kwargs)
+    one = Word2Vec(corpus, **kwargs)
+    np.testing.assert_array_equal(two.wv.matrix, one.wv.matrix)
+    assert two.running_training_loss == one.running_training_loss
 
 
 def test_bag_sum_is_the_weighted_sum_of_the_rows():

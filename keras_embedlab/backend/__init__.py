@@ -32,7 +32,8 @@ hands them a `Refusal` (which ids are invalid, what to say). Constants:
 `SUPPORTS_JIT_WITH_CHECKS`, `TRACES_ROWS`, `STATELESS_TRAINER`,
 `FILL_TAKE`, `INVALID_ID_NOTE` (added to the invalid-id message),
 `EXPORT_FORMATS` (the `model.export` formats tested on this backend),
-`ROW_STEP_CALLS` (word2vec calls of steps per `row_step` dispatch).
+`ROW_STEP_CALLS` (word2vec calls of steps per `row_step` dispatch),
+`CONCURRENT_ROW_STEPS` (whether two threads may step one table at once).
 """
 
 import importlib
@@ -56,6 +57,7 @@ FILL_TAKE = _impl.FILL_TAKE
 INVALID_ID_NOTE = _impl.INVALID_ID_NOTE
 EXPORT_FORMATS = _impl.EXPORT_FORMATS
 ROW_STEP_CALLS = _impl.ROW_STEP_CALLS
+CONCURRENT_ROW_STEPS = _impl.CONCURRENT_ROW_STEPS
 
 all_ids_valid = _impl.all_ids_valid
 checked_on_host = _impl.checked_on_host

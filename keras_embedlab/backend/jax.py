@@ -56,6 +56,9 @@ EXPORT_FORMATS = ("tf_saved_model", "onnx")
 # JAX dispatches asynchronously, and 2 to 8 calls at a time ran 10% to
 # 30% slower per step (Lee corpus).
 ROW_STEP_CALLS = 1
+# Whether `row_step`s of one table may run in two threads at once: no,
+# its jitted steps consume the tables they update (donated buffers).
+CONCURRENT_ROW_STEPS = False
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).

@@ -47,6 +47,10 @@ EXPORT_FORMATS = ("tf_saved_model", "onnx", "litert", "openvino")
 # call of the traced graph costs about 1 ms besides its steps; 4 calls of
 # 32 steps at a time ran 7% to 13% faster per step than one (Lee corpus).
 ROW_STEP_CALLS = 4
+# Whether `row_step`s of one table may run in two threads at once: yes,
+# the XLA-compiled call holds its variables' locks while it updates them
+# (`Word2Vec(workers=n)`).
+CONCURRENT_ROW_STEPS = True
 
 
 all_ids_valid = None  # The rule's one reduction (`ids.reader`).

@@ -46,6 +46,10 @@ EXPORT_FORMATS = ("onnx", "torch", "openvino")
 # Calls of word2vec's steps per dispatch of `row_step` (`Word2Vec`): one;
 # its steps run a few at a time anyway (`_STEPS_PER_GRAPH`).
 ROW_STEP_CALLS = 1
+# Whether `row_step`s of one table may run in two threads at once: yes,
+# in place and without locks, as gensim's workers (Hogwild: an update
+# may be lost when two add to one row at the same instant).
+CONCURRENT_ROW_STEPS = True
 
 
 def all_ids_valid(ids, input_dim):

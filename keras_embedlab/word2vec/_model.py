@@ -1,8 +1,10 @@
 """`Word2Vec`: skip-gram and CBOW with negative sampling on our tables."""
 
+import collections
 import concurrent.futures
 import os
 import time
+import warnings
 from typing import Any, Iterable
 
 import keras
@@ -95,32 +97,39 @@ def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
              ops.reshape(out_rows, (-1, dim)))], loss
 
 
-class _StepThread:
-    """Runs calls of the compiled steps in a second thread, one at a time
-    and in order, while the calling thread makes the next call's examples
-    (in NumPy): the tables end as if each call ran where it was made.
+class _StepThreads:
+    """Runs calls of the compiled steps in `n` threads, in the order they
+    are made, while the calling thread makes the next call's examples (in
+    NumPy).
 
-    JAX dispatches its compiled calls asynchronously already; PyTorch and
-    TensorFlow run theirs in the caller, which made the examples and ran
-    the steps one after the other.
+    With `n=1` a call starts when the one before has ended: the tables
+    end as if each call ran where it was made. JAX dispatches its compiled
+    calls asynchronously already; PyTorch and TensorFlow run theirs in the
+    caller, which made the examples and ran the steps one after the other.
+    With `n > 1`, up to `n` calls run at once on the same tables
+    (`Word2Vec(workers=n)`).
     """
 
-    def __init__(self):
+    def __init__(self, n):
+        self.n = n
         self.pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="word2vec-steps")
-        self.running = None
+            n, thread_name_prefix="word2vec-steps")
+        self.running = collections.deque()
 
     def submit(self, step, arrays):
-        """Starts `step(*arrays)` once the running call has ended; returns
-        that call's result (None if there was none)."""
-        done = self.wait()
-        self.running = self.pool.submit(step, *arrays)
+        """Starts `step(*arrays)` once fewer than `n` calls run; returns
+        the results of the calls it waited for, oldest first."""
+        done = []
+        while len(self.running) >= self.n:
+            done.append(self.running.popleft().result())
+        self.running.append(self.pool.submit(step, *arrays))
         return done
 
     def wait(self):
-        """The running call's result once it has ended (None if none)."""
-        running, self.running = self.running, None
-        return None if running is None else running.result()
+        """The results of the running calls once they have ended."""
+        done = [future.result() for future in self.running]
+        self.running.clear()
+        return done
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -167,6 +176,16 @@ class Word2Vec:
             (planted-corpus CBOW over 30 seeds: 256 scores 0.646, 128
             0.657, 64 0.662, 32 0.664, gensim 0.675 +- 0.025; see
             benchmarks/RESULTS.md section 9).
+        workers: Threads running calls of steps at once (gensim's name).
+            1: one call at a time, and the vectors depend on the seed only.
+            More: up to `workers` calls at once on the same tables, as
+            gensim's workers: without locks on PyTorch (Hogwild: two
+            threads adding to one row at the same instant may lose one
+            update), under the variables' locks on TensorFlow (the steps'
+            scatters take turns); the vectors then depend on the threads'
+            timing too. On JAX the compiled steps consume (donate) the
+            tables they update, so its calls run one at a time (with a
+            warning).
         verbose: 1 shows a progress bar per epoch (words/s, loss), 0 none.
 
     Attributes: `wv` (a `Vectors` of the input table), `running_training_loss`
@@ -186,7 +205,7 @@ class Word2Vec:
                  sample: float = 1e-3, alpha: float = 0.025,
                  min_alpha: float = 0.0001, epochs: int = 5, seed: int = 1,
                  batch_words: int = 10000, batch_size: int = 128,
-                 verbose: int = 1) -> None:
+                 workers: int = 1, verbose: int = 1) -> None:
         self.vector_size = check_int_at_least("vector_size", vector_size, 1)
         self.window = check_int_at_least("window", window, 1)
         self.min_count = check_int_at_least("min_count", min_count, 1)
@@ -204,13 +223,23 @@ class Word2Vec:
         self.seed = check_int_at_least("seed", seed, 0)
         self.batch_words = check_int_at_least("batch_words", batch_words, 1)
         self.batch_size = check_int_at_least("batch_size", batch_size, 1)
+        self.workers = check_int_at_least("workers", workers, 1)
         self.verbose = check_int_at_least("verbose", verbose, 0)
+        self._threads = self.workers
+        if self.workers > 1 and not backend.CONCURRENT_ROW_STEPS:
+            self._threads = 1
+            warnings.warn(
+                f"Word2Vec(workers={self.workers}) trains one call of steps "
+                f"at a time on the {keras.backend.backend()} backend: its "
+                f"compiled steps consume the tables they update (donated "
+                f"buffers), so two cannot update the same tables at once. "
+                f"Pass workers=1 to silence this warning.", stacklevel=2)
         # Steps per compiled call: about _EXAMPLES_PER_CALL examples, and
         # enough steps to deal neighbouring examples into different ones.
         self.steps_per_call = max(-(-_EXAMPLES_PER_CALL // self.batch_size),
                                   2 * self.window + 1)
         self.index_to_key = None
-        self._step_thread = None
+        self._step_threads = None
         self.running_training_loss = 0.0
         self.effective_words = 0
         self.words_per_second = None
@@ -288,14 +317,15 @@ class Word2Vec:
         pending = []  # (inputs, targets, lr) waiting for a full step
         losses = []
         start = time.perf_counter()
-        self._step_thread = _StepThread()
+        self._step_threads = _StepThreads(self._threads)
         try:
             done = self._epochs(corpus, epochs, maker, pending, losses,
                                 start)
-            self._add_losses(self._step_thread.wait(), losses)
+            for step_losses in self._step_threads.wait():
+                self._add_losses(step_losses, losses)
         finally:
-            self._step_thread.close()
-            self._step_thread = None
+            self._step_threads.close()
+            self._step_threads = None
         self._tally(losses)
         self.effective_words = maker.effective_words
         elapsed = time.perf_counter() - start
@@ -378,19 +408,19 @@ class Word2Vec:
                 _interleave(x[j:j + call], steps)
                 for j in range(i, i + group, call)])
                 for x in (inputs, targets, lr))
-            if self._step_thread is None:
+            if self._step_threads is None:
                 self._add_losses(self._step(*arrays), losses)
-            else:  # `train`: the steps run while the next call is made.
-                self._add_losses(self._step_thread.submit(self._step,
-                                                          arrays), losses)
+                continue
+            # `train`: the steps run while the next call is made.
+            for step_losses in self._step_threads.submit(self._step,
+                                                         arrays):
+                self._add_losses(step_losses, losses)
         rest = (inputs[full:], targets[full:], lr[full:])
         return [rest] if len(rest[2]) else []
 
     def _add_losses(self, step_losses, losses):
-        """Adds a dispatch's step losses (None: nothing) to `losses`."""
+        """Adds a dispatch's step losses to `losses`."""
         calls = backend.ROW_STEP_CALLS
-        if step_losses is None:
-            return
         if calls == 1:
             losses.append(step_losses)
         else:  # One entry per call: the tally sums the same arrays.

@@ -77,7 +77,12 @@ def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
     every context row gets the whole input error.
     """
     table_in, table_out = tables
-    hidden = backend.bag_sum(table_in, inputs, in_weights)
+    # Skip-gram's one input row is its hidden layer (weight 1; a padding
+    # example reads row 0, and its zero signs make its loss and updates
+    # zeros): no product and sum per step.
+    one_input = inputs.shape[-1] == 1
+    hidden = (backend.gather_rows(table_in, inputs[:, 0]) if one_input
+              else backend.bag_sum(table_in, inputs, in_weights))
     if hidden is None:
         rows_in = backend.gather_rows(table_in, inputs)
         hidden = ops.sum(rows_in * in_weights[..., None], axis=1)
@@ -90,7 +95,8 @@ def _compute(tables, inputs, in_weights, in_mask, targets, signs, scaled):
     g = ops.sigmoid(-z) * scaled
     out_rows = g[..., None] * hidden[:, None, :]
     error = ops.sum(g[..., None] * rows_out, axis=1)
-    in_rows = error[:, None, :] * in_mask[..., None]
+    # A padding example's error is zeros (its `g` is).
+    in_rows = error if one_input else error[:, None, :] * in_mask[..., None]
     dim = out_rows.shape[-1]
     return [(ops.reshape(inputs, (-1,)), ops.reshape(in_rows, (-1, dim))),
             (ops.reshape(targets, (-1,)),

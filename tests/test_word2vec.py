@@ -477,10 +477,15 @@ def test_workers_step_the_same_tables_at_once():
     """`workers=2`: two calls of steps run at once (each waits at a
     barrier until the other has started: one thread would time out), on
     the same tables, and the planted groups are found as with one."""
+    import warnings
+
     corpus = planted_corpus()
+    # 38,400 examples: 3 dispatches of 4 calls on TensorFlow, 10 on PyTorch.
     model = Word2Vec(vector_size=16, window=3, min_count=1, sg=0, sample=0,
-                     epochs=8, seed=1, verbose=0, workers=2)
+                     epochs=16, seed=1, verbose=0, workers=2)
     model.build_vocab(corpus)
+    filters = list(warnings.filters)
+    threads = torch_threads()
     barrier = threading.Barrier(2, timeout=60)
     calls = []
     step = model._step
@@ -496,6 +501,18 @@ def test_workers_step_the_same_tables_at_once():
     assert len(set(calls)) == 2
     assert neighbour_in_group_rate(model.wv) >= 0.9
     assert model.running_training_loss > 0
+    # Process-wide settings the threads touch are as they were.
+    assert warnings.filters == filters
+    assert torch_threads() == threads
+
+
+def torch_threads():
+    """PyTorch's intra-op thread count (None on other backends)."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_num_threads()
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",

@@ -48,7 +48,8 @@ EXPORT_FORMATS = ("tf_saved_model", "onnx", "litert", "openvino")
 # 32 steps at a time ran 7% to 13% faster per step than one (Lee corpus).
 ROW_STEP_CALLS = 4
 # Whether `row_step`s of one table may run in two threads at once: yes,
-# the XLA-compiled call holds its variables' locks while it updates them
+# the XLA-compiled call holds its variables' locks while it runs, so whole
+# calls take turns and only the work around them overlaps
 # (`Word2Vec(workers=n)`).
 CONCURRENT_ROW_STEPS = True
 

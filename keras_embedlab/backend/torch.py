@@ -14,6 +14,8 @@
   table's size is allocated or touched in the step.
 """
 
+import contextlib
+import threading
 import warnings
 
 import keras
@@ -325,8 +327,12 @@ def layer_gradients(layer, ids, cotangent, compiled=False, **call_kwargs):
 _STEPS_PER_GRAPH = 4
 # `row_step`'s traced graphs, shared by every model (a new seed, a second
 # model): the key is the `compute` function and the shapes and dtypes of
-# the tables and of the batch arguments.
+# the tables and of the batch arguments. Traced under `_TRACE_LOCK`:
+# `Word2Vec(workers=n)` steps in several threads, and
+# `warnings.catch_warnings` is not thread-safe (two at once can leave the
+# "ignore" filter in place for the whole process).
 _TRACED_STEPS = {}
+_TRACE_LOCK = threading.Lock()
 
 
 def _traced_steps(compute, values, batches):
@@ -339,6 +345,13 @@ def _traced_steps(compute, values, batches):
            *((tuple(b.shape), b.dtype) for b in batches))
     if key in _TRACED_STEPS:
         return _TRACED_STEPS[key]
+    with _TRACE_LOCK:
+        if key not in _TRACED_STEPS:
+            _TRACED_STEPS[key] = _trace_steps(compute, values, batches)
+    return _TRACED_STEPS[key]
+
+
+def _trace_steps(compute, values, batches):
     count = len(values)
 
     def steps(*tensors):
@@ -354,11 +367,37 @@ def _traced_steps(compute, values, batches):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _TRACED_STEPS[key] = torch.jit.trace(steps, (
+        return torch.jit.trace(steps, (
             *[torch.zeros_like(v[:1]) for v in values],
             *[b if b.is_floating_point() else torch.zeros_like(b)
               for b in batches]), check_trace=False)
-    return _TRACED_STEPS[key]
+
+
+# Threads inside `_one_intra_op_thread`, and PyTorch's intra-op threads
+# before the first entered.
+_ONE_THREAD_LOCK = threading.Lock()
+_ONE_THREAD_USERS = {"count": 0, "threads": None}
+
+
+@contextlib.contextmanager
+def _one_intra_op_thread():
+    """One intra-op thread for the calling thread while inside;
+    PyTorch's count (a process-wide setting) is put back when the last
+    thread inside leaves: `Word2Vec(workers=n)` steps in several threads,
+    and each saving and restoring the count on its own could leave it at
+    one."""
+    with _ONE_THREAD_LOCK:
+        if _ONE_THREAD_USERS["count"] == 0:
+            _ONE_THREAD_USERS["threads"] = torch.get_num_threads()
+        _ONE_THREAD_USERS["count"] += 1
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        with _ONE_THREAD_LOCK:
+            _ONE_THREAD_USERS["count"] -= 1
+            if _ONE_THREAD_USERS["count"] == 0:
+                torch.set_num_threads(_ONE_THREAD_USERS["threads"])
 
 
 def row_step(compute, variables):
@@ -380,20 +419,15 @@ def row_step(compute, variables):
         # One intra-op thread during the steps: their tensors are small,
         # and on a busy CPU two OpenMP threads made a step ~100x slower
         # (measured on 2 cores: 2.4 ms against 360 ms per 512 examples).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with torch.no_grad():
-                values = [_tensor(v) for v in variables]
-                batches = [torch.as_tensor(b) for b in batches]
-                losses = []
-                for i in range(0, batches[0].shape[0], _STEPS_PER_GRAPH):
-                    chunk = [b[i:i + _STEPS_PER_GRAPH] for b in batches]
-                    losses.append(_traced_steps(compute, values, chunk)(
-                        *values, *chunk))
-                return torch.cat(losses)
-        finally:
-            torch.set_num_threads(threads)
+        with _one_intra_op_thread(), torch.no_grad():
+            values = [_tensor(v) for v in variables]
+            batches = [torch.as_tensor(b) for b in batches]
+            losses = []
+            for i in range(0, batches[0].shape[0], _STEPS_PER_GRAPH):
+                chunk = [b[i:i + _STEPS_PER_GRAPH] for b in batches]
+                losses.append(_traced_steps(compute, values, chunk)(
+                    *values, *chunk))
+            return torch.cat(losses)
 
     return step
 

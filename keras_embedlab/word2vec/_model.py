@@ -187,11 +187,12 @@ class Word2Vec:
             More: up to `workers` calls at once on the same tables, as
             gensim's workers: without locks on PyTorch (Hogwild: two
             threads adding to one row at the same instant may lose one
-            update), under the variables' locks on TensorFlow (the steps'
-            scatters take turns); the vectors then depend on the threads'
-            timing too. On JAX the compiled steps consume (donate) the
-            tables they update, so its calls run one at a time (with a
-            warning).
+            update); on TensorFlow the compiled call holds the variables'
+            locks while it runs, so whole calls take turns and only the
+            work around them overlaps; the vectors then depend on the
+            threads' timing too. On JAX the compiled steps consume
+            (donate) the tables they update, so its calls run one at a
+            time (with a warning).
         verbose: 1 shows a progress bar per epoch (words/s, loss), 0 none.
 
     Attributes: `wv` (a `Vectors` of the input table), `running_training_loss`
@@ -236,10 +237,10 @@ class Word2Vec:
             self._threads = 1
             warnings.warn(
                 f"Word2Vec(workers={self.workers}) trains one call of steps "
-                f"at a time on the {keras.backend.backend()} backend: its "
-                f"compiled steps consume the tables they update (donated "
-                f"buffers), so two cannot update the same tables at once. "
-                f"Pass workers=1 to silence this warning.", stacklevel=2)
+                f"at a time on the {keras.backend.backend()} backend, whose "
+                f"compiled steps cannot update one table from two threads "
+                f"at once (backend.CONCURRENT_ROW_STEPS). Pass workers=1 to "
+                f"silence this warning.", stacklevel=2)
         # Steps per compiled call: about _EXAMPLES_PER_CALL examples, and
         # enough steps to deal neighbouring examples into different ones.
         self.steps_per_call = max(-(-_EXAMPLES_PER_CALL // self.batch_size),

@@ -232,9 +232,7 @@ class Word2Vec:
         self.batch_size = check_int_at_least("batch_size", batch_size, 1)
         self.workers = check_int_at_least("workers", workers, 1)
         self.verbose = check_int_at_least("verbose", verbose, 0)
-        self._threads = self.workers
         if self.workers > 1 and not backend.CONCURRENT_ROW_STEPS:
-            self._threads = 1
             warnings.warn(
                 f"Word2Vec(workers={self.workers}) trains one call of steps "
                 f"at a time on the {keras.backend.backend()} backend, whose "
@@ -324,7 +322,8 @@ class Word2Vec:
         pending = []  # (inputs, targets, lr) waiting for a full step
         losses = []
         start = time.perf_counter()
-        self._step_threads = _StepThreads(self._threads)
+        self._step_threads = _StepThreads(
+            self.workers if backend.CONCURRENT_ROW_STEPS else 1)
         try:
             done = self._epochs(corpus, epochs, maker, pending, losses,
                                 start)
